@@ -1,0 +1,5 @@
+import sys
+
+from vit_studio.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""The engine: models, images, analysis and training. Pure torch/numpy/pillow; never imports Qt."""

@@ -1,0 +1,48 @@
+"""Choosing the torch device: `auto` means CUDA, else Apple MPS, else CPU."""
+
+from __future__ import annotations
+
+import torch
+
+from vit_studio.engine.errors import StudioError
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+
+
+def mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
+def available_devices() -> list[str]:
+    """Devices this computer can run on, best first after `auto`."""
+    found = ["auto", "cpu"]
+    if torch.cuda.is_available():
+        found.append("cuda")
+    if mps_available():
+        found.append("mps")
+    return found
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """Turn a user's device choice into a `torch.device`, refusing ones this computer lacks."""
+    choice = (name or "auto").lower()
+    if choice == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if mps_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if choice == "cpu":
+        return torch.device("cpu")
+    if choice.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise StudioError(
+                f"device '{name}': no CUDA GPU is available here; use --device cpu or auto"
+            )
+        return torch.device(choice)
+    if choice == "mps":
+        if not mps_available():
+            raise StudioError("device 'mps': Apple MPS is not available here; use cpu or auto")
+        return torch.device("mps")
+    raise StudioError(f"device '{name}' is unknown; choose one of {', '.join(DEVICE_CHOICES)}")
