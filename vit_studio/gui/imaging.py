@@ -1,0 +1,65 @@
+"""numpy arrays -> Qt images: colour maps, heat-map overlays, patch grids.
+
+Painting goes through QImage built from numpy buffers (no matplotlib) because thumbnails and
+overlays are redrawn on every control change and must cost well under a frame.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from matplotlib import colormaps
+from PySide6.QtGui import QImage, QPixmap
+
+DEFAULT_COLORMAP = "inferno"
+
+
+def colormap_lut(name: str = DEFAULT_COLORMAP) -> np.ndarray:
+    """A 256 × 3 uint8 lookup table for a matplotlib colour map."""
+    table = colormaps[name](np.linspace(0.0, 1.0, 256))[:, :3]
+    return (table * 255.0 + 0.5).astype(np.uint8)
+
+
+def normalise(values: np.ndarray, vmin: float | None = None, vmax: float | None = None):
+    """Scale to [0, 1] between vmin and vmax (default: the array's own range)."""
+    values = np.asarray(values, dtype=np.float32)
+    low = float(values.min()) if vmin is None else vmin
+    high = float(values.max()) if vmax is None else vmax
+    if high <= low:
+        return np.zeros_like(values)
+    return np.clip((values - low) / (high - low), 0.0, 1.0)
+
+
+def colorize(values: np.ndarray, lut: np.ndarray, vmin=None, vmax=None) -> np.ndarray:
+    """A `[h, w]` map -> `[h, w, 3]` uint8 colours."""
+    indices = (normalise(values, vmin, vmax) * 255.0 + 0.5).astype(np.uint8)
+    return lut[indices]
+
+
+def rgb_to_qimage(rgb: np.ndarray) -> QImage:
+    """A `[h, w, 3]` uint8 array as a QImage that owns a copy of the pixels."""
+    rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
+    height, width, _ = rgb.shape
+    image = QImage(rgb.data, width, height, 3 * width, QImage.Format.Format_RGB888)
+    return image.copy()  # detach from the numpy buffer, which may be freed
+
+
+def rgb_to_pixmap(rgb: np.ndarray) -> QPixmap:
+    return QPixmap.fromImage(rgb_to_qimage(rgb))
+
+
+def upsample_nearest(grid_map: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Blow a `[g, g]` patch map up to pixel size, each patch a flat block."""
+    rows = (np.arange(height) * grid_map.shape[0]) // height
+    cols = (np.arange(width) * grid_map.shape[1]) // width
+    return grid_map[rows[:, None], cols[None, :]]
+
+
+def overlay(
+    pixels: np.ndarray, grid_map: np.ndarray, lut: np.ndarray, opacity: float,
+    vmin: float | None = None, vmax: float | None = None,
+) -> np.ndarray:
+    """Blend a colour-mapped patch map over an image, `[H, W, 3]` uint8."""
+    height, width = pixels.shape[:2]
+    colours = colorize(upsample_nearest(grid_map, height, width), lut, vmin, vmax)
+    blended = (1.0 - opacity) * pixels.astype(np.float32) + opacity * colours.astype(np.float32)
+    return blended.astype(np.uint8)
