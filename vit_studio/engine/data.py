@@ -1,0 +1,409 @@
+"""Folder datasets: find the images a user points us at, check every one, split, and cache them.
+
+Two layouts are understood: ``ROOT/<class>/**/*.jpg`` (validation images are split off per class,
+reproducibly for a seed) and ``ROOT/train/<class>`` + ``ROOT/val/<class>``. `scan_folder` decodes
+every file up front so a bad image is reported before training starts instead of crashing it an
+hour in; `cache_images` decodes the survivors once more into one uint8 tensor for fast epochs.
+
+Both decode in a thread pool: Pillow releases the GIL while decoding and resampling, which is where
+the time goes for real photos. Results keep the sorted file order whatever the pool does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+import torch
+
+from vit_studio.engine.errors import StudioError
+from vit_studio.engine.images import ImageFileError, is_image_path, open_image, resize_center_crop
+
+Progress = Callable[[int, int], None]
+Cancel = Callable[[], bool]
+
+# Files per pool task: small enough that progress and cancel respond within a second even for
+# large photos, large enough that pool overhead stays negligible for tiny ones.
+_CHUNK = 16
+_VAL_FOLDER_NAMES = ("val", "valid", "validation")
+_SPLIT_FOLDER_NAMES = frozenset({"train", "test", *_VAL_FOLDER_NAMES})
+
+_In = TypeVar("_In")
+_Out = TypeVar("_Out")
+
+
+class CacheCancelled(Exception):
+    """`cancel()` returned True during `cache_images` or a verifying `scan_folder`."""
+
+
+@dataclass(frozen=True)
+class ImageItem:
+    """One labelled image file; `label` indexes `FolderScan.class_names`."""
+
+    path: Path
+    label: int
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    """An image file left out, and why (e.g. "truncated", "corrupt (broken data stream)")."""
+
+    path: Path
+    reason: str
+
+
+@dataclass(frozen=True)
+class FolderScan:
+    """What `scan_folder` found: classes, the train/val split, and every file it left out."""
+
+    root: Path
+    class_names: tuple[str, ...]
+    train: tuple[ImageItem, ...]
+    val: tuple[ImageItem, ...]
+    skipped: tuple[SkippedFile, ...]
+    ignored: int
+    has_val_folder: bool
+
+    def class_counts(self) -> dict[str, tuple[int, int]]:
+        """Class name -> (training images, validation images)."""
+        train = np.bincount([i.label for i in self.train], minlength=len(self.class_names))
+        val = np.bincount([i.label for i in self.val], minlength=len(self.class_names))
+        return {name: (int(train[k]), int(val[k])) for k, name in enumerate(self.class_names)}
+
+    def report(self) -> str:
+        """A multi-line summary for people: images per class, each skipped file, ignored count."""
+        source = "val/ folder" if self.has_val_folder else "split off per class"
+        lines = [
+            f"{self.root}: {len(self.class_names)} classes, {len(self.train)} training and "
+            f"{len(self.val)} validation images (validation: {source})"
+        ]
+        width = max((len(name) for name in self.class_names), default=0)
+        for name, (train, val) in self.class_counts().items():
+            lines.append(f"  {name:<{width}}  {train:>6} train  {val:>6} val")
+        if self.skipped:
+            lines.append(f"{len(self.skipped)} unusable files skipped:")
+            lines.extend(f"  {_relative(s.path, self.root)}: {s.reason}" for s in self.skipped)
+        if self.ignored:
+            lines.append(
+                f"{self.ignored} files ignored (hidden, not an image type, or outside the class "
+                "folders)"
+            )
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class CachedImages:
+    """Decoded, square-cropped images packed for training, in the order of the items given."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    paths: tuple[Path, ...]
+    skipped: tuple[SkippedFile, ...]
+
+
+def scan_folder(
+    root: str | os.PathLike,
+    *,
+    val_share: float = 0.2,
+    seed: int = 0,
+    verify: bool = True,
+    progress: Progress | None = None,
+    cancel: Cancel | None = None,
+    workers: int | None = None,
+) -> FolderScan:
+    """Find the classes and images under `root`, decode each one (`verify`), and split.
+
+    Without a val/ folder, `val_share` of each class (at least one image) becomes validation,
+    chosen by hashing the seed with each file's path: the same files and seed give the same split
+    on any machine, whatever order the file system lists them in. `progress(done, total)` and
+    `cancel()` are polled while verifying; cancelling raises `CacheCancelled`.
+
+    Raises `StudioError` for a missing root, mismatched train/val classes, fewer than two classes,
+    or a class with too few usable images, naming the folder and the fix.
+    """
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        what = "does not exist" if not root.exists() else "is not a folder"
+        raise StudioError(f"{root} {what}; choose the folder that holds one subfolder per class")
+    if not 0.0 <= val_share < 1.0:
+        raise StudioError(
+            f"validation share {val_share} is out of range; use a fraction from 0 to below 1, "
+            "e.g. 0.2"
+        )
+
+    try:
+        train_root, val_root = _layout(root)
+        train_files, ignored = _list_classes(train_root)
+        val_files: dict[str, list[Path]] = {}
+        if val_root is not None:
+            val_files, val_ignored = _list_classes(val_root)
+            ignored += val_ignored
+            _check_same_classes(train_root, train_files, val_root, val_files)
+        if train_root != root:
+            # Anything beside train/ and val/ (a README, a test/ folder) is not ours to use.
+            ignored += sum(1 for p in root.iterdir() if p not in (train_root, val_root))
+    except OSError as exc:
+        raise StudioError(
+            f"{exc.filename or root} cannot be listed ({exc.strerror or exc}); check that it "
+            "still exists and that you may read it"
+        ) from exc
+    class_names = tuple(train_files)
+    if len(class_names) < 2:
+        found = f"only '{class_names[0]}'" if class_names else "none"
+        raise StudioError(
+            f"{train_root} needs at least 2 class subfolders (found {found}); put each "
+            f"class's images in its own subfolder, e.g. {train_root / 'cats'}"
+        )
+
+    skipped: tuple[SkippedFile, ...] = ()
+    if verify:
+        everything = [p for files in (*train_files.values(), *val_files.values()) for p in files]
+        bad = _verify(everything, progress, cancel, workers)
+        skipped = tuple(sorted(bad.values(), key=lambda s: s.path))
+        train_files = {k: [p for p in v if p not in bad] for k, v in train_files.items()}
+        val_files = {k: [p for p in v if p not in bad] for k, v in val_files.items()}
+
+    if val_root is not None:
+        _check_enough(train_root, train_files, 1, skipped)
+        _check_enough(val_root, val_files, 1, skipped)
+        train_paths, val_paths = train_files, val_files
+    else:
+        _check_enough(train_root, train_files, 2, skipped)
+        train_paths, val_paths = {}, {}
+        for name, files in train_files.items():
+            train_paths[name], val_paths[name] = _split(name, files, train_root / name,
+                                                        val_share, seed)
+
+    return FolderScan(
+        root=root,
+        class_names=class_names,
+        train=_items(class_names, train_paths),
+        val=_items(class_names, val_paths),
+        skipped=skipped,
+        ignored=ignored,
+        has_val_folder=val_root is not None,
+    )
+
+
+def cache_images(
+    items: Sequence[ImageItem],
+    size: int,
+    *,
+    progress: Progress | None = None,
+    cancel: Cancel | None = None,
+    workers: int | None = None,
+) -> CachedImages:
+    """Decode `items` into one uint8 tensor [N, 3, size, size] (shorter side resized, centre crop).
+
+    A file that no longer decodes (changed or deleted since the scan) is left out and listed in
+    `skipped`; only when nothing decodes is a `StudioError` raised. `progress(done, total)` is
+    called as chunks finish and `cancel()` polled between them; cancelling raises `CacheCancelled`.
+    """
+    if size < 1:
+        raise StudioError(f"cache image size {size} is too small; use a positive size, e.g. 224")
+    buffer = np.empty((len(items), 3, size, size), dtype=np.uint8)
+
+    def decode(chunk: Sequence[tuple[int, ImageItem]]) -> list[tuple[int, SkippedFile]]:
+        failures = []
+        for index, item in chunk:
+            try:
+                square = resize_center_crop(open_image(item.path), size, size, "bilinear")
+            except ImageFileError as exc:
+                failures.append((index, SkippedFile(item.path, exc.summary)))
+                continue
+            buffer[index] = np.asarray(square).transpose(2, 0, 1)
+        return failures
+
+    failed: dict[int, SkippedFile] = {}
+    for failures in _run_chunked(decode, list(enumerate(items)), progress, cancel, workers):
+        failed.update(failures)
+    kept = [k for k in range(len(items)) if k not in failed]
+    if not kept:
+        where = f" (first: {items[0].path})" if items else ""
+        raise StudioError(
+            f"none of the {len(items)} images could be decoded{where}; check that the dataset "
+            "folder is still there and rescan it"
+        )
+    images = torch.from_numpy(buffer)
+    if failed:
+        images = images[torch.tensor(kept)]
+    return CachedImages(
+        images=images,
+        labels=torch.tensor([items[k].label for k in kept], dtype=torch.int64),
+        paths=tuple(items[k].path for k in kept),
+        skipped=tuple(failed[k] for k in sorted(failed)),
+    )
+
+
+def _layout(root: Path) -> tuple[Path, Path | None]:
+    """(folder holding the training classes, folder holding the validation classes or None)."""
+    folders = {p.name for p in _visible_subfolders(root)}
+    if "train" not in folders or not folders <= _SPLIT_FOLDER_NAMES:
+        return root, None
+    val_names = [name for name in _VAL_FOLDER_NAMES if name in folders]
+    if len(val_names) > 1:
+        raise StudioError(
+            f"{root} has several validation folders ({', '.join(val_names)}); keep only one"
+        )
+    return root / "train", (root / val_names[0]) if val_names else None
+
+
+def _visible_subfolders(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if not p.name.startswith(".") and p.is_dir())
+
+
+def _list_classes(folder: Path) -> tuple[dict[str, list[Path]], int]:
+    """(class name -> its sorted image files, entries ignored); classes sorted by name."""
+    classes = _visible_subfolders(folder)
+    ignored = sum(1 for p in folder.iterdir() if p not in classes)
+    files: dict[str, list[Path]] = {}
+    for class_folder in classes:
+        class_ignored, files[class_folder.name] = _image_files(class_folder)
+        ignored += class_ignored
+    return files, ignored
+
+
+def _image_files(folder: Path) -> tuple[int, list[Path]]:
+    """(files ignored, image files sorted by path) anywhere under `folder`; hidden entries skip."""
+    ignored = 0
+    found: list[str] = []
+    pending = [os.fspath(folder)]
+    while pending:
+        with os.scandir(pending.pop()) as entries:
+            for entry in entries:
+                if entry.name.startswith("."):
+                    ignored += 1
+                elif entry.is_dir(follow_symlinks=False):
+                    pending.append(entry.path)
+                elif is_image_path(entry.name):
+                    found.append(entry.path)
+                else:
+                    ignored += 1
+    found.sort()
+    return ignored, [Path(path) for path in found]
+
+
+def _check_same_classes(
+    train_root: Path, train: dict[str, list[Path]], val_root: Path, val: dict[str, list[Path]]
+) -> None:
+    if train.keys() == val.keys():
+        return
+    differences = []
+    if only_train := sorted(train.keys() - val.keys()):
+        differences.append(f"only in {train_root.name}/: {', '.join(only_train)}")
+    if only_val := sorted(val.keys() - train.keys()):
+        differences.append(f"only in {val_root.name}/: {', '.join(only_val)}")
+    raise StudioError(
+        f"{train_root.parent}: {train_root.name}/ and {val_root.name}/ must have the same class "
+        f"folders ({'; '.join(differences)}); add or rename folders so they match"
+    )
+
+
+def _check_enough(
+    folder: Path, files: dict[str, list[Path]], minimum: int, skipped: tuple[SkippedFile, ...]
+) -> None:
+    short = [f"'{name}' has {len(paths)}" for name, paths in files.items() if len(paths) < minimum]
+    if not short:
+        return
+    unusable = f", after skipping {len(skipped)} unusable files" if skipped else ""
+    raise StudioError(
+        f"{folder}: too few usable images (class {', '.join(short)}{unusable}); each class needs "
+        f"at least {minimum} here, so add images to that class folder or remove the class"
+    )
+
+
+def _split(
+    name: str, files: list[Path], class_folder: Path, val_share: float, seed: int
+) -> tuple[list[Path], list[Path]]:
+    """Stratified split of one class: the files whose seeded hash is lowest go to validation.
+
+    Ranking by a hash of the path relative to its class folder (rather than shuffling) ignores
+    where the dataset lives, and adding or removing a few files only moves files near the cut.
+    """
+    if val_share == 0.0:
+        return files, []
+    n_val = min(max(1, math.floor(len(files) * val_share + 0.5)), len(files) - 1)
+
+    prefix = len(str(class_folder)) + 1
+
+    def rank(path: Path) -> bytes:
+        relative = str(path)[prefix:].replace(os.sep, "/")
+        key = f"{seed}/{name}/{relative}"
+        return hashlib.blake2b(key.encode(), digest_size=8).digest()
+
+    val = set(sorted(files, key=rank)[:n_val])
+    return [p for p in files if p not in val], [p for p in files if p in val]
+
+
+def _items(class_names: tuple[str, ...], files: dict[str, list[Path]]) -> tuple[ImageItem, ...]:
+    return tuple(
+        ImageItem(path, label) for label, name in enumerate(class_names) for path in files[name]
+    )
+
+
+def _verify(
+    paths: list[Path], progress: Progress | None, cancel: Cancel | None, workers: int | None
+) -> dict[Path, SkippedFile]:
+    def check(chunk: Sequence[Path]) -> list[SkippedFile]:
+        bad = []
+        for path in chunk:
+            try:
+                open_image(path)
+            except ImageFileError as exc:
+                bad.append(SkippedFile(path, exc.summary))
+        return bad
+
+    return {s.path: s for bad in _run_chunked(check, paths, progress, cancel, workers) for s in bad}
+
+
+def _run_chunked(
+    work: Callable[[Sequence[_In]], _Out],
+    items: list[_In],
+    progress: Progress | None,
+    cancel: Cancel | None,
+    workers: int | None,
+) -> Iterator[_Out]:
+    """Yield `work(chunk)` for consecutive chunks of `items`, in order, computed in a pool.
+
+    Progress is reported and cancel polled from the calling thread after each chunk, so callbacks
+    never run on pool threads.
+    """
+    total = len(items)
+    if cancel is not None and cancel():
+        raise CacheCancelled
+    chunks = [items[start:start + _CHUNK] for start in range(0, total, _CHUNK)]
+    workers = _default_workers() if workers is None else max(1, workers)
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="decode") if workers > 1 else None
+    try:
+        results = pool.map(work, chunks) if pool is not None else map(work, chunks)
+        done = 0
+        for chunk, result in zip(chunks, results, strict=True):
+            yield result
+            done += len(chunk)
+            if progress is not None:
+                progress(done, total)
+            if cancel is not None and done < total and cancel():
+                raise CacheCancelled
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+
+
+def _default_workers() -> int:
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
