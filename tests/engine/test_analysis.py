@@ -65,9 +65,10 @@ def test_attentions_are_the_models_own_softmax_qk(tiny_model):
         arch.num_layers, arch.num_heads, arch.num_tokens, arch.num_tokens
     )
     batch = image.tensor.unsqueeze(0)
+    blocks = tiny_model.module.encoder.layers
     with torch.no_grad():
         for layer, (block, x) in enumerate(
-            zip(tiny_model.module.encoder.layers, block_inputs(tiny_model.module, batch))
+            zip(blocks, block_inputs(tiny_model.module, batch), strict=True)
         ):
             expected = manual_attention(block, x)[0].numpy()
             np.testing.assert_allclose(result.attentions[layer], expected, atol=1e-5)

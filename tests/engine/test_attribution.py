@@ -1,4 +1,4 @@
-"""Rollout, gradient rollout, distances and similarities, checked on arrays small enough to do by hand."""
+"""Rollout, gradient rollout, distances and similarities on arrays small enough to check by hand."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""The engine must stay usable without Qt: scripts, the CLI and the training loop import it alone."""
+"""The engine stays usable without Qt: scripts, the CLI and training import it alone."""
 
 import subprocess
 import sys

@@ -1,0 +1,130 @@
+"""`vit-studio analyze`: predictions and every captured array for one or more images."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vit_studio.cli.common import add_device_argument, add_model_argument, open_model
+from vit_studio.engine.analysis import Analysis, analyze
+from vit_studio.engine.errors import StudioError
+from vit_studio.engine.fileio import atomic_path, write_text_atomic
+from vit_studio.engine.images import open_image, prepare_image
+from vit_studio.engine.model import StudioModel
+
+EXIT_SOME_FAILED = 2
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "analyze",
+        help="classify images and export attention, rollout and embeddings",
+        description="Run the model once per image and report the top-k predictions. "
+        "Bad images are reported on one line each; the others are still processed "
+        "(exit code 2 if any failed).",
+    )
+    parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files to analyse")
+    add_model_argument(parser)
+    parser.add_argument("--top-k", type=int, default=5, metavar="K", help="predictions to show")
+    parser.add_argument(
+        "--json", metavar="FILE", help="write results as JSON to FILE ('-' for standard output)"
+    )
+    parser.add_argument(
+        "--npz",
+        metavar="FILE",
+        help="write the arrays (input, logits, probs, attentions, rollout, pos_similarity, "
+        "mean_attention_distance, token_norms) as float32 NPZ; with several images FILE is a "
+        "folder that receives one IMAGE-NAME.npz per image",
+    )
+    add_device_argument(parser)
+    parser.set_defaults(handler=run)
+
+
+def npz_arrays(result: Analysis) -> dict[str, np.ndarray]:
+    """The NPZ export: plain rollout (mean fusion, no discard, from layer 0), all float32."""
+    arrays = {
+        "input": result.input,
+        "logits": result.logits,
+        "probs": result.probs,
+        "attentions": result.attentions,
+        "rollout": result.rollout("mean", 0.0, 0),
+        "pos_similarity": result.pos_similarity,
+        "mean_attention_distance": result.mean_attention_distance,
+        "token_norms": result.token_norms,
+    }
+    return {name: np.asarray(array, dtype=np.float32) for name, array in arrays.items()}
+
+
+def write_npz(path: Path, result: Analysis) -> None:
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, **npz_arrays(result))
+
+
+def _npz_target(argument: str, image: Path, several: bool) -> Path:
+    if not several:
+        return Path(argument)
+    return Path(argument) / f"{image.stem}.npz"
+
+
+def _analyse_one(model: StudioModel, path: Path, top_k: int) -> tuple[Analysis, dict[str, Any]]:
+    started = time.perf_counter()
+    prepared = prepare_image(open_image(path), model.meta.preprocessing)
+    load_ms = (time.perf_counter() - started) * 1000.0
+    result = analyze(model, prepared)
+    record = {
+        "image": str(path),
+        "top_k": [
+            {"label": p.label, "index": p.index, "probability": round(p.probability, 6)}
+            for p in result.top_k(top_k)
+        ],
+        "timing_ms": {"load": round(load_ms, 2)}
+        | {name: round(ms, 2) for name, ms in result.timings_ms.items()},
+    }
+    return result, record
+
+
+def _summary_line(record: dict[str, Any]) -> str:
+    predictions = ", ".join(f"{p['label']} {p['probability']:.1%}" for p in record["top_k"])
+    return f"{record['image']}: {predictions}"
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.top_k < 1:
+        raise StudioError(f"--top-k {args.top_k}: give a number of predictions of at least 1")
+    model = open_model(args.model, args.device)
+    images = [Path(p) for p in args.images]
+    several = len(images) > 1
+    quiet = args.json == "-"
+    records: list[dict[str, Any]] = []
+    failures = 0
+    for path in images:
+        try:
+            result, record = _analyse_one(model, path, args.top_k)
+            if args.npz:
+                write_npz(_npz_target(args.npz, path, several), result)
+        except StudioError as exc:
+            failures += 1
+            print(f"vit-studio: error: {exc}", file=sys.stderr)
+            records.append({"image": str(path), "error": str(exc)})
+            continue
+        records.append(record)
+        if not quiet:
+            print(_summary_line(record))
+    if args.json:
+        document = {
+            "model": model.meta.name,
+            "device": str(model.device),
+            "images": records,
+        }
+        text = json.dumps(document, indent=2)
+        if args.json == "-":
+            print(text)
+        else:
+            write_text_atomic(args.json, text + "\n")
+    return EXIT_SOME_FAILED if failures else 0
