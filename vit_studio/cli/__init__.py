@@ -1,6 +1,8 @@
 """The `vit-studio` command: the GUI by default, headless subcommands for scripts.
 
-Each subcommand lives in its own module exposing `register(subparsers)`; it sets `handler` on its
+`vit-studio [IMAGE] [--model M] [--screenshot OUT.png] ...` (anything that does not start with a
+subcommand) opens the explorer; `vit-studio COMMAND ...` runs a headless subcommand. Each
+subcommand lives in its own module exposing `register(subparsers)`; it sets `handler` on its
 parser. Errors a user can cause arrive as `StudioError` and are printed on one line (exit 2).
 """
 
@@ -14,30 +16,42 @@ from vit_studio import __version__
 from vit_studio.engine.errors import StudioError
 
 EXIT_USER_ERROR = 2
+SUBCOMMANDS = ("analyze", "models", "train", "finetune", "evaluate")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from vit_studio.cli import analyze, models
+    from vit_studio.cli import analyze, models, train
 
     parser = argparse.ArgumentParser(
         prog="vit-studio",
         description="Look inside Vision Transformers: predictions, attention, rollout, "
         "position embeddings; fine-tune on your own images.",
+        epilog="Without a COMMAND, vit-studio opens the explorer window: "
+        "vit-studio [IMAGE] [--model M] [--device D] [--screenshot OUT.png [--view V]] "
+        "(options: vit-studio IMAGE --help).",
     )
     parser.add_argument("--version", action="version", version=f"vit-studio {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (analyze, models):
+    for module in (analyze, models, train):
         module.register(subparsers)
     return parser
 
 
+def _wants_gui(argv: list[str]) -> bool:
+    if not argv:
+        return True
+    return argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help", "--version")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if _wants_gui(argv):
+        # Imported here so headless subcommands never load Qt.
+        from vit_studio.gui.app import run
+
+        return run(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command is None:
-        # The GUI arrives in a later release; until then a bare call explains the commands.
-        parser.print_help()
-        return 0
     try:
         return int(args.handler(args) or 0)
     except StudioError as exc:

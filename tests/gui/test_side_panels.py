@@ -1,0 +1,74 @@
+"""Predictions, model card and filmstrip: what they show and what they report."""
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QImage
+from PySide6.QtTest import QTest
+
+from tests.conftest import TINY_ARCH, write_image
+from tests.gui.analyses import tiny_analysis
+from vit_studio.engine.checkpoints.discovery import LocalModel
+from vit_studio.gui.widgets.filmstrip import Filmstrip, image_files_in
+from vit_studio.gui.widgets.model_panel import ModelPanel, format_count
+from vit_studio.gui.widgets.predictions import PredictionsView
+
+
+def test_predictions_show_the_top_k_and_report_the_clicked_class(qtbot):
+    view = PredictionsView()
+    qtbot.addWidget(view)
+    view.resize(400, 300)
+    view.show()
+    analysis = tiny_analysis()
+    top = analysis.top_k(5)
+    view.show_analysis(analysis, chosen=top[0].index)
+    assert [p.index for p in view.bars.predictions()] == [p.index for p in top]
+    with qtbot.waitSignal(view.classChosen) as chosen:
+        QTest.mouseClick(view.bars, Qt.MouseButton.LeftButton,
+                         pos=view.bars.row_rect(2).center())
+    assert chosen.args == [top[2].index]
+
+
+def test_model_card_and_local_models(qtbot, tmp_path):
+    panel = ModelPanel()
+    qtbot.addWidget(panel)
+    local = LocalModel(tmp_path / "m.safetensors", "vit_studio", "mine", TINY_ARCH, "bundled")
+    panel.show_local_models([local])
+    with qtbot.waitSignal(panel.modelChosen) as chosen:
+        panel._list.setCurrentRow(0)
+        panel._open.click()
+    assert chosen.args == [tmp_path / "m.safetensors"]
+    assert format_count(86_567_656) == "86.6 M" and format_count(999) == "999"
+
+
+def test_filmstrip_lists_images_only_and_steps_through_them(qtbot, tmp_path):
+    paths = [write_image(tmp_path / f"{name}.png") for name in ("b", "a", "c")]
+    (tmp_path / ".hidden.png").write_bytes(paths[0].read_bytes())
+    (tmp_path / "readme.txt").write_text("x")
+    (tmp_path / "sub").mkdir()
+    files = image_files_in(tmp_path)
+    assert files == sorted(paths)
+    strip = Filmstrip()
+    qtbot.addWidget(strip)
+    strip.set_paths(files, current=files[1])
+    assert strip.currentRow() == 1
+    with qtbot.waitSignal(strip.imageChosen) as chosen:
+        strip.step(1)
+    assert chosen.args == [files[2]]
+    with qtbot.assertNotEmitted(strip.imageChosen):
+        strip.step(1)  # already at the end
+        strip.set_current(files[0])  # programmatic selection does not emit
+    strip.set_thumbnail(0, QImage())
+    assert "cannot be read" in strip.item(0).toolTip()
+    assert strip.paths() == files and isinstance(strip.paths()[0], Path)
+
+
+@pytest.mark.parametrize("count", [0, 1])
+def test_filmstrip_handles_tiny_folders(qtbot, tmp_path, count):
+    files = [write_image(tmp_path / f"{i}.png") for i in range(count)]
+    strip = Filmstrip()
+    qtbot.addWidget(strip)
+    strip.set_paths(files)
+    strip.step(-1)
+    assert strip.currentRow() == (0 if count else -1)

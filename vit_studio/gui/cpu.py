@@ -1,0 +1,24 @@
+"""How the GUI process shares the CPU: torch threads per worker, one BLAS thread for numpy.
+
+Measured on 2 cores (benchmarks/bench_gui.py): numpy's multithreaded BLAS spins its threads
+against the workers' torch threads, and a ViT-B/16 rollout recomputed on the GUI thread went from
+about 6 ms to 150 ms. The matrices the views multiply (tokens × tokens) are too small to gain
+from more than one BLAS thread anyway.
+"""
+
+from __future__ import annotations
+
+import os
+
+from threadpoolctl import ThreadpoolController
+
+
+def default_num_threads() -> int:
+    """Torch threads for a worker: every core but one, which stays free for the GUI thread."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cores or 1) - 1)
+
+
+def limit_blas_threads() -> None:
+    """Make numpy's BLAS single-threaded for the whole process (torch keeps its own pools)."""
+    ThreadpoolController().limit(limits=1, user_api="blas")

@@ -1,0 +1,81 @@
+"""Saving what the explorer shows: the analysis as JSON or NPZ, with the map on screen.
+
+The NPZ holds the same arrays as `vit-studio analyze --npz` (one layout for scripts to read),
+plus `view_map`, the patch map the window was showing. Writes are atomic.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vit_studio.cli.analyze import npz_arrays
+from vit_studio.engine.errors import StudioError
+from vit_studio.engine.fileio import atomic_path, write_text_atomic
+from vit_studio.gui.workers import ImageResult, ModelSummary
+
+TOP_K = 5
+
+
+@dataclass(frozen=True)
+class ViewState:
+    """What the window shows on top of the analysis (layers, heads, classes 0-based)."""
+
+    overlay: str
+    title: str
+    layer: int
+    head: int  # -1: mean over heads
+    patch: int | None
+    class_index: int | None
+    rollout: dict[str, Any]
+
+
+def analysis_document(
+    result: ImageResult, model: ModelSummary, view: ViewState, view_map: np.ndarray | None
+) -> dict[str, Any]:
+    analysis = result.analysis
+    return {
+        "image": str(result.path),
+        "model": {"name": model.name, "path": str(model.path), "device": result.device},
+        "image_size": analysis.image_size,
+        "patch_size": analysis.patch_size,
+        "grid_size": analysis.grid_size,
+        "top_k": [
+            {"label": p.label, "index": p.index, "probability": round(p.probability, 6)}
+            for p in analysis.top_k(TOP_K)
+        ],
+        "timing_ms": {"decode": round(result.decode_ms, 2)}
+        | {name: round(ms, 2) for name, ms in analysis.timings_ms.items()},
+        "view": asdict(view),
+        "view_map": None if view_map is None else np.round(view_map, 6).tolist(),
+        "mean_attention_distance": np.round(analysis.mean_attention_distance, 4).tolist(),
+    }
+
+
+def write_json(path: Path, document: dict[str, Any]) -> None:
+    _writing(path, lambda: write_text_atomic(path, json.dumps(document, indent=2) + "\n"))
+
+
+def write_npz(path: Path, result: ImageResult, view_map: np.ndarray | None) -> None:
+    arrays = npz_arrays(result.analysis)
+    if view_map is not None:
+        arrays["view_map"] = np.asarray(view_map, dtype=np.float32)
+
+    def save() -> None:
+        with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+            np.savez(handle, **arrays)
+
+    _writing(path, save)
+
+
+def _writing(path: Path, write) -> None:
+    try:
+        write()
+    except OSError as exc:
+        raise StudioError(
+            f"{path}: could not write it ({exc.strerror or exc}); choose a folder you can write to"
+        ) from exc

@@ -1,0 +1,1212 @@
+"""The explorer window: one cached analysis, many views, and a GUI thread that never waits.
+
+Models load and images are analysed in the `InferenceWorker`'s thread; the window keeps the
+newest `ImageResult` and every control (rollout settings, layer, head, patch, class among the
+cached ones) redraws from it on the GUI thread in milliseconds. Tabs that are not on screen are
+redrawn when they are shown, so a new analysis costs only what is visible.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QSignalBlocker, Qt, QUrl, Signal
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDesktopServices,
+    QDragEnterEvent,
+    QDropEvent,
+    QKeySequence,
+    QPainter,
+    QPixmap,
+)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDockWidget,
+    QFileDialog,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QProgressBar,
+    QTabWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from vit_studio import __version__
+from vit_studio.engine.analysis import Analysis
+from vit_studio.engine.errors import StudioError
+from vit_studio.engine.images import IMAGE_EXTENSIONS, is_image_path
+from vit_studio.engine.resources import SAMPLES_DIR
+from vit_studio.gui import export
+from vit_studio.gui.cpu import limit_blas_threads
+from vit_studio.gui.settings import Settings
+from vit_studio.gui.widgets.attention_grid import MEAN_HEAD, AttentionGrid
+from vit_studio.gui.widgets.filmstrip import THUMBNAIL_SIZE, Filmstrip, image_files_in
+from vit_studio.gui.widgets.image_view import ImageView, patch_label
+from vit_studio.gui.widgets.model_panel import ModelPanel
+from vit_studio.gui.widgets.patch_view import SIMILARITY_COLORMAP, PatchView, head_text
+from vit_studio.gui.widgets.plots import MeanDistancePlot, TokenNormMap
+from vit_studio.gui.widgets.posembed_view import PosEmbedMosaic
+from vit_studio.gui.widgets.predictions import TOP_K, PredictionsView
+from vit_studio.gui.widgets.rollout_controls import RolloutControls, RolloutSettings, rollout_map
+from vit_studio.gui.workers import (
+    ANALYSIS,
+    MODEL,
+    BatchExporter,
+    BatchJob,
+    BatchSummary,
+    ImageResult,
+    InferenceClient,
+    ModelSummary,
+    ThumbnailLoader,
+)
+
+MODEL_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".ckpt")
+DEVICE_LABELS = {"auto": "Auto", "cpu": "CPU", "cuda": "CUDA", "mps": "Apple MPS"}
+OVERLAYS = {
+    "rollout": "Attention rollout",
+    "attention": "Class-token attention (selected layer and head)",
+    "patch": "Where the selected patch attends",
+    "posembed": "Position similarity of the selected patch",
+    "none": "Nothing (image only)",
+}
+# Tab keys, in tab order; `vit-studio --view` brings any of them to the front.
+VIEWS = ("predictions", "attention", "rollout", "posembed", "patch", "distance", "norms")
+STOP_TIMEOUT_MS = 5000
+ERROR_STYLE = (
+    "QFrame { background: #f8d7da; border: 1px solid #e0a0a6; border-radius: 4px; }"
+    "QLabel { color: #58151c; border: none; }"
+)
+NOTICE_STYLE = (
+    "QFrame { background: #e7f1fb; border: 1px solid #a9c8e8; border-radius: 4px; }"
+    "QLabel { color: #1d3b5a; border: none; }"
+)
+
+
+def is_model_path(path: Path) -> bool:
+    """A checkpoint file, or a Hugging Face / timm model folder (it holds config.json)."""
+    if path.is_dir():
+        return (path / "config.json").is_file()
+    return path.suffix.lower() in MODEL_SUFFIXES
+
+
+def _dialog_filter(label: str, suffixes: Iterable[str]) -> str:
+    return f"{label} ({' '.join('*' + s for s in suffixes)});;All files (*)"
+
+
+class MainWindow(QMainWindow):
+    """The explorer. Drive it from code with `load_model`, `open_image`, `open_folder`, ...
+
+    `analysisReady(Analysis)` is emitted once the views show a new analysis, `modelReady`
+    once the model panel shows a newly loaded (or moved) model, `errorShown(message)` when a
+    failure is reported, `exportFinished(path)` when an export has been written.
+    """
+
+    analysisReady = Signal(object)
+    modelReady = Signal(object)
+    errorShown = Signal(str)
+    exportFinished = Signal(object)
+
+    def __init__(self, settings: Settings | None = None, *, num_threads: int | None = None) -> None:
+        super().__init__()
+        limit_blas_threads()
+        self._settings = settings if settings is not None else Settings()
+        self._summary: ModelSummary | None = None
+        self._result: ImageResult | None = None
+        self._image_path: Path | None = None
+        self._model_pending = False
+        self._gradients_pending: tuple[Path, int] | None = None
+        self._device_before_switch: str | None = None
+        self._layer = -1  # -1: the last layer of whichever model is shown
+        self._head = MEAN_HEAD
+        self._patch: int | None = None
+        self._class_index: int | None = None
+        self._view_map: np.ndarray | None = None
+        self._stale_tabs: set[QWidget] = set()
+        self._stopped = False
+
+        self._inference = InferenceClient(self, num_threads)
+        self._batch = BatchExporter(self, num_threads)
+        self._thumbnails = ThumbnailLoader(self)
+
+        self._build_views()
+        self._build_docks()
+        self._build_status_bar()
+        self._build_actions()
+        self._build_menus()
+        self._build_toolbar()
+        self._connect()
+        self._restore_settings()
+        self.setAcceptDrops(True)
+        self._update_title()
+        self._update_enabled()
+
+    # --- building -----------------------------------------------------------------------------
+
+    def _build_views(self) -> None:
+        self._banner = QLabel()
+        self._banner.setWordWrap(True)
+        self._banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self._banner_close = QToolButton()
+        self._banner_close.setText("✕")
+        self._banner_close.setToolTip("Dismiss this message")
+        self._banner_close.clicked.connect(self._clear_error)
+        self._banner_frame = QFrame()
+        banner_layout = QHBoxLayout(self._banner_frame)
+        banner_layout.setContentsMargins(8, 4, 4, 4)
+        banner_layout.addWidget(self._banner, 1)
+        banner_layout.addWidget(self._banner_close)
+        self._banner_frame.hide()
+
+        self._overlay = QComboBox()
+        for key, label in OVERLAYS.items():
+            self._overlay.addItem(label, key)
+        self._overlay.setToolTip(
+            "Which patch map to paint over the image. Moving a rollout control, clicking an "
+            "attention thumbnail or clicking a patch switches it for you."
+        )
+        overlay_label = QLabel("Show on image")
+        overlay_label.setToolTip(self._overlay.toolTip())
+        overlay_row = QHBoxLayout()
+        overlay_row.addWidget(overlay_label)
+        overlay_row.addWidget(self._overlay, 1)
+
+        self._image_view = ImageView()
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.addWidget(self._banner_frame)
+        layout.addLayout(overlay_row)
+        layout.addWidget(self._image_view, 1)
+        self.setCentralWidget(central)
+
+        self._predictions = PredictionsView()
+        self._attention = AttentionGrid()
+        self._rollout = RolloutControls()
+        self._posembed = PosEmbedMosaic()
+        self._patch_view = PatchView()
+        self._distance = MeanDistancePlot()
+        self._norms = TokenNormMap()
+        rollout_page = QWidget()
+        rollout_layout = QVBoxLayout(rollout_page)
+        rollout_layout.addWidget(self._rollout)
+        rollout_note = QLabel(
+            "The rollout map is painted on the image. Attention rollout follows how attention "
+            "flows to the class token through all layers; the class-specific rollout weights it "
+            "by the gradient of the chosen class (pick one under Predictions)."
+        )
+        rollout_note.setWordWrap(True)
+        rollout_layout.addWidget(rollout_note)
+        rollout_layout.addStretch(1)
+
+        self._tabs = QTabWidget()
+        self._tabs.setDocumentMode(True)
+        pages = {
+            "predictions": (self._predictions, "Predictions", "Top-5 class probabilities"),
+            "attention": (
+                self._attention,
+                "Attention",
+                "Class-token attention of every layer and head; click one to overlay",
+            ),
+            "rollout": (rollout_page, "Rollout", "Attention rollout settings"),
+            "posembed": (
+                self._posembed,
+                "Positions",
+                "Cosine similarity of the learned position embeddings (ViT Figure 7)",
+            ),
+            "patch": (
+                self._patch_view,
+                "Patch",
+                "Where the clicked patch attends, and its position-embedding similarity",
+            ),
+            "distance": (
+                self._distance,
+                "Distances",
+                "Mean attention distance per head against depth (ViT Figure 7)",
+            ),
+            "norms": (self._norms, "Norms", "Patch-token norms per layer"),
+        }
+        self._pages: dict[str, QWidget] = {}
+        for key, (page, title, tip) in pages.items():
+            index = self._tabs.addTab(page, title)
+            self._tabs.setTabToolTip(index, tip)
+            self._pages[key] = page
+        # How each tab shows the current analysis; run when the tab is (or becomes) visible.
+        self._tab_refreshers: dict[QWidget, Callable[[Analysis], None]] = {
+            self._predictions: lambda a: self._predictions.show_analysis(a, self._class_index),
+            self._attention: self._show_attention_grid,
+            self._posembed: self._show_posembed,
+            self._patch_view: self._show_patch_view,
+            self._distance: self._show_distance,
+            self._norms: self._norms.show_analysis,
+        }
+
+    def _build_docks(self) -> None:
+        self._views_dock = self._dock(
+            "views", "Views", self._tabs, Qt.DockWidgetArea.RightDockWidgetArea
+        )
+        self._model_panel = ModelPanel()
+        self._model_dock = self._dock(
+            "model", "Model", self._model_panel, Qt.DockWidgetArea.LeftDockWidgetArea
+        )
+        self._filmstrip = Filmstrip()
+        self._filmstrip_dock = self._dock(
+            "folder", "Folder", self._filmstrip, Qt.DockWidgetArea.BottomDockWidgetArea
+        )
+        # First-run proportions; a saved layout replaces them in _restore_settings.
+        self.resizeDocks(
+            [self._model_dock, self._views_dock], [250, 740], Qt.Orientation.Horizontal
+        )
+
+    def _dock(self, name: str, title: str, widget: QWidget, area) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"{name}_dock")  # saveState/restoreState find docks by name
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self._busy = QProgressBar()
+        self._busy.setRange(0, 0)
+        self._busy.setMaximumWidth(120)
+        self._busy.setToolTip("The model is loading or analysing")
+        self._busy.hide()
+        self._batch_progress = QProgressBar()
+        self._batch_progress.setMaximumWidth(200)
+        self._batch_progress.setFormat("CSV %v / %m")
+        self._batch_progress.setToolTip("Folder predictions being exported")
+        self._batch_cancel = QToolButton()
+        self._batch_cancel.setText("Cancel")
+        self._batch_cancel.setToolTip("Stop the folder export; nothing is written")
+        self._batch_cancel.clicked.connect(self.cancel_export)
+        self._batch_progress.hide()
+        self._batch_cancel.hide()
+        self._device_label = QLabel("Device: —")
+        self._device_label.setToolTip("Where the model runs")
+        self._model_label = QLabel("No model")
+        self._model_label.setToolTip("The loaded model")
+        self._timing_label = QLabel("")
+        self._timing_label.setToolTip(
+            "Time of the last analysis in the worker thread: decoding the image, the forward "
+            "pass, class gradients and the derived maps"
+        )
+        for widget in (
+            self._busy,
+            self._batch_progress,
+            self._batch_cancel,
+            self._model_label,
+            self._device_label,
+            self._timing_label,
+        ):
+            bar.addPermanentWidget(widget)
+
+    def _action(self, text: str, slot, shortcut=None, tip: str = "") -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.setToolTip(tip or text.replace("…", ""))
+        action.setStatusTip(tip or text.replace("…", ""))
+        action.triggered.connect(slot)
+        return action
+
+    def _build_actions(self) -> None:
+        self._open_image_action = self._action(
+            "&Open Image…",
+            self._ask_image,
+            QKeySequence.StandardKey.Open,
+            "Open an image file and analyse it",
+        )
+        self._open_folder_action = self._action(
+            "Open &Folder…",
+            self._ask_folder,
+            "Ctrl+Shift+O",
+            "Open a folder of images as a filmstrip (arrow keys move between them)",
+        )
+        self._open_model_action = self._action(
+            "Open &Model…",
+            self._ask_model,
+            "Ctrl+M",
+            "Open a ViT Studio .safetensors, a torchvision or timm checkpoint",
+        )
+        self._open_model_folder_action = self._action(
+            "Open Model &Folder…",
+            self._ask_model_folder,
+            None,
+            "Open a Hugging Face or timm model folder (it holds config.json)",
+        )
+        self._export_view_action = self._action(
+            "Export View as &PNG…",
+            self._ask_export_view,
+            QKeySequence.StandardKey.Save,
+            "Save the image with its overlay and the visible view as a PNG",
+        )
+        self._export_json_action = self._action(
+            "Export Analysis as &JSON…",
+            lambda: self._ask_export("json"),
+            "Ctrl+Shift+S",
+            "Save predictions, timings, view settings and the shown map as JSON",
+        )
+        self._export_npz_action = self._action(
+            "Export Analysis as &NPZ…",
+            lambda: self._ask_export("npz"),
+            None,
+            "Save every array of the analysis (attentions, rollout, embeddings…) as NPZ",
+        )
+        self._export_csv_action = self._action(
+            "Export Folder Predictions as &CSV…",
+            self._ask_export_csv,
+            None,
+            "Classify every image of the open folder in the background and save the top-5 "
+            "predictions as CSV",
+        )
+        self._quit_action = self._action(
+            "&Quit", self.close, QKeySequence.StandardKey.Quit, "Close ViT Studio"
+        )
+        self._next_action = self._action(
+            "&Next Image",
+            lambda: self.step_image(1),
+            "Ctrl+Right",
+            "Show the next image of the folder",
+        )
+        self._previous_action = self._action(
+            "&Previous Image",
+            lambda: self.step_image(-1),
+            "Ctrl+Left",
+            "Show the previous image of the folder",
+        )
+        self._grid_action = self._action(
+            "Patch &Grid",
+            self._image_view.set_grid_visible,
+            "G",
+            "Show or hide the patch grid on the image",
+        )
+        self._grid_action.setCheckable(True)
+        self._about_action = self._action(
+            "&About ViT Studio", self._about, None, "Version and what the views show"
+        )
+
+    def _build_menus(self) -> None:
+        menu = self.menuBar().addMenu("&File")
+        menu.addAction(self._open_image_action)
+        menu.addAction(self._open_folder_action)
+        self._recent_menu = menu.addMenu("Open &Recent")
+        self._recent_menu.setToolTipsVisible(True)
+        self._recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        self._samples_menu = menu.addMenu("&Samples")
+        self._samples_menu.setToolTipsVisible(True)
+        self._samples_menu.aboutToShow.connect(self._fill_samples_menu)
+        menu.addSeparator()
+        for action in (
+            self._export_view_action,
+            self._export_json_action,
+            self._export_npz_action,
+            self._export_csv_action,
+        ):
+            menu.addAction(action)
+        menu.addSeparator()
+        menu.addAction(self._quit_action)
+
+        menu = self.menuBar().addMenu("&Model")
+        menu.addAction(self._open_model_action)
+        menu.addAction(self._open_model_folder_action)
+        self._recent_models_menu = menu.addMenu("&Recent Models")
+        self._recent_models_menu.aboutToShow.connect(self._fill_recent_models_menu)
+        self._local_models_menu = menu.addMenu("Models on This &Computer")
+        self._local_models_menu.setToolTipsVisible(True)
+        self._local_models_menu.addAction("Looking…").setEnabled(False)
+
+        menu = self.menuBar().addMenu("&View")
+        menu.addAction(self._next_action)
+        menu.addAction(self._previous_action)
+        menu.addAction(self._grid_action)
+        menu.addSeparator()
+        for dock in (self._views_dock, self._model_dock, self._filmstrip_dock):
+            menu.addAction(dock.toggleViewAction())
+
+        menu = self.menuBar().addMenu("&Help")
+        menu.addAction(self._about_action)
+
+    def _build_toolbar(self) -> None:
+        toolbar = self.addToolBar("Main")
+        toolbar.setObjectName("main_toolbar")
+        toolbar.addAction(self._open_image_action)
+        toolbar.addAction(self._open_folder_action)
+        toolbar.addAction(self._open_model_action)
+        toolbar.addSeparator()
+        self._device = QComboBox()
+        self._device.setToolTip(
+            "Where the model runs. Auto picks a CUDA GPU when there is one, else the CPU."
+        )
+        self._device.addItem(DEVICE_LABELS["auto"], "auto")
+        device_label = QLabel(" Device ")
+        device_label.setToolTip(self._device.toolTip())
+        toolbar.addWidget(device_label)
+        toolbar.addWidget(self._device)
+        toolbar.addSeparator()
+        toolbar.addAction(self._export_view_action)
+
+    def _connect(self) -> None:
+        inference = self._inference
+        inference.modelReady.connect(self._on_model_ready)
+        inference.analysisReady.connect(self._on_analysis)
+        inference.failed.connect(self._on_failed)
+        inference.busyChanged.connect(self._busy.setVisible)
+        inference.devicesFound.connect(self._on_devices)
+        inference.localModelsFound.connect(self._on_local_models)
+        self._batch.progress.connect(self._on_batch_progress)
+        self._batch.finished.connect(self._on_batch_finished)
+        self._batch.failed.connect(self._show_error)
+        self._batch.runningChanged.connect(self._on_batch_running)
+        self._thumbnails.thumbnailReady.connect(self._filmstrip.set_thumbnail)
+
+        self._image_view.patchClicked.connect(self.select_patch)
+        self._image_view.stepRequested.connect(self.step_image)
+        self._image_view.opacityChanged.connect(self._remember_opacity)
+        self._image_view.gridToggled.connect(self._on_grid_toggled)
+        self._overlay.currentIndexChanged.connect(self._on_overlay_chosen)
+        self._predictions.classChosen.connect(self.choose_class)
+        self._attention.headSelected.connect(self.select_head)
+        self._rollout.changed.connect(self._on_rollout_changed)
+        self._posembed.patchSelected.connect(
+            lambda patch: self.select_patch(patch, overlay="posembed")
+        )
+        self._patch_view.patchClicked.connect(self.select_patch)
+        self._patch_view.layerHeadChanged.connect(self._on_patch_layer_head)
+        self._tabs.currentChanged.connect(lambda _index: self._refresh_current_tab())
+        self._filmstrip.imageChosen.connect(self.open_image)
+        self._model_panel.modelChosen.connect(self.load_model)
+        self._device.activated.connect(lambda _row: self.set_device(self._device.currentData()))
+
+    def _restore_settings(self) -> None:
+        settings = self._settings
+        geometry, state = settings.window_geometry, settings.window_state
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        else:
+            self.resize(1400, 900)
+        if state is not None:
+            self.restoreState(state)
+        self._image_view.set_opacity(settings.overlay_opacity)
+        self._image_view.set_grid_visible(settings.show_grid)
+        self._grid_action.setChecked(settings.show_grid)
+        with QSignalBlocker(self._rollout):
+            self._rollout.set_settings(settings.rollout)
+        self._set_overlay_kind(settings.overlay_kind, refresh=False)
+
+    # --- the testable surface -----------------------------------------------------------------
+
+    @property
+    def model_summary(self) -> ModelSummary | None:
+        return self._summary
+
+    @property
+    def result(self) -> ImageResult | None:
+        """The analysis on screen, with its image path and timings."""
+        return self._result
+
+    @property
+    def busy(self) -> bool:
+        """Whether the inference worker has requests in hand."""
+        return self._inference.busy
+
+    @property
+    def image_view(self) -> ImageView:
+        return self._image_view
+
+    @property
+    def rollout_controls(self) -> RolloutControls:
+        return self._rollout
+
+    @property
+    def filmstrip(self) -> Filmstrip:
+        return self._filmstrip
+
+    @property
+    def view_map(self) -> np.ndarray | None:
+        """The `[g, g]` map painted over the image (None: no overlay)."""
+        return self._view_map
+
+    def overlay_kind(self) -> str:
+        return self._overlay.currentData()
+
+    def error_text(self) -> str:
+        """The message in the error banner ('' when there is none)."""
+        is_error = self._banner_frame.styleSheet() == ERROR_STYLE
+        return self._banner.text() if is_error and self._banner_frame.isVisibleTo(self) else ""
+
+    def load_model(self, path: str | Path) -> None:
+        """Load a model in the worker; the current image is analysed again once it is ready."""
+        path = Path(path)
+        self._model_pending = True
+        self._inference.load_model(path, self._settings.device)
+        self.statusBar().showMessage(f"Loading model {path.name}…")
+
+    def set_device(self, device: str) -> None:
+        """Run on 'auto', 'cpu', 'cuda' or 'mps' from now on (the model moves in the worker)."""
+        previous = self._settings.device
+        self._settings.device = device
+        self._select_device_item(device)
+        if self._inference.set_device(device):
+            self._device_before_switch = previous
+            self._model_pending = True
+            self.statusBar().showMessage(f"Moving the model to {DEVICE_LABELS.get(device)}…")
+
+    def open_image(self, path: str | Path) -> None:
+        """Show and analyse an image; a folder opens as a filmstrip instead."""
+        path = Path(path)
+        if path.is_dir():
+            self.open_folder(path)
+            return
+        self._image_path = path
+        self._settings.add_recent_file(path)
+        self._settings.last_folder = path.parent
+        if path not in self._filmstrip.paths():
+            self._show_folder(self._siblings(path), path)
+        else:
+            self._filmstrip.set_current(path)
+        self._update_title()
+        self._image_view.set_placeholder(
+            f"Analysing {path.name}…"
+            if self._summary or self._model_pending
+            else f"{path.name} will be analysed once a model is open: Model ▸ Open Model…"
+        )
+        self._request_analysis()
+
+    def open_folder(self, folder: str | Path) -> None:
+        """Show a folder's images as a filmstrip and analyse the first one."""
+        folder = Path(folder)
+        try:
+            files = image_files_in(folder)
+        except OSError as exc:
+            self._show_error(f"{folder}: cannot list it ({exc.strerror or exc}); check the path")
+            return
+        if not files:
+            self._show_error(
+                f"{folder}: no images directly inside it; choose a folder that holds "
+                f"{', '.join(IMAGE_EXTENSIONS)} files"
+            )
+            return
+        self._settings.add_recent_file(folder)
+        self._settings.last_folder = folder
+        self._show_folder(files, files[0])
+        self.open_image(files[0])
+
+    def open_paths(self, paths: Iterable[Path]) -> None:
+        """What a drop does: open a model, a folder, or images (several make a filmstrip)."""
+        paths = [Path(p) for p in paths]
+        models = [p for p in paths if is_model_path(p)]
+        folders = [p for p in paths if p.is_dir() and p not in models]
+        images = [p for p in paths if p.is_file() and is_image_path(p)]
+        if models:
+            self.load_model(models[0])
+        if folders:
+            self.open_folder(folders[0])
+        elif len(images) > 1:
+            self._show_folder(sorted(images), sorted(images)[0])
+            self.open_image(sorted(images)[0])
+        elif images:
+            self.open_image(images[0])
+        elif not models:
+            names = ", ".join(p.name for p in paths[:3]) or "nothing"
+            self._show_error(
+                f"{names}: not an image, a folder or a model; drop {', '.join(IMAGE_EXTENSIONS)} "
+                f"files, a folder of them, or a {', '.join(MODEL_SUFFIXES)} model"
+            )
+
+    def step_image(self, delta: int) -> None:
+        """Move `delta` images along the filmstrip."""
+        self._filmstrip.step(delta)
+
+    def select_patch(self, patch: int, overlay: str = "patch") -> None:
+        """Inspect one patch (row-major index): where it attends and its position similarity."""
+        self._patch = patch
+        self._image_view.select_patch(patch)
+        self._posembed.highlight(patch)
+        if self._is_fresh(self._patch_view):
+            self._patch_view.set_patch(patch)
+        if self._tabs.currentWidget() not in (self._posembed, self._patch_view):
+            self._tabs.setCurrentWidget(self._patch_view)
+        self._set_overlay_kind(overlay)
+
+    def select_head(self, layer: int, head: int) -> None:
+        """Overlay the class-token attention of one layer and head (-1: mean of heads)."""
+        self._set_layer_head(layer, head)
+        self._set_overlay_kind("attention")
+
+    def choose_class(self, index: int) -> None:
+        """Explain one class with the class-specific (gradient) rollout."""
+        self._class_index = index
+        self._predictions.set_chosen(index)
+        settings = self._rollout.settings()
+        if settings.mode != "gradient":
+            self._rollout.set_settings(dataclasses.replace(settings, mode="gradient"))
+        else:
+            self._set_overlay_kind("rollout")
+
+    def show_view(self, view: str) -> None:
+        """Bring one tab to the front: one of `VIEWS`."""
+        self._tabs.setCurrentWidget(self._pages[view])
+        self._views_dock.show()
+
+    def scan_local_models(self) -> None:
+        """Look for models on this computer in the worker; fills the model list and menu."""
+        self._model_panel.show_searching()
+        self._inference.scan_local_models()
+
+    def export_view_png(self, path: str | Path) -> None:
+        """The image with its overlay and colour bar, beside the visible view, as a PNG."""
+        path = Path(path)
+        left = self._image_view.grab()
+        right = self._tabs.currentWidget().grab()
+        picture = QPixmap(left.width() + right.width(), max(left.height(), right.height()))
+        picture.fill(self.palette().window().color())
+        painter = QPainter(picture)
+        painter.drawPixmap(0, 0, left)
+        painter.drawPixmap(left.width(), 0, right)
+        painter.end()
+        if not picture.save(str(path), "PNG"):
+            self._show_error(f"{path}: could not write the PNG; choose a folder you can write to")
+            return
+        self._exported(path)
+
+    def export_analysis(self, path: str | Path) -> None:
+        """The analysis as JSON or NPZ, chosen by the file's suffix."""
+        path = Path(path)
+        if self._result is None or self._summary is None:
+            self._show_error("nothing to export yet; open an image and wait for its analysis")
+            return
+        try:
+            if path.suffix.lower() == ".npz":
+                export.write_npz(path, self._result, self._view_map)
+            else:
+                document = export.analysis_document(
+                    self._result, self._summary, self._view_state(), self._view_map
+                )
+                export.write_json(path, document)
+        except StudioError as exc:
+            self._show_error(str(exc))
+            return
+        self._exported(path)
+
+    def export_folder_csv(self, path: str | Path) -> None:
+        """Top-5 predictions of every filmstrip image, in the background; progress in the
+        status bar; `exportFinished(path)` when written."""
+        files = self._filmstrip.paths()
+        if self._summary is None or not files:
+            self._show_error("open a model and a folder of images before exporting predictions")
+            return
+        self._batch.start(
+            BatchJob(
+                model_path=self._summary.path,
+                device=self._settings.device,
+                files=tuple(files),
+                output=Path(path),
+                top_k=TOP_K,
+            )
+        )
+        self._batch_progress.setRange(0, len(files))
+        self._batch_progress.setValue(0)
+        self.statusBar().showMessage(f"Exporting predictions for {len(files)} images…")
+
+    def cancel_export(self) -> None:
+        if self._batch.running:
+            self._batch.cancel()
+            self.statusBar().showMessage("Folder export cancelled; no file written", 5000)
+
+    def shutdown(self, timeout_ms: int = STOP_TIMEOUT_MS) -> bool:
+        """Stop every worker thread; True if all stopped within `timeout_ms` each."""
+        if self._stopped:
+            return True
+        stopped = [
+            worker.stop(timeout_ms) for worker in (self._batch, self._inference, self._thumbnails)
+        ]
+        self._stopped = all(stopped)
+        return self._stopped
+
+    # --- worker results -----------------------------------------------------------------------
+
+    def _on_model_ready(self, summary: ModelSummary) -> None:
+        self._summary = summary
+        self._model_pending = False
+        self._device_before_switch = None
+        self._settings.last_model = summary.path
+        self._settings.add_recent_model(summary.path)
+        self._model_panel.show_model(summary)
+        self._model_label.setText(f"Model: {summary.name}")
+        self._model_label.setToolTip(str(summary.path))
+        self._device_label.setText(f"Device: {summary.device_label}")
+        self.statusBar().showMessage(f"Model {summary.name} ready on {summary.device_label}", 5000)
+        self._clear_error()
+        self._update_title()
+        self._update_enabled()
+        self.modelReady.emit(summary)
+        self._request_analysis()
+
+    def _on_analysis(self, result: ImageResult) -> None:
+        analysis = result.analysis
+        same_image = self._result is not None and self._result.path == result.path
+        self._result = result
+        self._gradients_pending = None
+        if not same_image or self._class_index not in range(len(analysis.class_names)):
+            self._class_index = analysis.top_k(1)[0].index
+        if self._patch is not None and self._patch >= analysis.grid_size**2:
+            self._patch = None
+        if not 0 <= self._layer < analysis.num_layers:
+            self._layer = analysis.num_layers - 1
+        if self._head >= analysis.num_heads:
+            self._head = MEAN_HEAD
+        self._image_view.set_image(analysis.pixels, analysis.grid_size)
+        self._image_view.select_patch(self._patch)
+        with QSignalBlocker(self._rollout):
+            self._rollout.set_num_layers(analysis.num_layers)
+            # Class gradients are computed on demand, so the mode is always available.
+            self._rollout.set_gradient_available(True)
+            # The remembered settings, clipped to this model; a start layer past its depth stays
+            # in the settings for the next, deeper model.
+            self._rollout.set_settings(self._settings.rollout)
+        self._stale_tabs = set(self._tab_refreshers)
+        self._refresh_current_tab()
+        self._refresh_overlay()
+        self._timing_label.setText(self._timing_text(result))
+        self._clear_error()
+        self._update_enabled()
+        self.statusBar().showMessage(
+            f"{result.path.name}: {analysis.top_k(1)[0].label} "
+            f"({analysis.top_k(1)[0].probability:.1%})",
+            5000,
+        )
+        self.analysisReady.emit(analysis)
+
+    def _on_failed(self, kind: str, message: str) -> None:
+        if kind == MODEL:
+            self._model_pending = False
+            if self._device_before_switch is not None:
+                # The model stayed where it was, so the device choice goes back too.
+                self._settings.device = self._device_before_switch
+                self._select_device_item(self._device_before_switch)
+                self._device_before_switch = None
+            # The worker kept the model it had; an image opened meanwhile is analysed with it.
+            if self._result is None or self._result.path != self._image_path:
+                self._request_analysis()
+        elif kind == ANALYSIS:
+            if self._gradients_pending is not None:
+                # Keep showing what works: the plain rollout of the cached analysis.
+                self._gradients_pending = None
+                self._rollout.set_settings(
+                    dataclasses.replace(self._rollout.settings(), mode="plain")
+                )
+            self._image_path = self._result.path if self._result else None
+        self._show_error(message)
+
+    def _on_devices(self, devices: list[str]) -> None:
+        with QSignalBlocker(self._device):
+            self._device.clear()
+            for name in devices:
+                self._device.addItem(DEVICE_LABELS.get(name, name), name)
+        if self._settings.device not in devices:
+            self._settings.device = "auto"
+        self._select_device_item(self._settings.device)
+
+    def _on_local_models(self, models: list) -> None:
+        self._model_panel.show_local_models(models)
+        self._local_models_menu.clear()
+        for model in models:
+            action = self._local_models_menu.addAction(f"{model.name} ({model.source})")
+            action.setToolTip(str(model.path))
+            action.triggered.connect(lambda _=False, p=model.path: self.load_model(p))
+        if not models:
+            self._local_models_menu.addAction("None found").setEnabled(False)
+
+    def _on_batch_progress(self, done: int, total: int) -> None:
+        self._batch_progress.setRange(0, total)
+        self._batch_progress.setValue(done)
+
+    def _on_batch_finished(self, summary: BatchSummary) -> None:
+        failed = f", {summary.failures} unreadable" if summary.failures else ""
+        self.statusBar().showMessage(
+            f"Wrote predictions for {summary.images} images{failed} to {summary.output}", 10000
+        )
+        self._exported(summary.output)
+
+    def _on_batch_running(self, running: bool) -> None:
+        self._batch_progress.setVisible(running)
+        self._batch_cancel.setVisible(running)
+
+    # --- controls -----------------------------------------------------------------------------
+
+    def _on_rollout_changed(self, settings: RolloutSettings) -> None:
+        self._settings.rollout = settings
+        self._set_overlay_kind("rollout")
+
+    def _on_patch_layer_head(self, layer: int, head: int) -> None:
+        self._set_layer_head(layer, head)
+        self._set_overlay_kind("patch" if self._patch is not None else "attention")
+
+    def _set_layer_head(self, layer: int, head: int) -> None:
+        self._layer, self._head = layer, head
+        if self._is_fresh(self._patch_view):
+            self._patch_view.set_layer_head(layer, head)
+        if self._is_fresh(self._attention):
+            self._attention.select(layer, head)
+        if self._is_fresh(self._distance):
+            self._distance.select(layer, head)
+
+    def _is_fresh(self, page: QWidget) -> bool:
+        """Whether `page` already shows the current analysis (stale tabs redraw when shown)."""
+        return self._result is not None and page not in self._stale_tabs
+
+    def _on_overlay_chosen(self, _row: int) -> None:
+        self._settings.overlay_kind = self.overlay_kind()
+        self._refresh_overlay()
+
+    def _set_overlay_kind(self, kind: str, *, refresh: bool = True) -> None:
+        with QSignalBlocker(self._overlay):
+            self._overlay.setCurrentIndex(max(0, self._overlay.findData(kind)))
+        self._settings.overlay_kind = self.overlay_kind()
+        if refresh:
+            self._refresh_overlay()
+
+    def _remember_opacity(self, opacity: float) -> None:
+        self._settings.overlay_opacity = opacity
+
+    def _on_grid_toggled(self, visible: bool) -> None:
+        self._settings.show_grid = visible
+        self._grid_action.setChecked(visible)
+
+    # --- drawing ------------------------------------------------------------------------------
+
+    def _refresh_current_tab(self) -> None:
+        page = self._tabs.currentWidget()
+        if self._result is not None and page in self._stale_tabs:
+            self._stale_tabs.discard(page)
+            self._tab_refreshers[page](self._result.analysis)
+
+    def _show_attention_grid(self, analysis: Analysis) -> None:
+        self._attention.show_analysis(analysis)
+        self._attention.select(self._layer, self._head)
+
+    def _show_patch_view(self, analysis: Analysis) -> None:
+        self._patch_view.show_analysis(analysis, self._patch)
+        self._patch_view.set_layer_head(self._layer, self._head)
+
+    def _show_posembed(self, analysis: Analysis) -> None:
+        self._posembed.show_analysis(analysis)
+        self._posembed.highlight(self._patch)
+
+    def _show_distance(self, analysis: Analysis) -> None:
+        self._distance.show_analysis(analysis)
+        self._distance.select(self._layer, self._head)
+
+    def _refresh_overlay(self) -> None:
+        """Paint the chosen map of the cached analysis over the image (no model involved)."""
+        view = self._image_view
+        if self._result is None:
+            self._view_map = None
+            return
+        analysis = self._result.analysis
+        kind = self.overlay_kind()
+        g = analysis.grid_size
+        layer, head = self._layer, self._head
+        grid_map: np.ndarray | None = None
+        if kind == "rollout":
+            grid_map = self._rollout_overlay(analysis)
+            if grid_map is None:
+                return  # class gradients are on their way; the old overlay stays meanwhile
+        elif kind == "attention":
+            maps = analysis.cls_attention[layer]
+            grid_map = maps.mean(axis=0) if head == MEAN_HEAD else maps[head]
+            view.set_overlay(
+                grid_map,
+                f"Class-token attention, layer {layer + 1}, {head_text(head)}",
+                "attention weight",
+                vmin=0.0,
+            )
+        elif kind in ("patch", "posembed") and self._patch is None:
+            view.clear_overlay("Click a patch on the image to inspect it")
+        elif kind == "patch":
+            grid_map = analysis.patch_attention(
+                layer, self._patch, None if head == MEAN_HEAD else head
+            )
+            view.set_overlay(
+                grid_map,
+                f"Where patch {patch_label(self._patch, g)} attends, "
+                f"layer {layer + 1}, {head_text(head)}",
+                "attention weight",
+                vmin=0.0,
+            )
+        elif kind == "posembed":
+            grid_map = analysis.patch_pos_similarity(self._patch)
+            view.set_overlay(
+                grid_map,
+                f"Position-embedding similarity of patch {patch_label(self._patch, g)}",
+                "cosine similarity",
+                vmin=-1.0,
+                vmax=1.0,
+                colormap=SIMILARITY_COLORMAP,
+            )
+        else:
+            view.clear_overlay(
+                f"The image as the model sees it: {analysis.image_size} px, {g} × {g} patches"
+            )
+        self._view_map = grid_map
+
+    def _rollout_overlay(self, analysis: Analysis) -> np.ndarray | None:
+        settings = self._rollout.settings()
+        details = f"discard {settings.discard_ratio:.2f}, from layer {settings.start_layer + 1}"
+        if settings.mode == "gradient":
+            label = analysis.class_names[self._class_index]
+            if self._class_index not in analysis.class_relevance:
+                self._request_gradients()
+                self._image_view.clear_overlay(
+                    f"Computing the class-specific rollout for '{label}'…"
+                )
+                return None
+            grid_map = rollout_map(analysis, settings, self._class_index)
+            title = f"Class-specific rollout for '{label}' ({details})"
+            what = "relevance (max = 1)"
+        else:
+            grid_map = rollout_map(analysis, settings, self._class_index)
+            title = f"Attention rollout ({settings.head_fusion} of heads, {details})"
+            what = "rolled-out attention (max = 1)"
+        self._image_view.set_overlay(grid_map, title, what, vmin=0.0, vmax=1.0)
+        return grid_map
+
+    def _timing_text(self, result: ImageResult) -> str:
+        laps = result.analysis.timings_ms
+        parts = [f"decode {result.decode_ms:.0f}"] + [
+            f"{name} {ms:.0f}" for name, ms in laps.items()
+        ]
+        return f"Analysis {result.total_ms:.0f} ms ({', '.join(parts)})"
+
+    # --- requests -----------------------------------------------------------------------------
+
+    def _request_analysis(self) -> None:
+        if self._image_path is None or self._summary is None or self._model_pending:
+            return
+        gradient = self._rollout.settings().mode == "gradient"
+        self._inference.analyze(self._image_path, TOP_K if gradient else None)
+        self.statusBar().showMessage(f"Analysing {self._image_path.name}…")
+
+    def _request_gradients(self) -> None:
+        """Re-analyse the shown image with gradients for the chosen class and the top-k.
+
+        The engine computes class gradients from the graph of a forward pass, so a class that
+        was not cached costs one more forward pass plus its backward passes.
+        """
+        assert self._result is not None and self._class_index is not None
+        wanted = (self._result.path, self._class_index)
+        # An image still on its way brings top-k gradients with it; this request would cancel it.
+        another_image = self._image_path != self._result.path
+        if self._gradients_pending == wanted or self._model_pending or another_image:
+            return
+        self._gradients_pending = wanted
+        analysis = self._result.analysis
+        classes = {p.index for p in analysis.top_k(TOP_K)} | set(analysis.class_relevance)
+        self._inference.analyze(self._result.path, tuple(sorted(classes | {self._class_index})))
+        self.statusBar().showMessage("Computing class gradients…")
+
+    # --- files and dialogs --------------------------------------------------------------------
+
+    def _siblings(self, path: Path) -> list[Path]:
+        """The images beside `path`, so the arrow keys can walk its folder."""
+        try:
+            files = image_files_in(path.parent)
+        except OSError:
+            return [path]
+        return files if path in files else [path]
+
+    def _show_folder(self, files: list[Path], current: Path) -> None:
+        self._filmstrip.set_paths(files, current)
+        self._thumbnails.load(files, THUMBNAIL_SIZE)
+        self._update_enabled()
+
+    def _start_folder(self) -> str:
+        folder = self._settings.last_folder
+        return str(folder) if folder is not None and folder.is_dir() else str(Path.home())
+
+    def _ask_image(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open Image", self._start_folder(), _dialog_filter("Images", IMAGE_EXTENSIONS)
+        )
+        if path:
+            self.open_image(path)
+
+    def _ask_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open Folder", self._start_folder())
+        if folder:
+            self.open_folder(folder)
+
+    def _ask_model(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self,
+            "Open Model",
+            self._start_folder(),
+            _dialog_filter("ViT checkpoints", (*MODEL_SUFFIXES, ".json")),
+        )
+        if path:
+            self.load_model(path)
+
+    def _ask_model_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Open Model Folder", self._start_folder())
+        if folder:
+            self.load_model(folder)
+
+    def _suggested(self, suffix: str) -> str:
+        stem = self._result.path.stem if self._result else "vit-studio"
+        return str(Path(self._start_folder()) / f"{stem}{suffix}")
+
+    def _ask_export_view(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Export View", self._suggested(".png"), "PNG images (*.png)"
+        )
+        if path:
+            self.export_view_png(path)
+
+    def _ask_export(self, kind: str) -> None:
+        path, _ = QFileDialog.getSaveFileName(
+            self,
+            f"Export Analysis as {kind.upper()}",
+            self._suggested(f".{kind}"),
+            f"{kind.upper()} files (*.{kind})",
+        )
+        if path:
+            self.export_analysis(path)
+
+    def _ask_export_csv(self) -> None:
+        folder = self._filmstrip.paths()[0].parent if self._filmstrip.paths() else None
+        name = f"{folder.name if folder else 'predictions'}-predictions.csv"
+        path, _ = QFileDialog.getSaveFileName(
+            self,
+            "Export Folder Predictions",
+            str(Path(self._start_folder()) / name),
+            "CSV files (*.csv)",
+        )
+        if path:
+            self.export_folder_csv(path)
+
+    def _fill_recent_menu(self) -> None:
+        self._fill_path_menu(self._recent_menu, self._settings.recent_files, self.open_image)
+
+    def _fill_recent_models_menu(self) -> None:
+        self._fill_path_menu(
+            self._recent_models_menu, self._settings.recent_models, self.load_model
+        )
+
+    def _fill_samples_menu(self) -> None:
+        samples = image_files_in(SAMPLES_DIR) if SAMPLES_DIR.is_dir() else []
+        self._fill_path_menu(self._samples_menu, samples, self.open_image)
+        if samples:
+            self._samples_menu.addSeparator()
+            self._samples_menu.addAction("Open All Samples as a Folder").triggered.connect(
+                lambda: self.open_folder(SAMPLES_DIR)
+            )
+            licence = SAMPLES_DIR / "LICENSES.md"
+            if licence.is_file():
+                self._samples_menu.addAction("Sample Photo Credits…").triggered.connect(
+                    lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(licence)))
+                )
+
+    def _fill_path_menu(self, menu: QMenu, paths: list[Path], open_path) -> None:
+        menu.clear()
+        existing = [p for p in paths if p.exists()]
+        for path in existing:
+            action = menu.addAction(path.name + ("/" if path.is_dir() else ""))
+            action.setToolTip(str(path))
+            action.triggered.connect(lambda _=False, p=path: open_path(p))
+        if not existing:
+            menu.addAction("None yet").setEnabled(False)
+
+    # --- window state -------------------------------------------------------------------------
+
+    def _view_state(self) -> export.ViewState:
+        return export.ViewState(
+            overlay=self.overlay_kind(),
+            title=self._image_view.title(),
+            layer=self._layer,
+            head=self._head,
+            patch=self._patch,
+            class_index=self._class_index,
+            rollout=dataclasses.asdict(self._rollout.settings()),
+        )
+
+    def _exported(self, path: Path) -> None:
+        self.statusBar().showMessage(f"Saved {path}", 10000)
+        self.exportFinished.emit(path)
+
+    def show_notice(self, message: str) -> None:
+        """A hint in the banner above the image (not an error)."""
+        self._show_banner(message, NOTICE_STYLE)
+
+    def _show_error(self, message: str) -> None:
+        self._show_banner(message, ERROR_STYLE)
+        self.statusBar().showMessage("Error: " + message, 10000)
+        self.errorShown.emit(message)
+
+    def _show_banner(self, message: str, style: str) -> None:
+        self._banner_frame.setStyleSheet(style)
+        self._banner.setText(message)
+        self._banner_frame.show()
+
+    def _clear_error(self) -> None:
+        self._banner_frame.hide()
+        self._banner.clear()
+
+    def _select_device_item(self, device: str) -> None:
+        row = self._device.findData(device)
+        if row >= 0:
+            with QSignalBlocker(self._device):
+                self._device.setCurrentIndex(row)
+
+    def _update_title(self) -> None:
+        parts = ["ViT Studio"]
+        if self._image_path is not None:
+            parts.append(self._image_path.name)
+        if self._summary is not None:
+            parts.append(self._summary.name)
+        self.setWindowTitle(" — ".join(parts))
+
+    def _update_enabled(self) -> None:
+        has_result = self._result is not None
+        for action in (self._export_json_action, self._export_npz_action):
+            action.setEnabled(has_result)
+        self._export_csv_action.setEnabled(
+            self._summary is not None and bool(self._filmstrip.paths())
+        )
+
+    def _about(self) -> None:
+        QMessageBox.about(
+            self,
+            "About ViT Studio",
+            f"<b>ViT Studio {__version__}</b><p>Look inside Vision Transformers: predictions, "
+            "class-token attention per head, attention rollout (Abnar &amp; Zuidema 2020), "
+            "class-specific rollout (Chefer et al. 2021), position-embedding similarity and "
+            "mean attention distance (Dosovitskiy et al. 2021, Figure 7).</p>",
+        )
+
+    # --- Qt events ----------------------------------------------------------------------------
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if any(url.isLocalFile() for url in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = [Path(url.toLocalFile()) for url in event.mimeData().urls() if url.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.open_paths(paths)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self._settings.window_geometry = self.saveGeometry()
+        self._settings.window_state = self.saveState()
+        self._settings.sync()
+        self.shutdown()
+        event.accept()

@@ -1,0 +1,159 @@
+"""What the app remembers between runs, over QSettings: models, folders, layout, overlay options.
+
+Typed properties keep key names and defaults in one place, and read values back with the right
+type: INI-backed QSettings return every value as a string otherwise.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QSettings
+
+from vit_studio.gui.widgets.rollout_controls import RolloutSettings
+
+ORGANIZATION = "ViT Studio"
+APPLICATION = "ViT Studio"
+MAX_RECENT = 10
+
+
+class Settings:
+    """Persistent preferences. Pass a QSettings (e.g. an INI file) to keep tests isolated."""
+
+    def __init__(self, store: QSettings | None = None) -> None:
+        self._store = store if store is not None else QSettings(ORGANIZATION, APPLICATION)
+
+    def sync(self) -> None:
+        self._store.sync()
+
+    # --- files --------------------------------------------------------------------------------
+
+    @property
+    def last_model(self) -> Path | None:
+        return self._path("files/last_model")
+
+    @last_model.setter
+    def last_model(self, path: Path) -> None:
+        self._store.setValue("files/last_model", str(path))
+
+    @property
+    def last_folder(self) -> Path | None:
+        """The folder file dialogs start in."""
+        return self._path("files/last_folder")
+
+    @last_folder.setter
+    def last_folder(self, path: Path) -> None:
+        self._store.setValue("files/last_folder", str(path))
+
+    @property
+    def recent_files(self) -> list[Path]:
+        """Images and folders opened lately, newest first."""
+        return self._paths("files/recent")
+
+    def add_recent_file(self, path: Path) -> None:
+        self._push("files/recent", path)
+
+    @property
+    def recent_models(self) -> list[Path]:
+        return self._paths("files/recent_models")
+
+    def add_recent_model(self, path: Path) -> None:
+        self._push("files/recent_models", path)
+
+    # --- device and view ----------------------------------------------------------------------
+
+    @property
+    def device(self) -> str:
+        return str(self._store.value("run/device", "auto"))
+
+    @device.setter
+    def device(self, name: str) -> None:
+        self._store.setValue("run/device", name)
+
+    @property
+    def overlay_opacity(self) -> float:
+        return float(self._store.value("overlay/opacity", 0.6, type=float))
+
+    @overlay_opacity.setter
+    def overlay_opacity(self, value: float) -> None:
+        self._store.setValue("overlay/opacity", float(value))
+
+    @property
+    def show_grid(self) -> bool:
+        return bool(self._store.value("overlay/grid", True, type=bool))
+
+    @show_grid.setter
+    def show_grid(self, value: bool) -> None:
+        self._store.setValue("overlay/grid", bool(value))
+
+    @property
+    def overlay_kind(self) -> str:
+        return str(self._store.value("overlay/kind", "rollout"))
+
+    @overlay_kind.setter
+    def overlay_kind(self, kind: str) -> None:
+        self._store.setValue("overlay/kind", kind)
+
+    @property
+    def rollout(self) -> RolloutSettings:
+        defaults = RolloutSettings()
+        try:
+            return RolloutSettings(
+                mode=str(self._store.value("rollout/mode", defaults.mode)),
+                head_fusion=str(self._store.value("rollout/head_fusion", defaults.head_fusion)),
+                discard_ratio=float(
+                    self._store.value("rollout/discard_ratio", defaults.discard_ratio, type=float)
+                ),
+                start_layer=int(
+                    self._store.value("rollout/start_layer", defaults.start_layer, type=int)
+                ),
+            )
+        except ValueError:
+            # A hand-edited or older settings file must not stop the app from starting.
+            return defaults
+
+    @rollout.setter
+    def rollout(self, settings: RolloutSettings) -> None:
+        self._store.setValue("rollout/mode", settings.mode)
+        self._store.setValue("rollout/head_fusion", settings.head_fusion)
+        self._store.setValue("rollout/discard_ratio", settings.discard_ratio)
+        self._store.setValue("rollout/start_layer", settings.start_layer)
+
+    # --- window layout ------------------------------------------------------------------------
+
+    @property
+    def window_geometry(self) -> QByteArray | None:
+        return self._bytes("window/geometry")
+
+    @window_geometry.setter
+    def window_geometry(self, data: QByteArray) -> None:
+        self._store.setValue("window/geometry", data)
+
+    @property
+    def window_state(self) -> QByteArray | None:
+        """Docks and toolbars (QMainWindow.saveState)."""
+        return self._bytes("window/state")
+
+    @window_state.setter
+    def window_state(self, data: QByteArray) -> None:
+        self._store.setValue("window/state", data)
+
+    # --- helpers ------------------------------------------------------------------------------
+
+    def _path(self, key: str) -> Path | None:
+        value = self._store.value(key)
+        return Path(str(value)) if value else None
+
+    def _paths(self, key: str) -> list[Path]:
+        value = self._store.value(key) or []
+        # QSettings hands back a bare string for a one-element list in INI files.
+        items = [value] if isinstance(value, str) else list(value)
+        return [Path(str(item)) for item in items if item]
+
+    def _push(self, key: str, path: Path) -> None:
+        items = [p for p in self._paths(key) if p != path]
+        self._store.setValue(key, [str(p) for p in [path, *items][:MAX_RECENT]])
+
+    def _bytes(self, key: str) -> QByteArray | None:
+        value = self._store.value(key)
+        return value if isinstance(value, QByteArray) and not value.isEmpty() else None

@@ -1,0 +1,108 @@
+"""A folder as a strip of thumbnails; the arrow keys (or a click) move to another image.
+
+The strip only lists files; thumbnails arrive later from a worker (`set_thumbnail`), so a folder
+of thousands of photos opens at once.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QColor, QIcon, QImage, QPixmap
+from PySide6.QtWidgets import QAbstractItemView, QListView, QListWidget, QListWidgetItem, QWidget
+
+from vit_studio.engine.images import is_image_path
+
+THUMBNAIL_SIZE = 72
+
+
+def image_files_in(folder: Path) -> list[Path]:
+    """The image files directly inside `folder` (not below it), sorted; hidden files skipped."""
+    with os.scandir(folder) as entries:
+        found = [
+            Path(entry.path)
+            for entry in entries
+            if not entry.name.startswith(".") and entry.is_file() and is_image_path(entry.name)
+        ]
+    return sorted(found)
+
+
+def _placeholder(colour: QColor) -> QIcon:
+    pixmap = QPixmap(THUMBNAIL_SIZE, THUMBNAIL_SIZE)
+    pixmap.fill(colour)
+    return QIcon(pixmap)
+
+
+class Filmstrip(QListWidget):
+    """Thumbnails of image files in one row. `imageChosen(path)` when the user moves to one."""
+
+    imageChosen = Signal(Path)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._paths: list[Path] = []
+        self.setViewMode(QListView.ViewMode.IconMode)
+        self.setFlow(QListView.Flow.LeftToRight)
+        self.setWrapping(False)
+        self.setMovement(QListView.Movement.Static)
+        self.setUniformItemSizes(True)
+        self.setIconSize(QSize(THUMBNAIL_SIZE, THUMBNAIL_SIZE))
+        self.setGridSize(QSize(THUMBNAIL_SIZE + 24, THUMBNAIL_SIZE + 28))
+        self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setMinimumHeight(THUMBNAIL_SIZE + 48)
+        self.setToolTip("Images of the open folder: click one, or use the arrow keys")
+        self._loading = _placeholder(self.palette().mid().color())
+        self._broken = _placeholder(QColor(160, 60, 60))
+        self.currentRowChanged.connect(self._on_current_row)
+
+    def sizeHint(self) -> QSize:
+        # One row of thumbnails: the dock should not take the height from the image.
+        return QSize(600, THUMBNAIL_SIZE + 48)
+
+    def paths(self) -> list[Path]:
+        return list(self._paths)
+
+    def set_paths(self, paths: list[Path], current: Path | None = None) -> None:
+        """Show `paths` with placeholder icons; select `current` without emitting."""
+        self.blockSignals(True)
+        self.clear()
+        self._paths = list(paths)
+        for path in self._paths:
+            item = QListWidgetItem(self._loading, path.name)
+            item.setToolTip(str(path))
+            self.addItem(item)
+        self.blockSignals(False)
+        self.set_current(current)
+
+    def set_current(self, path: Path | None) -> None:
+        """Select `path` if it is in the strip (else nothing), without emitting."""
+        row = self._paths.index(path) if path in self._paths else -1
+        self.blockSignals(True)
+        self.setCurrentRow(row)
+        self.blockSignals(False)
+        if row >= 0:
+            self.scrollToItem(self.item(row))
+
+    def set_thumbnail(self, row: int, image: QImage) -> None:
+        item = self.item(row)
+        if item is None:
+            return
+        if image.isNull():
+            item.setIcon(self._broken)
+            item.setToolTip(f"{self._paths[row]}\nThis file cannot be read as an image.")
+        else:
+            item.setIcon(QIcon(QPixmap.fromImage(image)))
+
+    def step(self, delta: int) -> None:
+        """Move `delta` images along (as the arrow keys do), emitting `imageChosen`."""
+        if self._paths:
+            row = min(max(self.currentRow() + delta, 0), len(self._paths) - 1)
+            self.setCurrentRow(row)
+
+    def _on_current_row(self, row: int) -> None:
+        if 0 <= row < len(self._paths):
+            self.imageChosen.emit(self._paths[row])

@@ -1,0 +1,155 @@
+"""What the loaded model is (architecture, size, patch grid, classes), and the models on disk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QFormLayout,
+    QGroupBox,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from vit_studio.engine.checkpoints.discovery import LocalModel
+from vit_studio.gui.workers import ModelSummary
+
+CLASS_PREVIEW = 6  # class names written out; the tooltip lists (nearly) all of them
+CLASS_TOOLTIP = 60
+
+
+def format_count(count: int) -> str:
+    """86567656 -> '86.6 M'."""
+    for size, unit in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if count >= size:
+            return f"{count / size:.1f} {unit}"
+    return str(count)
+
+
+def _class_text(names: tuple[str, ...], limit: int) -> str:
+    shown = ", ".join(names[:limit])
+    return f"{shown}, … ({len(names) - limit} more)" if len(names) > limit else shown
+
+
+class ModelPanel(QWidget):
+    """The loaded model's card, and a list of the models found on this computer.
+
+    `modelChosen(path)` when the user opens one from the list (double-click or the button).
+    """
+
+    modelChosen = Signal(Path)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._fields: dict[str, QLabel] = {}
+        card = QGroupBox("Loaded model")
+        form = QFormLayout(card)
+        rows = (
+            ("name", "Name", "The model's name, from its file"),
+            (
+                "architecture",
+                "Architecture",
+                "Encoder layers, attention heads per layer, token width and MLP width",
+            ),
+            ("parameters", "Parameters", "Number of trainable weights"),
+            (
+                "image",
+                "Image size",
+                "Input resolution: the image is resized, then centre-cropped to this square",
+            ),
+            ("grid", "Patch grid", "How the input is cut into patches, one token each"),
+            ("classes", "Classes", "The labels the classification head predicts"),
+            ("device", "Runs on", "Where the model computes; change it in the toolbar"),
+            ("file", "File", "Where the model was loaded from"),
+        )
+        for key, label, tip in rows:
+            value = QLabel("—")
+            value.setWordWrap(True)
+            value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            value.setToolTip(tip)
+            caption = QLabel(label)
+            caption.setToolTip(tip)
+            form.addRow(caption, value)
+            self._fields[key] = value
+
+        local = QGroupBox("Models on this computer")
+        self._list = QListWidget()
+        self._list.setToolTip(
+            "Bundled models and ViTs in the torch hub and Hugging Face caches; "
+            "double-click one to open it"
+        )
+        self._list.itemActivated.connect(self._on_activated)
+        self._open = QPushButton("Open selected model")
+        self._open.setToolTip("Load the selected model (the current image is analysed again)")
+        self._open.clicked.connect(self._on_open_clicked)
+        self._open.setEnabled(False)
+        self._list.currentItemChanged.connect(
+            lambda item, _previous: self._open.setEnabled(item is not None)
+        )
+        self._status = QLabel("Not searched yet.")
+        self._status.setWordWrap(True)
+        local_layout = QVBoxLayout(local)
+        local_layout.addWidget(self._status)
+        local_layout.addWidget(self._list, 1)
+        local_layout.addWidget(self._open)
+
+        layout = QVBoxLayout(self)
+        layout.addWidget(card)
+        layout.addWidget(local, 1)
+
+    def field(self, key: str) -> str:
+        """The text shown for one row of the card (see the keys in __init__)."""
+        return self._fields[key].text()
+
+    def show_model(self, summary: ModelSummary) -> None:
+        arch = summary.arch
+        values = {
+            "name": summary.name,
+            "architecture": f"{arch.num_layers} layers × {arch.num_heads} heads, width "
+            f"{arch.hidden_dim}, MLP {arch.mlp_dim}",
+            "parameters": format_count(summary.num_parameters),
+            "image": f"{arch.image_size} × {arch.image_size} px (resized to "
+            f"{summary.resize_size}, centre-cropped)",
+            "grid": f"{arch.grid_size} × {arch.grid_size} patches of {arch.patch_size} px "
+            f"({arch.num_patches} tokens + class token)",
+            "classes": f"{len(summary.class_names)}: "
+            f"{_class_text(summary.class_names, CLASS_PREVIEW)}",
+            "device": summary.device_label,
+            "file": str(summary.path),
+        }
+        for key, text in values.items():
+            self._fields[key].setText(text)
+        self._fields["classes"].setToolTip(_class_text(summary.class_names, CLASS_TOOLTIP))
+
+    def show_local_models(self, models: list[LocalModel]) -> None:
+        self._list.clear()
+        for model in models:
+            arch = model.arch
+            item = QListWidgetItem(
+                f"{model.name} — {arch.num_layers}L {arch.num_heads}H {arch.image_size}px, "
+                f"{arch.num_classes} classes"
+            )
+            item.setToolTip(f"{model.path}\n{model.format} checkpoint, {model.source}")
+            item.setData(Qt.ItemDataRole.UserRole, str(model.path))
+            self._list.addItem(item)
+        self._status.setText(
+            f"{len(models)} found"
+            if models
+            else "None found in the bundled folder, the torch hub cache or the Hugging Face cache."
+        )
+
+    def show_searching(self) -> None:
+        self._status.setText("Looking…")
+
+    def _on_activated(self, item: QListWidgetItem) -> None:
+        self.modelChosen.emit(Path(item.data(Qt.ItemDataRole.UserRole)))
+
+    def _on_open_clicked(self) -> None:
+        item = self._list.currentItem()
+        if item is not None:
+            self._on_activated(item)
