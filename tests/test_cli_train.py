@@ -1,0 +1,160 @@
+"""`vit-studio train | finetune | evaluate` on tiny generated folders (with one broken file)."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import random_model
+from vit_studio.cli import main
+from vit_studio.cli import train as cli_train
+from vit_studio.engine.model import load_studio_model, save_model, with_meta
+from vit_studio.engine.training import load_checkpoint
+
+COLOURS = ("blue", "green", "red")
+# A 2-block, 16px model: a CLI run takes about a second.
+SMALL = ["--arch", "micro", "--image-size", "16", "--patch-size", "8", "--layers", "2",
+         "--heads", "2", "--dim", "32", "--mlp-dim", "64"]  # fmt: skip
+FAST = ["--batch-size", "16", "--lr", "3e-3", "--augment", "light", "--device", "cpu"]
+
+
+def colour_folder(root, per_class=12, channels=COLOURS):
+    """root/<colour>/*.png where the class is the dominant channel, plus one broken file."""
+    rng = np.random.default_rng(0)
+    for name in channels:
+        channel = ("red", "green", "blue").index(name)
+        for i in range(per_class):
+            pixels = rng.integers(0, 90, (20, 20, 3), dtype=np.uint8)
+            pixels[..., channel] += 150
+            (root / name).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(pixels).save(root / name / f"{i}.png")
+    (root / channels[0] / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    return root
+
+
+@pytest.fixture
+def folder(tmp_path):
+    return colour_folder(tmp_path / "colours")
+
+
+def test_train_reports_the_scan_trains_and_writes_model_checkpoint_and_metrics(
+    folder, tmp_path, capsys
+):
+    out = tmp_path / "m.safetensors"
+    assert main(["train", str(folder), *SMALL, *FAST, "--epochs", "2", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "3 classes, 30 training and 6 validation images" in printed
+    assert "broken.png: truncated" in printed
+    assert "epoch 2/2" in printed and "completed after 2 epochs" in printed
+    model = load_studio_model(out)
+    assert model.meta.class_names == COLOURS and model.arch.image_size == 16
+    training = model.meta.provenance["training"]
+    assert training["config"]["epochs"] == 2 and training["device"] == "cpu"
+    assert model.meta.provenance["command"].startswith("vit-studio train ")
+    assert load_checkpoint(tmp_path / "m.checkpoint.pt").epoch == 2
+    lines = (tmp_path / "m.metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2]
+
+
+def test_train_needs_an_architecture(folder, tmp_path, capsys):
+    assert main(["train", str(folder), "--out", str(tmp_path / "m.safetensors")]) == 2
+    assert "--arch" in capsys.readouterr().err
+
+
+def test_ctrl_c_prints_how_to_resume_and_resume_finishes_the_run(
+    folder, tmp_path, capsys, monkeypatch
+):
+    real_train = cli_train.train
+
+    def interrupted_after_first_epoch(*args, callbacks, **kwargs):
+        on_epoch = callbacks.on_epoch
+
+        def interrupt(info):
+            on_epoch(info)
+            raise KeyboardInterrupt
+
+        callbacks.on_epoch = interrupt
+        return real_train(*args, callbacks=callbacks, **kwargs)
+
+    out = tmp_path / "m.safetensors"
+    command = ["train", str(folder), *SMALL, *FAST, "--epochs", "3", "--out", str(out)]
+    monkeypatch.setattr(cli_train, "train", interrupted_after_first_epoch)
+    assert main(command) == 130
+    assert f"interrupted; resume with: vit-studio train {folder} --out {out} --resume" in (
+        capsys.readouterr().err
+    )
+    monkeypatch.setattr(cli_train, "train", real_train)
+
+    assert main(["train", str(folder), "--out", str(out), "--resume"]) == 0
+    printed = capsys.readouterr().out
+    assert "resuming" in printed and "epoch 1/3" not in printed and "epoch 3/3" in printed
+    assert load_checkpoint(tmp_path / "m.checkpoint.pt").epoch == 3
+
+
+def test_resume_refuses_other_learning_settings(folder, tmp_path, capsys):
+    out = tmp_path / "m.safetensors"
+    main(["train", str(folder), *SMALL, *FAST, "--epochs", "1", "--out", str(out)])
+    capsys.readouterr()
+    assert main(["train", str(folder), "--out", str(out), "--resume", "--epochs", "5"]) == 2
+    assert "drop --epochs" in capsys.readouterr().err
+    assert main(["train", str(folder), "--out", str(out), "--resume", "--arch", "lite"]) == 2
+
+
+def test_finetune_without_a_model_and_none_bundled_says_what_to_do(
+    folder, tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setattr("vit_studio.cli.common.default_model_path", lambda: None)
+    assert main(["finetune", str(folder), "--out", str(tmp_path / "m.safetensors")]) == 2
+    err = capsys.readouterr().err
+    assert "no bundled model" in err and "pass --model" in err
+
+
+def test_finetune_replaces_the_head_resizes_and_freezes(folder, tmp_path):
+    base = save_model(random_model(), tmp_path / "base.safetensors")  # 32px, 5 classes
+    out = tmp_path / "ft.safetensors"
+    args = ["finetune", str(folder), "--model", str(base), "--image-size", "24",
+            "--freeze", "backbone", "--epochs", "1", "--out", str(out), *FAST]  # fmt: skip
+    assert main(args) == 0
+    model = load_studio_model(out)
+    assert model.meta.class_names == COLOURS and model.arch.image_size == 24
+    assert model.meta.provenance["finetuned_from"] == "tiny"
+    base_model = load_studio_model(base)
+    encoder = "encoder.layers.encoder_layer_0.mlp.0.weight"
+    assert (model.module.state_dict()[encoder] == base_model.module.state_dict()[encoder]).all()
+
+
+def test_evaluate_prints_accuracy_per_class_and_confusion_and_writes_json(folder, tmp_path, capsys):
+    # A model that answers "green" for everything: accuracy 1/3, known confusion matrix.
+    model = random_model()
+    model = with_meta(model, class_names=("red", "green", "blue", "cyan", "grey"))
+    head = model.module.heads.head
+    head.weight.data.zero_()
+    head.bias.data.copy_(head.bias.data.new_tensor([0, 5.0, 0, 0, 0]))
+    path = save_model(model, tmp_path / "green.safetensors")
+    report = tmp_path / "eval.json"
+    assert main(["evaluate", str(folder), "--model", str(path), "--json", str(report)]) == 0
+    printed = capsys.readouterr().out
+    assert "top-1 33.33% on 36 images" in printed and "confusion" in printed
+    document = json.loads(report.read_text())
+    assert document["subset"] == "all" and document["images"] == 36
+    assert document["per_class"]["green"] == {"accuracy": 1.0, "images": 12}
+    assert document["per_class"]["cyan"] == {"accuracy": None, "images": 0}
+    confusion = np.array(document["confusion"])
+    assert confusion[:, 1].tolist() == [12, 12, 12, 0, 0] and confusion.sum() == 36
+
+
+def test_evaluate_uses_only_the_val_folder_when_there_is_one(tmp_path, capsys):
+    colour_folder(tmp_path / "split" / "train", per_class=4)
+    colour_folder(tmp_path / "split" / "val", per_class=2)
+    model = with_meta(random_model(), class_names=("red", "green", "blue", "cyan", "grey"))
+    path = save_model(model, tmp_path / "m.safetensors")
+    assert main(["evaluate", str(tmp_path / "split"), "--model", str(path), "--json", "-"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["subset"] == "val" and document["images"] == 6
+
+
+def test_evaluate_refuses_folder_classes_the_model_does_not_know(folder, tmp_path, capsys):
+    path = save_model(random_model(), tmp_path / "m.safetensors")  # classes "class 0".."class 4"
+    assert main(["evaluate", str(folder), "--model", str(path)]) == 2
+    assert "are not classes of the model" in capsys.readouterr().err
