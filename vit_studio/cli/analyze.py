@@ -9,12 +9,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from vit_studio.cli.common import add_device_argument, add_model_argument, open_model
 from vit_studio.engine.analysis import Analysis, analyze
 from vit_studio.engine.errors import StudioError
-from vit_studio.engine.fileio import atomic_path, write_text_atomic
+from vit_studio.engine.export import analysis_record, write_npz
+from vit_studio.engine.fileio import write_text_atomic
 from vit_studio.engine.images import open_image, prepare_image
 from vit_studio.engine.model import StudioModel
 
@@ -46,26 +45,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-def npz_arrays(result: Analysis) -> dict[str, np.ndarray]:
-    """The NPZ export: plain rollout (mean fusion, no discard, from layer 0), all float32."""
-    arrays = {
-        "input": result.input,
-        "logits": result.logits,
-        "probs": result.probs,
-        "attentions": result.attentions,
-        "rollout": result.rollout("mean", 0.0, 0),
-        "pos_similarity": result.pos_similarity,
-        "mean_attention_distance": result.mean_attention_distance,
-        "token_norms": result.token_norms,
-    }
-    return {name: np.asarray(array, dtype=np.float32) for name, array in arrays.items()}
-
-
-def write_npz(path: Path, result: Analysis) -> None:
-    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-        np.savez(handle, **npz_arrays(result))
-
-
 def _npz_target(argument: str, image: Path, several: bool) -> Path:
     if not several:
         return Path(argument)
@@ -77,15 +56,7 @@ def _analyse_one(model: StudioModel, path: Path, top_k: int) -> tuple[Analysis, 
     prepared = prepare_image(open_image(path), model.meta.preprocessing)
     load_ms = (time.perf_counter() - started) * 1000.0
     result = analyze(model, prepared)
-    record = {
-        "image": str(path),
-        "top_k": [
-            {"label": p.label, "index": p.index, "probability": round(p.probability, 6)}
-            for p in result.top_k(top_k)
-        ],
-        "timing_ms": {"load": round(load_ms, 2)}
-        | {name: round(ms, 2) for name, ms in result.timings_ms.items()},
-    }
+    record = {"image": str(path)} | analysis_record(result, top_k, {"load": load_ms})
     return result, record
 
 

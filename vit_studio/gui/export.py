@@ -1,7 +1,7 @@
 """Saving what the explorer shows: the analysis as JSON or NPZ, with the map on screen.
 
-The NPZ holds the same arrays as `vit-studio analyze --npz` (one layout for scripts to read),
-plus `view_map`, the patch map the window was showing. Writes are atomic.
+The NPZ holds the same arrays as `vit-studio analyze --npz` (`engine.export`: one layout for
+scripts to read), plus `view_map`, the patch map the window was showing. Writes are atomic.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from vit_studio.cli.analyze import npz_arrays
+from vit_studio.engine import export as engine_export
 from vit_studio.engine.errors import StudioError
-from vit_studio.engine.fileio import atomic_path, write_text_atomic
+from vit_studio.engine.fileio import write_text_atomic
 from vit_studio.gui.workers import ImageResult, ModelSummary
 
 TOP_K = 5
@@ -44,12 +44,7 @@ def analysis_document(
         "image_size": analysis.image_size,
         "patch_size": analysis.patch_size,
         "grid_size": analysis.grid_size,
-        "top_k": [
-            {"label": p.label, "index": p.index, "probability": round(p.probability, 6)}
-            for p in analysis.top_k(TOP_K)
-        ],
-        "timing_ms": {"decode": round(result.decode_ms, 2)}
-        | {name: round(ms, 2) for name, ms in analysis.timings_ms.items()},
+        **engine_export.analysis_record(analysis, TOP_K, {"decode": result.decode_ms}),
         "view": asdict(view),
         "view_map": None if view_map is None else np.round(view_map, 6).tolist(),
         "mean_attention_distance": np.round(analysis.mean_attention_distance, 4).tolist(),
@@ -61,15 +56,8 @@ def write_json(path: Path, document: dict[str, Any]) -> None:
 
 
 def write_npz(path: Path, result: ImageResult, view_map: np.ndarray | None) -> None:
-    arrays = npz_arrays(result.analysis)
-    if view_map is not None:
-        arrays["view_map"] = np.asarray(view_map, dtype=np.float32)
-
-    def save() -> None:
-        with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-            np.savez(handle, **arrays)
-
-    _writing(path, save)
+    extra = {} if view_map is None else {"view_map": view_map}
+    _writing(path, lambda: engine_export.write_npz(path, result.analysis, extra))
 
 
 def _writing(path: Path, write) -> None:

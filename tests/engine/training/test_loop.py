@@ -1,0 +1,206 @@
+"""The training loop: learns, is reproducible, stops cleanly, saves loadable models."""
+
+import json
+import types
+import warnings
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+from safetensors import safe_open
+from safetensors.torch import load_file
+
+from tests.engine.training.helpers import (
+    CLASSES,
+    colour_images,
+    config,
+    fresh,
+    needs_cuda,
+    same_weights,
+)
+from vit_studio.engine.augment import AugmentConfig
+from vit_studio.engine.model import load_studio_model
+from vit_studio.engine.training import (
+    TrainCallbacks,
+    TrainPaths,
+    load_checkpoint,
+    loop,
+    source,
+    train,
+)
+
+# --- learning -------------------------------------------------------------------------------------
+
+
+def test_learns_an_easy_task_in_seconds():
+    losses = []
+    result = train(
+        fresh(), colour_images(96), colour_images(48, seed=1), config(epochs=6),
+        callbacks=TrainCallbacks(on_epoch=lambda info: losses.append(info.train_loss)),
+    )  # fmt: skip
+    assert result.status == "completed" and result.epochs_completed == 6
+    assert losses[-1] < losses[0]
+    assert result.best_val_acc >= 0.9
+
+
+def test_strong_augmentation_with_mixup_still_lowers_the_loss():
+    losses = []
+    train(
+        fresh(), colour_images(96), None, config(epochs=4, augment=AugmentConfig()),
+        callbacks=TrainCallbacks(on_epoch=lambda info: losses.append(info.train_loss)),
+    )  # fmt: skip
+    assert losses[-1] < losses[0]
+
+
+def test_step_reports_carry_progress_and_eta():
+    steps = []
+    train(
+        fresh(), colour_images(64), None, config(epochs=2, log_every=2),
+        callbacks=TrainCallbacks(on_step=steps.append),
+    )  # fmt: skip
+    assert [(s.epoch, s.step) for s in steps] == [(1, 2), (1, 4), (2, 2), (2, 4)]
+    assert all(s.steps_per_epoch == 4 and s.images_per_s > 0 for s in steps)
+    assert steps[-1].eta_s == 0 and steps[0].eta_s > 0
+    assert steps[0].lr > 0
+
+
+def test_same_seed_gives_identical_weights():
+    runs = [fresh(), fresh(), fresh()]
+    for model, seed in zip(runs, (0, 0, 1), strict=True):
+        train(model, colour_images(64), None, config(seed=seed, augment=AugmentConfig()))
+    assert same_weights(runs[0], runs[1])
+    assert not same_weights(runs[0], runs[2])
+
+
+def test_time_budget_stops_after_a_saved_epoch(tmp_path, monkeypatch):
+    clock = iter(range(0, 10_000, 1))  # every reading of the clock is one second later
+    monkeypatch.setattr(loop, "time", types.SimpleNamespace(monotonic=lambda: next(clock)))
+    notes = []
+    result = train(
+        fresh(), colour_images(64), colour_images(24, 1), config(epochs=50, max_minutes=1.5),
+        out=tmp_path / "m.safetensors", callbacks=TrainCallbacks(on_note=notes.append),
+    )  # fmt: skip
+    assert result.status == "time budget"
+    assert 0 < result.epochs_completed < 50
+    assert load_checkpoint(tmp_path / "m.checkpoint.pt").epoch == result.epochs_completed
+    assert result.history[-1].val_acc is not None
+    assert any("time budget" in note for note in notes)
+
+
+# --- outputs --------------------------------------------------------------------------------------
+
+
+def test_best_model_loads_with_stock_torchvision_and_records_provenance(tmp_path):
+    out = tmp_path / "m.safetensors"
+    model = fresh()
+    result = train(
+        model, colour_images(48), colour_images(24, 1), config(epochs=2), out=out,
+        provenance={"dataset": "/data/colours", "command": "vit-studio train ..."},
+    )  # fmt: skip
+    meta = json.loads(safe_open(str(out), "pt").metadata()["vit_studio"])
+    stock = torchvision.models.VisionTransformer(**meta["arch"])
+    stock.load_state_dict(load_file(str(out)))
+    assert meta["class_names"] == list(CLASSES)
+    provenance = meta["provenance"]
+    assert provenance["dataset"] == "/data/colours"
+    assert provenance["training"]["val_acc"] == result.best_val_acc
+    assert provenance["training"]["config"]["lr"] == 3e-3
+    assert provenance["training"]["torch"] == torch.__version__
+    assert provenance["training"]["device"] == "cpu"
+    assert result.paths == TrainPaths.beside(out)
+
+
+def test_without_validation_data_the_latest_model_is_kept(tmp_path):
+    result = train(fresh(), colour_images(48), None, config(), out=tmp_path / "m.safetensors")
+    assert result.best_val_acc is None and all(h.best for h in result.history)
+    assert (
+        load_studio_model(tmp_path / "m.safetensors").meta.provenance["training"][
+            "epochs_completed"
+        ]
+        == 2
+    )
+
+
+def test_metrics_file_has_a_line_per_epoch_and_optionally_per_report(tmp_path):
+    train(
+        fresh(), colour_images(64), colour_images(24, 1), config(log_every=2, step_metrics=True),
+        out=tmp_path / "m.safetensors",
+    )  # fmt: skip
+    records = [json.loads(line) for line in (tmp_path / "m.metrics.jsonl").read_text().splitlines()]
+    assert [r["kind"] for r in records] == ["step", "step", "epoch"] * 2
+    epoch = records[2]
+    assert epoch["epoch"] == 1 and 0 <= epoch["val_acc"] <= 1
+    assert len(epoch["val_class_acc"]) == len(CLASSES)
+
+
+def test_epoch_info_carries_the_validation_confusion_matrix():
+    epochs = []
+    train(fresh(), colour_images(48), colour_images(24, 1), config(epochs=1),
+          callbacks=TrainCallbacks(on_epoch=epochs.append))  # fmt: skip
+    confusion = np.array(epochs[0].confusion)
+    assert confusion.shape == (3, 3) and confusion.sum() == 24
+    assert np.trace(confusion) / 24 == pytest.approx(epochs[0].val_acc)
+
+
+# --- CUDA (skipped without a GPU) -----------------------------------------------------------------
+
+
+@pytest.mark.cuda
+@needs_cuda
+@pytest.mark.parametrize("precision", ["auto", "fp16"])
+def test_cuda_training_learns_in_mixed_precision(precision):
+    result = train(
+        fresh(), colour_images(256), colour_images(48, 1),
+        config(epochs=6, device="cuda", precision=precision),
+    )  # fmt: skip
+    assert result.best_val_acc >= 0.9
+
+
+def cuda_syncs(images: int) -> list[str]:
+    """Where a one-epoch CUDA run synchronised with the host (torch's sync debug warnings)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            train(
+                fresh(), colour_images(images), None,
+                config(epochs=1, device="cuda", precision="auto", log_every=10_000,
+                       augment=AugmentConfig()),
+            )  # fmt: skip
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    return [f"{Path(w.filename).name}:{w.lineno}" for w in caught if "synchroniz" in str(w.message)]
+
+
+@pytest.mark.cuda
+@needs_cuda
+def test_cuda_steps_never_wait_for_the_host():
+    cuda_syncs(64)  # warm up kernels and allocator
+    few, many = cuda_syncs(4 * 16), cuda_syncs(16 * 16)
+    per_step = Counter(many) - Counter(few)
+    assert not per_step, f"synchronising every step at {dict(per_step)}"
+
+
+@pytest.mark.cuda
+@needs_cuda
+def test_cuda_pinned_memory_path_when_images_do_not_fit_on_the_gpu(monkeypatch):
+    monkeypatch.setattr(source, "_DEVICE_DATA_SHARE", 0.0)
+    result = train(
+        fresh(), colour_images(256), colour_images(48, 1), config(epochs=6, device="cuda")
+    )
+    assert result.best_val_acc >= 0.9
+
+
+@pytest.mark.cuda
+@pytest.mark.slow
+@needs_cuda
+def test_cuda_compiled_training_with_compiled_augmentation_learns():
+    result = train(
+        fresh(), colour_images(256), colour_images(48, 1),
+        config(epochs=6, device="cuda", precision="auto", compile=True, augment=AugmentConfig()),
+    )  # fmt: skip
+    assert result.history[-1].train_loss < result.history[0].train_loss
+    assert result.best_val_acc >= 0.6

@@ -1,0 +1,81 @@
+"""The settings of a run: what it learns, and which of them a resumed run may change."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from vit_studio.engine.augment import AugmentConfig
+from vit_studio.engine.errors import StudioError
+from vit_studio.engine.training.precision import PRECISIONS
+
+# Settings a resumed run may change: they decide where and how fast it runs, not what it learns.
+RUNTIME_FIELDS = frozenset(
+    {
+        "device",
+        "precision",
+        "compile",
+        "max_minutes",
+        "log_every",
+        "step_metrics",
+        "val_every",
+        "checkpoint_every",
+    }
+)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides what a run learns, plus how it runs (`RUNTIME_FIELDS`)."""
+
+    epochs: int = 100
+    batch_size: int = 128
+    lr: float = 5e-4  # peak, reached after warmup; see `default_lr`
+    min_lr: float = 1e-6  # where the cosine ends
+    weight_decay: float = 0.05  # not applied to biases, norms, position embedding, class token
+    warmup_epochs: float = 5.0
+    label_smoothing: float = 0.1
+    grad_clip: float | None = 1.0  # max global gradient norm; None: no clipping
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    seed: int = 0
+    freeze: str = "none"  # see `apply_freeze`
+    device: str = "auto"
+    precision: str = "auto"  # auto: bf16 autocast on CUDA (fp16 + scaler without bf16), fp32 else
+    compile: bool = False  # torch.compile model and augmentation: for long GPU runs (~30 s start)
+    max_minutes: float | None = None  # stop cleanly (and saved) when the next epoch would not fit
+    val_every: int = 1
+    checkpoint_every: int = 1
+    log_every: int = 50  # steps between reads of the loss from the device
+    step_metrics: bool = False  # also write each step report to the metrics file
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "val_every", "checkpoint_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise StudioError(f"{name} must be at least 1, not {getattr(self, name)}")
+        for name in ("lr", "min_lr", "weight_decay", "warmup_epochs"):
+            if getattr(self, name) < 0:
+                raise StudioError(f"{name} must not be negative, not {getattr(self, name)}")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise StudioError(f"label smoothing {self.label_smoothing} must be in [0, 1)")
+        if self.precision not in PRECISIONS:
+            raise StudioError(
+                f"precision '{self.precision}' is unknown; choose one of {', '.join(PRECISIONS)}"
+            )
+        if self.max_minutes is not None and self.max_minutes <= 0:
+            raise StudioError(f"max_minutes must be positive, not {self.max_minutes}")
+        if self.freeze not in ("none", "backbone") and not self.freeze.isdigit():
+            raise StudioError(
+                f"freeze '{self.freeze}' is not understood; use none, backbone, or the number of "
+                "last blocks to train"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        clean = {k: v for k, v in values.items() if k in known}
+        if "augment" in clean:
+            clean["augment"] = AugmentConfig.from_dict(clean["augment"])
+        return cls(**clean)

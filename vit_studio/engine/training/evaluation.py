@@ -1,0 +1,172 @@
+"""Scoring a model on labelled images: accuracy, per-class accuracy, confusion, each image."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vit_studio.engine.augment import normalize_images
+from vit_studio.engine.device import resolve_device
+from vit_studio.engine.model import StudioModel
+from vit_studio.engine.training.precision import autocast_dtype
+from vit_studio.engine.training.source import BatchSource, check_labels
+
+if TYPE_CHECKING:
+    from vit_studio.engine.data import CachedImages
+
+
+class EvaluationCancelled(Exception):
+    """`cancel()` returned True during `evaluate`."""
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    """Per-image results of a model on labelled images, and the summaries derived from them."""
+
+    class_names: tuple[str, ...]
+    labels: np.ndarray  # [N] int64, true class per image
+    probabilities: np.ndarray  # [N, C] float32 softmax outputs
+    loss: float  # mean cross-entropy
+    paths: tuple[Path, ...] = ()
+
+    @property
+    def predictions(self) -> np.ndarray:
+        return self.probabilities.argmax(1)
+
+    @property
+    def accuracy(self) -> float:
+        """Top-1 accuracy in [0, 1]."""
+        return float((self.predictions == self.labels).mean()) if len(self.labels) else 0.0
+
+    @property
+    def confusion(self) -> np.ndarray:
+        """[C, C] counts: row = true class, column = predicted class."""
+        size = len(self.class_names)
+        flat = self.labels * size + self.predictions
+        return np.bincount(flat, minlength=size * size).reshape(size, size)
+
+    @property
+    def support(self) -> np.ndarray:
+        """Images per true class."""
+        return np.bincount(self.labels, minlength=len(self.class_names))
+
+    @property
+    def per_class_accuracy(self) -> np.ndarray:
+        """Accuracy per true class; NaN for a class without images."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.diag(self.confusion) / self.support
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able report: summaries plus every image's prediction."""
+        predictions = self.predictions
+        return {
+            "images": len(self.labels),
+            "accuracy": self.accuracy,
+            "loss": self.loss,
+            "class_names": list(self.class_names),
+            "per_class": {
+                name: {"accuracy": finite_or_none(acc), "images": int(n)}
+                for name, acc, n in zip(
+                    self.class_names, self.per_class_accuracy, self.support, strict=True
+                )
+            },
+            "confusion": self.confusion.tolist(),
+            "predictions": [
+                {
+                    "image": str(self.paths[k]) if self.paths else k,
+                    "label": self.class_names[self.labels[k]],
+                    "predicted": self.class_names[predictions[k]],
+                    "probability": round(float(self.probabilities[k, predictions[k]]), 6),
+                }
+                for k in range(len(self.labels))
+            ],
+        }
+
+
+def evaluate(
+    model: StudioModel,
+    cached: CachedImages,
+    *,
+    batch_size: int = 256,
+    device: str | None = None,
+    precision: str = "auto",
+    progress: Callable[[int, int], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> EvalResult:
+    """Top-1, per-class accuracy, confusion and per-image probabilities of `model` on `cached`.
+
+    Images should be cached at the model's `preprocessing.resize_size`: they are centre-cropped
+    to the crop size, as the model's preprocessing does (other sizes are resized to the crop).
+    `device` None keeps the model where it is. Labels must index `model.meta.class_names`.
+    """
+    target = model.device if device is None else resolve_device(device)
+    model.to(target)
+    check_labels(model, cached, "evaluation images")
+    source = BatchSource(cached, target)
+    pre = model.meta.preprocessing
+
+    def prepare(images: torch.Tensor) -> torch.Tensor:
+        size = images.shape[-1]
+        if size == pre.resize_size and size > pre.crop_size:
+            start = (size - pre.crop_size) // 2
+            images = images[..., start : start + pre.crop_size, start : start + pre.crop_size]
+        return normalize_images(images, pre.mean, pre.std, model.arch.image_size)
+
+    amp_dtype = autocast_dtype(precision, target, training=False)
+    logits, loss = predict(model.module, source, prepare, batch_size, amp_dtype, progress, cancel)
+    return EvalResult(
+        class_names=model.meta.class_names,
+        labels=cached.labels.numpy(),
+        probabilities=torch.softmax(logits, 1).numpy(),
+        loss=loss,
+        paths=tuple(cached.paths),
+    )
+
+
+@torch.no_grad()
+def predict(
+    module: nn.Module,
+    source: BatchSource,
+    prepare: Callable[[torch.Tensor], torch.Tensor],
+    batch_size: int,
+    amp_dtype: torch.dtype | None,
+    progress: Callable[[int, int], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> tuple[torch.Tensor, float]:
+    """(float32 logits [N, C] on the CPU, mean cross-entropy) in eval mode; one sync at the end."""
+    was_training = module.training
+    module.eval()
+    device = source.device
+    chunks = []
+    loss_sum = torch.zeros((), device=device)
+    total = len(source)
+    try:
+        for start in range(0, total, batch_size):
+            if cancel is not None and cancel():
+                raise EvaluationCancelled
+            index = torch.arange(start, min(start + batch_size, total), device=source.index_device)
+            images, labels = source.batch(index)
+            with torch.autocast(
+                device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None
+            ):
+                logits = module(prepare(images)).float()
+            loss_sum += F.cross_entropy(logits, labels, reduction="sum")
+            chunks.append(logits)
+            if progress is not None:
+                progress(min(start + batch_size, total), total)
+    finally:
+        module.train(was_training)
+    return torch.cat(chunks).cpu(), loss_sum.item() / max(total, 1)
+
+
+def finite_or_none(value: float) -> float | None:
+    """`value` as a float, or None for NaN and infinities (JSON has neither)."""
+    return float(value) if math.isfinite(value) else None

@@ -1,0 +1,521 @@
+"""The training loop: `train` and the state of one run.
+
+A run keeps the cached uint8 images on the training device (`source.BatchSource`), cuts each
+batch by index and augments it there with `augment.BatchAugmenter`, so there are no loader
+processes and nothing for a GPU to wait on. AdamW (fused on CUDA), linear warmup then a per-step
+cosine, label smoothing, gradient clipping, bf16 autocast on CUDA.
+
+The loop reads numbers back from the device only every `log_every` steps and at epoch ends, so
+CUDA steps queue up without host synchronisation. Every `checkpoint_every` epochs it writes a
+resumable checkpoint (`checkpoint.save_checkpoint`); the sample order and the augmentation
+streams restart from (seed, epoch) each epoch, so they need no state. The best-by-validation
+model is saved in our .safetensors format with its training provenance, and every epoch (and
+optionally every step report) is appended to a JSON-lines metrics file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vit_studio import __version__
+from vit_studio.engine.augment import BatchAugmenter, normalize_images
+from vit_studio.engine.device import resolve_device
+from vit_studio.engine.errors import StudioError
+from vit_studio.engine.fileio import write_text_atomic
+from vit_studio.engine.model import StudioModel, save_model
+from vit_studio.engine.training.adapt import apply_freeze
+from vit_studio.engine.training.checkpoint import (
+    TrainCheckpoint,
+    check_resumable,
+    restore_rng_states,
+    save_checkpoint,
+)
+from vit_studio.engine.training.config import TrainConfig
+from vit_studio.engine.training.evaluation import EvalResult, finite_or_none, predict
+from vit_studio.engine.training.precision import autocast_dtype
+from vit_studio.engine.training.progress import (
+    EpochInfo,
+    StepInfo,
+    TrainCallbacks,
+    TrainPaths,
+    TrainResult,
+)
+from vit_studio.engine.training.source import BatchSource, check_labels
+
+if TYPE_CHECKING:
+    from vit_studio.engine.data import CachedImages
+
+# A step report is also due when this long has passed, so slow CPU runs still show progress.
+_REPORT_SECONDS = 2.0
+
+
+def train(
+    model: StudioModel,
+    train_data: CachedImages,
+    val_data: CachedImages | None,
+    config: TrainConfig,
+    *,
+    out: str | os.PathLike | None = None,
+    callbacks: TrainCallbacks | None = None,
+    cancel: Callable[[], bool] | None = None,
+    resume: TrainCheckpoint | None = None,
+    provenance: dict[str, Any] | None = None,
+) -> TrainResult:
+    """Train `model.module` in place on `train_data`, validating on `val_data` (optional).
+
+    With `out`, the best-by-validation model (the latest, without validation data) is saved there,
+    a resumable checkpoint and a metrics history (JSON lines) beside it (`TrainPaths.beside`).
+    `cancel()` is polled every step: the run then stops and returns with status "cancelled",
+    leaving the last checkpoint as it was. KeyboardInterrupt propagates; every file is written
+    atomically, so none is ever half-written. `resume` continues a checkpoint exactly (the same
+    weights as an uninterrupted run on the same device); `config` must match the checkpoint's
+    except for `RUNTIME_FIELDS`. `config.freeze` other than "none" decides what trains; "none"
+    keeps the model's own `requires_grad` flags (as `prepare_finetune` set them). `provenance`
+    (command, dataset, data settings) is stored in the checkpoint and the saved model's metadata.
+    """
+    run = _Run(model, train_data, val_data, config, out, callbacks or TrainCallbacks(), provenance)
+    if resume is not None:
+        run.restore(resume)
+    else:
+        run.start_fresh()
+    return run.run(cancel)
+
+
+class _Run:
+    """The state of one training run; `train` is its only user."""
+
+    def __init__(
+        self,
+        model: StudioModel,
+        train_data: CachedImages,
+        val_data: CachedImages | None,
+        config: TrainConfig,
+        out: str | os.PathLike | None,
+        callbacks: TrainCallbacks,
+        provenance: dict[str, Any] | None,
+    ) -> None:
+        self.started = time.monotonic()
+        self.model, self.config, self.callbacks = model, config, callbacks
+        self.provenance = dict(provenance or {})
+        self.paths = TrainPaths.beside(out) if out is not None else None
+        check_labels(model, train_data, "training images")
+        if val_data is not None and len(val_data.labels) == 0:
+            val_data = None
+        if val_data is not None:
+            check_labels(model, val_data, "validation images")
+        self.val_labels = val_data.labels.numpy() if val_data is not None else None
+
+        self.device = device = resolve_device(config.device)
+        self.module = model.module.to(device)
+        self.forward = torch.compile(self.module) if config.compile else self.module
+        self.train_source = BatchSource(train_data, device)
+        self.val_source = BatchSource(val_data, device) if val_data is not None else None
+        self.amp_dtype = autocast_dtype(config.precision, device)
+        pre = model.meta.preprocessing
+        self.augmenter = BatchAugmenter(
+            config.augment,
+            out_size=model.arch.image_size,
+            mean=pre.mean,
+            std=pre.std,
+            num_classes=model.arch.num_classes,
+            device=device,
+            compile=config.compile,
+        )
+        count = len(self.train_source)
+        self.batch_size = min(config.batch_size, count)
+        self.steps_per_epoch = count // self.batch_size  # last partial batch dropped: fixed shapes
+        self.total_steps = config.epochs * self.steps_per_epoch
+        self.warmup_steps = min(
+            round(config.warmup_epochs * self.steps_per_epoch), self.total_steps
+        )
+
+        self.history: list[EpochInfo] = []
+        self.best_acc: float | None = None
+        self.best_epoch: int | None = None
+        self.start_epoch = 0
+
+    # --- setting up ---------------------------------------------------------------------------
+
+    def start_fresh(self) -> None:
+        config = self.config
+        if config.freeze != "none":
+            apply_freeze(self.module, config.freeze)
+        torch.manual_seed(config.seed)
+        np.random.seed(config.seed % 2**32)
+        random.seed(config.seed)
+        self._make_optimizer()
+        if self.paths is not None:
+            write_text_atomic(self.paths.metrics, "")
+
+    def restore(self, checkpoint: TrainCheckpoint) -> None:
+        check_resumable(checkpoint, self.config, self.model)
+        state = checkpoint.state
+        self.provenance = checkpoint.provenance | self.provenance
+        self.module.load_state_dict(state["model"])
+        frozen = set(state["frozen"])
+        for name, parameter in self.module.named_parameters():
+            parameter.requires_grad_(name not in frozen)
+        self._make_optimizer()
+        try:
+            self.optimizer.load_state_dict(state["optimizer"])
+        except ValueError as exc:
+            raise StudioError(
+                f"{checkpoint.path}: the optimiser state does not fit this model ({exc}); start "
+                "the run again"
+            ) from exc
+        if self.scaler is not None and state["scaler"]:
+            self.scaler.load_state_dict(state["scaler"])
+        restore_rng_states(state["rng"])
+        self.history = list(checkpoint.history)
+        self.best_acc, self.best_epoch = state["best_val_acc"], state["best_epoch"]
+        self.start_epoch = checkpoint.epoch
+        if self.paths is not None:
+            _truncate_metrics(self.paths.metrics, self.history)
+        _note(self.callbacks, f"resumed after epoch {self.start_epoch} of {self.config.epochs}")
+
+    def _make_optimizer(self) -> None:
+        config, device = self.config, self.device
+        self.optimizer = torch.optim.AdamW(
+            _param_groups(self.module, config.weight_decay),
+            lr=config.lr,
+            **({"fused": True} if device.type == "cuda" else {}),
+        )
+        self.scaler = torch.amp.GradScaler(device.type) if self.amp_dtype == torch.float16 else None
+
+    # --- the loop -------------------------------------------------------------------------------
+
+    def run(self, cancel: Callable[[], bool] | None) -> TrainResult:
+        config = self.config
+        trainable = sum(p.numel() for p in self.module.parameters() if p.requires_grad)
+        total = sum(p.numel() for p in self.module.parameters())
+        precision = "fp32" if self.amp_dtype is None else f"{self.amp_dtype}"[6:] + " autocast"
+        _note(
+            self.callbacks,
+            f"training on {_device_name(self.device)} in {precision}: {self.steps_per_epoch} "
+            f"steps of {self.batch_size} images per epoch, {trainable:,} of {total:,} "
+            "parameters trainable",
+        )
+        self.session_steps = 0
+        self.session_started = time.monotonic()
+        status = "completed"
+        for epoch in range(self.start_epoch, config.epochs):
+            epoch_started = time.monotonic()
+            stopped = self._train_epoch(epoch, cancel)
+            if stopped is not None:
+                status = stopped
+                if stopped == "time budget":
+                    _note(
+                        self.callbacks,
+                        f"time budget ran out during epoch {epoch + 1}; the files on disk are "
+                        "from the last completed epoch",
+                    )
+                break
+            if self._finish_epoch(epoch, epoch_started):
+                status = "time budget"
+                _note(
+                    self.callbacks,
+                    f"time budget of {config.max_minutes:g} min reached after epoch {epoch + 1}",
+                )
+                break
+        return TrainResult(
+            status=status,
+            epochs_completed=self.history[-1].epoch if self.history else 0,
+            best_val_acc=self.best_acc,
+            best_epoch=self.best_epoch,
+            history=tuple(self.history),
+            paths=self.paths,
+            seconds=time.monotonic() - self.started,
+        )
+
+    def _out_of_time(self, extra_s: float = 0.0) -> bool:
+        if self.config.max_minutes is None:
+            return False
+        return time.monotonic() - self.started + extra_s > self.config.max_minutes * 60.0
+
+    def _train_epoch(self, epoch: int, cancel: Callable[[], bool] | None) -> str | None:
+        """One epoch of steps; returns why it stopped early, or None when it ran to the end."""
+        config, device, module = self.config, self.device, self.module
+        module.train()
+        # The sample order and the augmentation streams are functions of (seed, epoch): a resumed
+        # run repeats them without any saved generator state.
+        order = torch.randperm(
+            len(self.train_source),
+            generator=torch.Generator().manual_seed(_epoch_seed(config.seed, epoch, 0)),
+        ).to(self.train_source.index_device)
+        self.augmenter.reseed(_epoch_seed(config.seed, epoch, 1))
+        batch_size = self.batch_size
+        # Summed on the device and read back once per report window.
+        window_loss = torch.zeros((), device=device)
+        window_correct = torch.zeros((), device=device, dtype=torch.int64)
+        window_steps, window_started = 0, time.monotonic()
+        self.epoch_loss, self.epoch_correct = 0.0, 0
+        for step in range(self.steps_per_epoch):
+            if cancel is not None and cancel():
+                return "cancelled"
+            if self._out_of_time():
+                return "time budget"
+            global_step = epoch * self.steps_per_epoch + step
+            self.lr = _lr_at(global_step, config, self.total_steps, self.warmup_steps)
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.lr
+            images, labels = self.train_source.batch(
+                order[step * batch_size : (step + 1) * batch_size]
+            )
+            inputs, targets = self.augmenter(images, labels)
+            logits, loss = self._step(inputs, targets)
+            with torch.no_grad():
+                hard = targets if targets.ndim == 1 else targets.argmax(1)
+                window_loss += loss.detach()
+                window_correct += (logits.argmax(1) == hard).sum()
+            window_steps += 1
+            self.session_steps += 1
+
+            last = step == self.steps_per_epoch - 1
+            if (
+                last
+                or window_steps >= config.log_every
+                or time.monotonic() - window_started >= _REPORT_SECONDS
+            ):
+                self._report(epoch, step, window_loss, window_correct, window_steps, window_started)
+                window_loss.zero_()
+                window_correct.zero_()
+                window_steps, window_started = 0, time.monotonic()
+        return None
+
+    def _step(
+        self, inputs: torch.Tensor, targets: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        config, optimizer, scaler = self.config, self.optimizer, self.scaler
+        amp = self.amp_dtype
+        with torch.autocast(self.device.type, dtype=amp or torch.float32, enabled=amp is not None):
+            logits = self.forward(inputs)
+        loss = F.cross_entropy(logits.float(), targets, label_smoothing=config.label_smoothing)
+        optimizer.zero_grad(set_to_none=True)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            if config.grad_clip is not None:
+                scaler.unscale_(optimizer)
+                nn.utils.clip_grad_norm_(self.module.parameters(), config.grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            loss.backward()
+            if config.grad_clip is not None:
+                nn.utils.clip_grad_norm_(self.module.parameters(), config.grad_clip)
+            optimizer.step()
+        return logits, loss
+
+    def _report(
+        self,
+        epoch: int,
+        step: int,
+        window_loss: torch.Tensor,
+        window_correct: torch.Tensor,
+        window_steps: int,
+        window_started: float,
+    ) -> None:
+        """Read the window's sums back (the only host-device synchronisation) and report them."""
+        loss_sum, correct = torch.stack(
+            [window_loss, window_correct.to(window_loss.dtype)]
+        ).tolist()
+        mean_loss = loss_sum / window_steps
+        if not math.isfinite(mean_loss):
+            raise StudioError(
+                f"training diverged in epoch {epoch + 1} (loss is {mean_loss}); restart with a "
+                "lower learning rate (--lr) or --precision fp32"
+            )
+        self.epoch_loss += loss_sum
+        self.epoch_correct += int(correct)
+        if self.callbacks.on_step is None and not (self.config.step_metrics and self.paths):
+            return
+        now = time.monotonic()
+        done = epoch * self.steps_per_epoch + step + 1
+        info = StepInfo(
+            epoch=epoch + 1,
+            epochs=self.config.epochs,
+            step=step + 1,
+            steps_per_epoch=self.steps_per_epoch,
+            loss=mean_loss,
+            acc=correct / (window_steps * self.batch_size),
+            lr=self.lr,
+            images_per_s=window_steps * self.batch_size / max(now - window_started, 1e-9),
+            eta_s=(self.total_steps - done) * (now - self.session_started) / self.session_steps,
+        )
+        if self.config.step_metrics and self.paths is not None:
+            _append_metrics(self.paths.metrics, {"kind": "step"} | asdict(info))
+        if self.callbacks.on_step is not None:
+            self.callbacks.on_step(info)
+
+    def _finish_epoch(self, epoch: int, epoch_started: float) -> bool:
+        """Validate, save and report a completed epoch; True when the time budget ends the run."""
+        config = self.config
+        train_seconds = time.monotonic() - epoch_started
+        done = epoch + 1
+        last = done == config.epochs
+        # Stop now if another epoch would overrun the budget, so this one is saved in full.
+        out_of_time = not last and self._out_of_time(extra_s=train_seconds)
+        result = None
+        if self.val_source is not None and (done % config.val_every == 0 or last or out_of_time):
+            result = self._validate()
+        improved = result is not None and (self.best_acc is None or result.accuracy > self.best_acc)
+        if improved:
+            self.best_acc, self.best_epoch = result.accuracy, done
+        checkpoint = done % config.checkpoint_every == 0 or last or out_of_time
+        # Without validation data the latest model is the one kept.
+        keep = improved or (self.val_source is None and checkpoint)
+        steps = self.steps_per_epoch
+        info = EpochInfo(
+            epoch=done,
+            epochs=config.epochs,
+            train_loss=self.epoch_loss / steps,
+            train_acc=self.epoch_correct / (steps * self.batch_size),
+            val_loss=result.loss if result is not None else None,
+            val_acc=result.accuracy if result is not None else None,
+            val_class_acc=(
+                tuple(finite_or_none(a) for a in result.per_class_accuracy) if result else None
+            ),
+            lr=self.lr,
+            seconds=time.monotonic() - epoch_started,
+            images_per_s=steps * self.batch_size / max(train_seconds, 1e-9),
+            best=keep,
+            confusion=tuple(map(tuple, result.confusion.tolist())) if result else None,
+        )
+        self.history.append(info)
+        if self.paths is not None:
+            if keep:
+                self._save_model(info)
+            if checkpoint:
+                self._save_checkpoint(done)
+            _append_metrics(self.paths.metrics, {"kind": "epoch"} | info.record())
+        if self.callbacks.on_epoch is not None:
+            self.callbacks.on_epoch(info)
+        return out_of_time
+
+    def _validate(self) -> EvalResult:
+        pre, size = self.model.meta.preprocessing, self.model.arch.image_size
+
+        def prepare(images: torch.Tensor) -> torch.Tensor:
+            return normalize_images(images, pre.mean, pre.std, size)
+
+        logits, loss = predict(
+            self.module, self.val_source, prepare, 2 * self.batch_size, self.amp_dtype
+        )
+        return EvalResult(
+            class_names=self.model.meta.class_names,
+            labels=self.val_labels,
+            probabilities=torch.softmax(logits, 1).numpy(),
+            loss=loss,
+        )
+
+    # --- files ----------------------------------------------------------------------------------
+
+    def _save_model(self, info: EpochInfo) -> None:
+        training = {
+            "config": self.config.to_dict(),
+            "epochs_completed": info.epoch,
+            "epochs_planned": self.config.epochs,
+            "val_acc": info.val_acc,
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "torch": torch.__version__,
+            "vit_studio": __version__,
+            "device": _device_name(self.device),
+        }
+        model = self.model
+        provenance = model.meta.provenance | self.provenance | {"training": training}
+        meta = replace(model.meta, provenance=provenance)
+        save_model(StudioModel(module=self.module, arch=model.arch, meta=meta), self.paths.model)
+
+    def _save_checkpoint(self, epoch: int) -> None:
+        save_checkpoint(
+            self.paths.checkpoint,
+            epoch=epoch,
+            model=self.model,
+            module=self.module,
+            config=self.config,
+            optimizer=self.optimizer,
+            scaler=self.scaler,
+            history=self.history,
+            best_val_acc=self.best_acc,
+            best_epoch=self.best_epoch,
+            provenance=self.provenance,
+        )
+
+
+def _note(callbacks: TrainCallbacks, message: str) -> None:
+    if callbacks.on_note is not None:
+        callbacks.on_note(message)
+
+
+def _append_metrics(path: Path, record: dict[str, Any]) -> None:
+    # One write of one line: an interrupt lands before or after it, never inside.
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record, allow_nan=False) + "\n")
+
+
+def _truncate_metrics(path: Path, history: list[EpochInfo]) -> None:
+    """Keep the metrics lines up to the resumed checkpoint; later ones will be written again."""
+    epochs = len(history)
+    kept = []
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(record, dict) and record.get("epoch", epochs + 1) <= epochs:
+                kept.append(line + "\n")
+    if not kept:  # missing or foreign file: rebuild the epoch lines from the checkpoint
+        kept = [json.dumps({"kind": "epoch"} | h.record()) + "\n" for h in history]
+    write_text_atomic(path, "".join(kept))
+
+
+def _lr_at(step: int, config: TrainConfig, total_steps: int, warmup_steps: int) -> float:
+    """Linear warmup to the peak over `warmup_steps`, then cosine down to `min_lr`."""
+    if step < warmup_steps:
+        return config.lr * (step + 1) / warmup_steps
+    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+    return config.min_lr + (config.lr - config.min_lr) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def _param_groups(module: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """Weight decay on weight matrices only; not on biases, norms, position embedding or token."""
+    decay, no_decay = [], []
+    for name, parameter in module.named_parameters():
+        if not parameter.requires_grad:
+            continue
+        if parameter.ndim <= 1 or name in ("class_token", "encoder.pos_embedding"):
+            no_decay.append(parameter)
+        else:
+            decay.append(parameter)
+    if not decay and not no_decay:
+        raise StudioError("every parameter is frozen; use --freeze none, backbone or a number")
+    groups = [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    return [group for group in groups if group["params"]]
+
+
+def _epoch_seed(seed: int, epoch: int, stream: int) -> int:
+    """A distinct seed per run seed, epoch and random stream (0: sample order, 1: augmentation)."""
+    return (seed * 100_003 + epoch) * 2 + stream
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return device.type

@@ -1,0 +1,100 @@
+"""What a run reports while it goes (steps, epochs), where it writes, and how it ended."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    """Progress every `log_every` steps (or every few seconds); loss and acc over that window.
+
+    With Mixup/CutMix `acc` counts agreement with each sample's dominant label.
+    """
+
+    epoch: int  # 1-based
+    epochs: int
+    step: int  # 1-based within the epoch
+    steps_per_epoch: int
+    loss: float
+    acc: float
+    lr: float
+    images_per_s: float
+    eta_s: float
+
+
+@dataclass(frozen=True)
+class EpochInfo:
+    """One finished epoch. Validation fields are None on epochs without validation."""
+
+    epoch: int
+    epochs: int
+    train_loss: float
+    train_acc: float
+    val_loss: float | None
+    val_acc: float | None
+    val_class_acc: tuple[float | None, ...] | None  # None for a class without validation images
+    lr: float
+    seconds: float
+    images_per_s: float
+    best: bool  # this epoch's model is the one saved
+    confusion: tuple[tuple[int, ...], ...] | None = None  # this epoch's only: not kept in history
+
+    def record(self) -> dict[str, Any]:
+        """The JSON-able form kept in history, checkpoints and the metrics file."""
+        values = asdict(self)
+        values.pop("confusion")
+        return values
+
+    @classmethod
+    def from_record(cls, values: dict[str, Any]) -> EpochInfo:
+        known = {f.name for f in fields(cls)}
+        clean = {k: v for k, v in values.items() if k in known}
+        if clean.get("val_class_acc") is not None:
+            clean["val_class_acc"] = tuple(clean["val_class_acc"])
+        return cls(**clean)
+
+
+@dataclass
+class TrainCallbacks:
+    """Plain callables the loop calls on its own thread (the GUI adapts them into signals)."""
+
+    on_step: Callable[[StepInfo], None] | None = None
+    on_epoch: Callable[[EpochInfo], None] | None = None
+    on_note: Callable[[str], None] | None = None  # one-line events: resumed, budget reached...
+
+
+@dataclass(frozen=True)
+class TrainPaths:
+    """Where a run writes: the model, its resumable checkpoint and the metrics history."""
+
+    model: Path
+    checkpoint: Path
+    metrics: Path
+
+    @classmethod
+    def beside(cls, model: str | os.PathLike) -> TrainPaths:
+        """M.safetensors -> M.checkpoint.pt and M.metrics.jsonl in the same folder."""
+        model = Path(model)
+        return cls(
+            model=model,
+            checkpoint=model.with_name(f"{model.stem}.checkpoint.pt"),
+            metrics=model.with_name(f"{model.stem}.metrics.jsonl"),
+        )
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """How a run ended. status: "completed", "cancelled" or "time budget"."""
+
+    status: str
+    epochs_completed: int
+    best_val_acc: float | None
+    best_epoch: int | None
+    history: tuple[EpochInfo, ...]
+    paths: TrainPaths | None
+    seconds: float
