@@ -4,7 +4,8 @@
 
 Prints the median time of a plain `model(x)` under inference mode, of `analyze` without and with
 one class of gradient rollout, the ratios to the plain forward (targets: ≤ 1.5× and ≤ 4×), and the
-median time of recomputing a rollout from the cached attentions (target ≤ 20 ms for ViT-B/16).
+median time of recomputing a rollout from the cached attentions (target ≤ 20 ms for ViT-B/16),
+with numpy's BLAS on one thread as the explorer runs it. Run it on an otherwise idle machine.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import time
 import numpy as np
 import torch
 import torchvision
+from threadpoolctl import threadpool_limits
 
 from vit_studio.engine.analysis import analyze
 from vit_studio.engine.images import PreparedImage
@@ -82,11 +84,14 @@ def main() -> None:
     plain_ms, analysis_ms, gradient_ms = passes["plain"], passes["analysis"], passes["gradient"]
     result = analyze(model, image, gradient_classes=1)
     top = result.top_k(1)[0].index
-    recomputes = interleaved({
-        "rollout": lambda: result.rollout("mean", 0.9, 0),
-        "max": lambda: result.rollout("max", 0.0, 0),
-        "gradient": lambda: result.gradient_rollout(top, 0.0, 0),
-    }, args.repeats * 4, device)
+    # The explorer runs numpy's BLAS on one thread (vit_studio/gui/cpu.py): token-by-token
+    # matrices gain nothing from more, and extra BLAS threads fight the model's torch threads.
+    with threadpool_limits(limits=1, user_api="blas"):
+        recomputes = interleaved({
+            "rollout": lambda: result.rollout("mean", 0.9, 0),
+            "max": lambda: result.rollout("max", 0.0, 0),
+            "gradient": lambda: result.gradient_rollout(top, 0.0, 0),
+        }, args.repeats * 4, device)
     rollout_ms, max_rollout_ms = recomputes["rollout"], recomputes["max"]
     gradient_rollout_ms = recomputes["gradient"]
 
