@@ -124,6 +124,24 @@ def test_finetune_replaces_the_head_resizes_and_freezes(folder, tmp_path):
     assert (model.module.state_dict()[encoder] == base_model.module.state_dict()[encoder]).all()
 
 
+def test_finetune_derives_the_settings_left_open_from_the_folder_and_says_why(
+    folder, tmp_path, capsys
+):
+    base = save_model(random_model(), tmp_path / "base.safetensors")
+    out = tmp_path / "ft.safetensors"
+    args = ["finetune", str(folder), "--model", str(base), "--epochs", "2", "--out", str(out),
+            "--device", "cpu"]  # fmt: skip
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "settings: 2 epochs, batches of 8, learning rate 3.13e-05, only the new head" in printed
+    assert "  freeze: the smallest class has 10 training images" in printed
+    assert "  epochs:" not in printed  # given, so nothing to explain
+    model = load_studio_model(out)
+    config = model.meta.provenance["training"]["config"]
+    assert (config["epochs"], config["batch_size"], config["freeze"]) == (2, 8, "backbone")
+    assert model.meta.name == "ft"
+
+
 def test_evaluate_prints_accuracy_per_class_and_confusion_and_writes_json(folder, tmp_path, capsys):
     # A model that answers "green" for everything: accuracy 1/3, known confusion matrix.
     model = random_model()

@@ -1,4 +1,5 @@
-"""Fixtures for tests of the explorer window: isolated settings, tiny model files, a window."""
+"""Fixtures for tests of the explorer window and the fine-tune panel: isolated settings, tiny
+model files, a window, a small folder of classes, a panel."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import pytest
 from PySide6.QtCore import QSettings
 
 from tests.conftest import TINY_ARCH, random_model, write_image
+from tests.test_cli_train import colour_folder
 from vit_studio.engine.model import ViTArch, save_model
+from vit_studio.gui.finetune.panel import FinetunePanel
 from vit_studio.gui.main_window import MainWindow
 from vit_studio.gui.settings import Settings
 
@@ -30,9 +33,10 @@ def settings_file(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def settings(settings_file: Path) -> Settings:
+def settings(settings_file: Path, tmp_path: Path) -> Settings:
     settings = make_settings(settings_file)
     settings.device = "cpu"  # the same on every machine; tests that want CUDA switch to it
+    settings.finetune_runs_dir = tmp_path / "runs"
     return settings
 
 
@@ -78,3 +82,46 @@ def loaded(qtbot, window, model_file, images):
         window.load_model(model_file)
         window.open_image(images[0])
     return window
+
+
+# --- fine-tuning ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def class_folder(tmp_path: Path) -> Path:
+    """colours/{blue,green,red}/*.png, 12 each, the class is the dominant channel; plus one
+    broken file. With the default split: 10 training and 2 validation images per class."""
+    return colour_folder(tmp_path / "colours")
+
+
+@pytest.fixture
+def base_model(tmp_path: Path) -> Path:
+    return save_model(random_model(), tmp_path / "base.safetensors")
+
+
+@pytest.fixture
+def panel(qtbot, tmp_path: Path):
+    panel = FinetunePanel(tmp_path / "runs", num_threads=1, device="cpu")
+    qtbot.addWidget(panel)
+    panel.resize(1100, 850)
+    panel.show()
+    yield panel
+    assert panel.shutdown(), "the fine-tune thread did not stop"
+
+
+@pytest.fixture
+def ready(qtbot, panel: FinetunePanel, class_folder: Path, base_model: Path) -> FinetunePanel:
+    """A panel with the colour folder scanned and the tiny random model as its base."""
+    with qtbot.waitSignal(panel.readyChanged, timeout=WAIT_MS, check_params_cb=bool):
+        panel.set_explorer_model(base_model, "tiny")
+        panel.choose_folder(class_folder)
+    return panel
+
+
+def run_to_end(qtbot, panel: FinetunePanel, epochs: int | None = 3):
+    """Start a run (of `epochs`, typed into the form as a user would) and wait for its end."""
+    if epochs is not None:
+        panel.form.epochs.setValue(epochs)
+    with qtbot.waitSignal(panel.runEnded, timeout=WAIT_MS) as ended:
+        panel.start()
+    return ended.args[0]

@@ -30,6 +30,16 @@ def test_screenshot_of_a_view_once_the_analysis_is_shown(model_file, images, tmp
 
 
 @pytest.mark.slow
+def test_screenshot_of_a_finished_fine_tune_of_a_folder(model_file, class_folder, tmp_path):
+    out = tmp_path / "finetune.png"
+    done = run_app(str(class_folder), "--model", str(model_file), "--device", "cpu",
+                   "--view", "finetune", "--screenshot", str(out))
+    assert done.returncode == 0, done.stderr
+    picture = QImage(str(out))
+    assert picture.width() >= SCREENSHOT_SIZE[0] and picture.height() >= SCREENSHOT_SIZE[1]
+
+
+@pytest.mark.slow
 def test_a_bad_image_exits_2_with_a_one_line_message(model_file, tmp_path):
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"not a png")
@@ -48,4 +58,5 @@ def test_command_line_options():
                                       "--screenshot", "out.png", "--view", "posembed"])
     assert (args.image, args.model, args.device, args.screenshot, args.view) == (
         "photo.jpg", "m.safetensors", "cpu", "out.png", "posembed")
+    assert build_parser().parse_args(["folder", "--view", "finetune"]).view == "finetune"
     assert build_parser().parse_args([]).image is None

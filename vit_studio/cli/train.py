@@ -18,9 +18,19 @@ from typing import Any, TextIO
 from vit_studio.cli.common import add_device_argument, add_model_argument, model_path, open_model
 from vit_studio.engine.augment import AugmentConfig
 from vit_studio.engine.checkpoints import load_model
-from vit_studio.engine.data import CachedImages, FolderScan, ImageItem, cache_images, scan_folder
+from vit_studio.engine.data import CachedImages, FolderScan, ImageItem, cache_images
 from vit_studio.engine.errors import StudioError
 from vit_studio.engine.fileio import write_text_atomic
+from vit_studio.engine.finetune import (
+    DEFAULT_AUGMENT,
+    DEFAULT_VAL_SHARE,
+    SPLIT_SEED,
+    cache_split,
+    plan_finetune,
+    prepare_inputs,
+    resume_inputs,
+    scan_training_folder,
+)
 from vit_studio.engine.model import StudioModel
 from vit_studio.engine.training import (
     ARCH_PRESETS,
@@ -38,13 +48,11 @@ from vit_studio.engine.training import (
     evaluate,
     load_checkpoint,
     new_model,
-    prepare_finetune,
     preset_arch,
     train,
 )
 
 EXIT_INTERRUPTED = 130
-SPLIT_SEED = 0  # the validation split is fixed per folder; --seed varies only the training
 # Architecture flags (argparse names) -> `preset_arch` overrides.
 _ARCH_ARGS = {
     "image_size": "image_size",
@@ -97,7 +105,9 @@ def _register_finetune(subparsers: argparse._SubParsersAction) -> None:
         help="fine-tune a ViT on a folder of class subfolders",
         description="Fine-tune --model (default: the bundled model) on FOLDER: the head is "
         "replaced for FOLDER's classes, the position embeddings are resized for --image-size. "
-        "Outputs, Ctrl-C and --resume work as for `train`.",
+        "Settings not given are derived from FOLDER as the GUI derives them (printed before the "
+        "run starts), so the same settings give the same model from either. Outputs, Ctrl-C and "
+        "--resume work as for `train`.",
     )
     parser.add_argument("folder", metavar="FOLDER", help="the image folder")
     add_model_argument(parser, " to start from")
@@ -106,12 +116,13 @@ def _register_finetune(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         metavar="none|backbone|N",
         help="what stays fixed: none (train everything), backbone (train the head only), or N "
-        "(train the last N blocks and the head) (default: none)",
+        "(train the last N blocks and the head) (default: from the smallest class: backbone "
+        "under 20 images, half the blocks under 200, else none)",
     )
     parser.add_argument(
         "--image-size", type=int, metavar="S", help="train at S pixels (default: the model's)"
     )
-    _add_training_arguments(parser, epochs=10, augment="light", finetune=True)
+    _add_training_arguments(parser, epochs=None, augment=DEFAULT_AUGMENT, finetune=True)
     parser.set_defaults(handler=run_finetune)
 
 
@@ -134,7 +145,7 @@ def _register_evaluate(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _add_training_arguments(
-    parser: argparse.ArgumentParser, *, epochs: int, augment: str, finetune: bool
+    parser: argparse.ArgumentParser, *, epochs: int | None, augment: str, finetune: bool
 ) -> None:
     # Settings default to None so that --resume can tell the ones given from the ones not.
     lr_rule = (
@@ -144,8 +155,18 @@ def _add_training_arguments(
     )
     parser.add_argument("--out", required=True, metavar="M.safetensors", help="the model to write")
     parser.add_argument("--resume", action="store_true", help="continue OUT.checkpoint.pt")
-    parser.add_argument("--epochs", type=int, metavar="N", help=f"default: {epochs}")
-    parser.add_argument("--batch-size", type=int, metavar="N", help="default: 128")
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        metavar="N",
+        help=f"default: {epochs}" if epochs else "default: about 300 steps in all (3 to 50)",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        metavar="N",
+        help="default: a tenth of the training images, 8 to 64" if finetune else "default: 128",
+    )
     parser.add_argument("--lr", type=float, metavar="LR", help=f"peak learning rate ({lr_rule})")
     parser.add_argument("--weight-decay", type=float, metavar="WD", help="AdamW (default: 0.05)")
     parser.add_argument(
@@ -171,7 +192,8 @@ def _add_training_arguments(
         "--val-share",
         type=float,
         metavar="F",
-        help="share of each class held out for validation when FOLDER has no val/ (default 0.2)",
+        help="share of each class held out for validation when FOLDER has no val/ "
+        f"(default {DEFAULT_VAL_SHARE})",
     )
     add_device_argument(parser)
     # How-to-run settings default to None too: a resumed run then keeps its own.
@@ -307,7 +329,9 @@ def run_train(args: argparse.Namespace) -> int:
     scan = _scan(args.folder, args.val_share)
     overrides = {field: getattr(args, name) for name, field in _ARCH_ARGS.items()}
     arch = preset_arch(args.arch, len(scan.class_names), **overrides)
-    train_cache, val_cache = _cache(scan, arch.image_size)
+    progress, started = _Progress(sys.stderr), time.monotonic()
+    train_cache, val_cache = cache_split(scan, arch.image_size, progress=progress.fraction)
+    _report_loaded(progress, train_cache, val_cache, started)
     mean, std = dataset_mean_std(train_cache.images)
     model = new_model(
         arch, scan.class_names, mean=mean, std=std, seed=config.seed, name=paths.model.stem
@@ -318,19 +342,36 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_finetune(args: argparse.Namespace) -> int:
+    """The GUI's fine-tune path (`engine.finetune`), with settings from flags and the data."""
     paths = TrainPaths.beside(args.out)
     if args.resume:
         return _resume(args, paths)
-    config = _new_config(args)
     base_path = model_path(args.model)
     base = load_model(base_path)
     scan = _scan(args.folder, args.val_share)
-    model = prepare_finetune(base, scan.class_names, image_size=args.image_size)
-    print(f"model: {base.meta.name} from {base_path}, now {model.arch.describe()}")
-    train_cache, val_cache = _cache(scan, model.arch.image_size)
-    data = {"val_share": _val_share(args.val_share), "split_seed": SPLIT_SEED}
-    data["base_model"] = str(base_path)
-    return _run(args, paths, model, train_cache, val_cache, config, data, resume=None)
+    plan = plan_finetune(
+        scan,
+        base.arch,
+        image_size=args.image_size,
+        **_given_settings(args),
+        **_runtime_settings(args),
+    )
+    print(f"settings: {plan.describe()}")
+    for name, reason in plan.reasons.items():
+        print(f"  {name}: {reason}")
+    progress, started = _Progress(sys.stderr), time.monotonic()
+    inputs = prepare_inputs(
+        base,
+        scan,
+        plan,
+        val_share=_val_share(args.val_share),
+        base_path=base_path,
+        name=paths.model.stem,
+        progress=progress.fraction,
+    )
+    print(f"model: {base.meta.name} from {base_path}, now {inputs.model.arch.describe()}")
+    _report_loaded(progress, inputs.train, inputs.val, started)
+    return _run(args, paths, inputs.model, inputs.train, inputs.val, plan.config, inputs.data, None)
 
 
 def _resume(args: argparse.Namespace, paths: TrainPaths) -> int:
@@ -343,28 +384,25 @@ def _resume(args: argparse.Namespace, paths: TrainPaths) -> int:
             f"{checkpoint.path}: the run used --val-share {data.get('val_share')}; drop "
             "--val-share to resume it"
         )
-    model = checkpoint.model()
-    scan = _scan(args.folder, data.get("val_share", 0.2))
-    if scan.class_names != model.meta.class_names:
-        raise StudioError(
-            f"{args.folder}: its classes ({', '.join(scan.class_names)}) are not the ones the run "
-            f"was trained on ({', '.join(model.meta.class_names)}); resume on the same folder"
-        )
+    scan = _scan(args.folder, data.get("val_share", DEFAULT_VAL_SHARE))
     print(f"resuming {paths.checkpoint} after epoch {checkpoint.epoch} of {config.epochs}")
-    train_cache, val_cache = _cache(scan, model.arch.image_size)
-    return _run(args, paths, model, train_cache, val_cache, config, data, resume=checkpoint)
+    progress, started = _Progress(sys.stderr), time.monotonic()
+    inputs = resume_inputs(checkpoint, scan, progress=progress.fraction)
+    _report_loaded(progress, inputs.train, inputs.val, started)
+    return _run(
+        args, paths, inputs.model, inputs.train, inputs.val, config, inputs.data, checkpoint
+    )
 
 
 def _val_share(argument: float | None) -> float:
-    return 0.2 if argument is None else argument
+    return DEFAULT_VAL_SHARE if argument is None else argument
 
 
 def _scan(folder: str, val_share: float | None) -> FolderScan:
     progress = _Progress(sys.stderr)
-    scan = scan_folder(
+    scan = scan_training_folder(
         folder,
-        val_share=_val_share(val_share),
-        seed=SPLIT_SEED,
+        _val_share(val_share),
         progress=lambda done, total: progress.fraction("checking images", done, total),
     )
     progress.done()
@@ -372,25 +410,18 @@ def _scan(folder: str, val_share: float | None) -> FolderScan:
     return scan
 
 
-def _cache(scan: FolderScan, size: int) -> tuple[CachedImages, CachedImages | None]:
-    progress = _Progress(sys.stderr)
-    started = time.monotonic()
-    caches = []
-    for name, items in (("training", scan.train), ("validation", scan.val)):
-        if not items:
-            caches.append(None)
-            continue
-        what = f"loading {name} images at {size}px"
-        cached = cache_images(
-            items, size, progress=lambda done, total, w=what: progress.fraction(w, done, total)
-        )
+def _report_loaded(
+    progress: _Progress, train_cache: CachedImages, val_cache: CachedImages | None, started: float
+) -> None:
+    """List the files that no longer decoded since the scan, and how long loading took."""
+    caches = [c for c in (train_cache, val_cache) if c is not None]
+    for cached in caches:
         for skipped in cached.skipped:
             progress.line(f"skipped {skipped.path}: {skipped.reason}")
-        caches.append(cached)
     progress.done()
-    count = sum(len(c.labels) for c in caches if c is not None)
+    count = sum(len(c.labels) for c in caches)
+    size = train_cache.images.shape[-1]
     print(f"loaded {count} images at {size}px in {time.monotonic() - started:.1f} s")
-    return caches[0], caches[1]
 
 
 def _run(
@@ -541,7 +572,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     path = model_path(args.model)
     model = open_model(args.model, args.device)
     quiet = args.json == "-"
-    scan = scan_folder(args.folder, val_share=0.0, seed=SPLIT_SEED)
+    scan = scan_training_folder(args.folder, 0.0)
     items = _items_for_model(scan, model)
     if not quiet:
         print(scan.report())

@@ -3,7 +3,9 @@
     vit-studio [IMAGE] [--model M] [--device D] [--screenshot OUT.png] [--view VIEW]
 
 With `--screenshot` the window renders offscreen, waits until the analysis is on screen, saves a
-PNG and exits (0 on success, 2 on a user error, 1 if nothing was shown in time).
+PNG and exits (0 on success, 2 on a user error, 1 if nothing was shown in time). With
+`--view finetune` and a FOLDER of class subfolders instead of an image, it fine-tunes the model on
+FOLDER with the panel's default settings and pictures the finished run.
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, QTimer
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QDockWidget
 
 from vit_studio.engine.device import DEVICE_CHOICES
 from vit_studio.engine.images import is_image_path
 from vit_studio.engine.resources import SAMPLES_DIR, default_model_path
+from vit_studio.gui.finetune.panel import READY
 from vit_studio.gui.main_window import VIEWS, MainWindow
 from vit_studio.gui.settings import APPLICATION, ORGANIZATION, Settings
 
@@ -40,7 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
         "image",
         nargs="?",
         metavar="IMAGE",
-        help="an image file or a folder of images (default: a sample image)",
+        help="an image file or a folder of images (default: a sample image); with --view "
+        "finetune, a folder of class subfolders to fine-tune on",
     )
     parser.add_argument(
         "--model",
@@ -92,6 +96,7 @@ def run(argv: Sequence[str] | None = None) -> int:
         settings = Settings(
             QSettings(str(Path(scratch.name) / "settings.ini"), QSettings.Format.IniFormat)
         )
+        settings.finetune_runs_dir = Path(scratch.name) / "runs"
     else:
         settings = Settings()
     if args.device:
@@ -107,7 +112,10 @@ def run(argv: Sequence[str] | None = None) -> int:
     if model is not None:
         window.load_model(model)
     image = Path(args.image) if args.image else default_sample()
-    if image is not None:
+    finetuning = args.view == "finetune" and image is not None and image.is_dir()
+    if finetuning:
+        window.finetune_folder(image)
+    elif image is not None:
         window.open_image(image)
     if model is None:
         window.show_notice(
@@ -133,14 +141,23 @@ def run(argv: Sequence[str] | None = None) -> int:
             window.close()
 
         def timeout() -> None:
-            print("vit-studio: error: no analysis was shown in time", file=sys.stderr)
+            print("vit-studio: error: nothing was shown in time", file=sys.stderr)
             code["value"] = 1
             window.close()
 
         if model is None or image is None:
             fail("--screenshot needs a model (--model) and an image (IMAGE)")
             return code["value"]
-        window.analysisReady.connect(capture)
+        if finetuning:
+            panel = window.finetune_panel
+            # Start once, as soon as the folder is scanned and the base model known.
+            panel.readyChanged.connect(
+                lambda ready: ready and panel.state() == READY and panel.start()
+            )
+            panel.runEnded.connect(capture)
+            panel.errorShown.connect(fail)
+        else:
+            window.analysisReady.connect(capture)
         window.errorShown.connect(fail)
         QTimer.singleShot(SCREENSHOT_TIMEOUT_MS, timeout)
     else:
@@ -167,6 +184,13 @@ def _model_to_open(argument: str | None, settings: Settings) -> Path | None:
 
 def _prepare_view(window: MainWindow, view: str) -> None:
     """Make the overlay match the view being pictured."""
+    if view == "finetune":
+        # The picture is of the panel: the explorer's side docks would only squeeze it.
+        for name in ("model_dock", "folder_dock"):
+            window.findChild(QDockWidget, name).hide()
+        window.show_view(view)
+        window.finetune_panel.show_biggest_confusion()
+        return
     analysis = window.result.analysis
     if view == "attention":
         window.select_head(analysis.num_layers - 1, -1)

@@ -28,7 +28,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QDockWidget,
     QFileDialog,
-    QFrame,
     QHBoxLayout,
     QLabel,
     QMainWindow,
@@ -48,8 +47,10 @@ from vit_studio.engine.images import IMAGE_EXTENSIONS, is_image_path
 from vit_studio.engine.resources import SAMPLES_DIR
 from vit_studio.gui import export
 from vit_studio.gui.cpu import limit_blas_threads
+from vit_studio.gui.finetune.panel import FinetunePanel
 from vit_studio.gui.settings import Settings
 from vit_studio.gui.widgets.attention_grid import MEAN_HEAD, AttentionGrid
+from vit_studio.gui.widgets.banner import Banner
 from vit_studio.gui.widgets.filmstrip import THUMBNAIL_SIZE, Filmstrip, image_files_in
 from vit_studio.gui.widgets.image_view import ImageView, patch_label
 from vit_studio.gui.widgets.model_panel import ModelPanel
@@ -80,16 +81,12 @@ OVERLAYS = {
     "none": "Nothing (image only)",
 }
 # Tab keys, in tab order; `vit-studio --view` brings any of them to the front.
-VIEWS = ("predictions", "attention", "rollout", "posembed", "patch", "distance", "norms")
+VIEWS = (
+    "predictions", "attention", "rollout", "posembed", "patch", "distance", "norms", "finetune",
+)  # fmt: skip
+# Share of the window the views dock widens to for the fine-tune panel, which needs the room.
+FINETUNE_DOCK_SHARE = 0.68
 STOP_TIMEOUT_MS = 5000
-ERROR_STYLE = (
-    "QFrame { background: #f8d7da; border: 1px solid #e0a0a6; border-radius: 4px; }"
-    "QLabel { color: #58151c; border: none; }"
-)
-NOTICE_STYLE = (
-    "QFrame { background: #e7f1fb; border: 1px solid #a9c8e8; border-radius: 4px; }"
-    "QLabel { color: #1d3b5a; border: none; }"
-)
 
 
 def is_model_path(path: Path) -> bool:
@@ -133,6 +130,7 @@ class MainWindow(QMainWindow):
         self._view_map: np.ndarray | None = None
         self._stale_tabs: set[QWidget] = set()
         self._stopped = False
+        self._num_threads = num_threads
 
         self._inference = InferenceClient(self, num_threads)
         self._batch = BatchExporter(self, num_threads)
@@ -153,19 +151,7 @@ class MainWindow(QMainWindow):
     # --- building -----------------------------------------------------------------------------
 
     def _build_views(self) -> None:
-        self._banner = QLabel()
-        self._banner.setWordWrap(True)
-        self._banner.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self._banner_close = QToolButton()
-        self._banner_close.setText("✕")
-        self._banner_close.setToolTip("Dismiss this message")
-        self._banner_close.clicked.connect(self._clear_error)
-        self._banner_frame = QFrame()
-        banner_layout = QHBoxLayout(self._banner_frame)
-        banner_layout.setContentsMargins(8, 4, 4, 4)
-        banner_layout.addWidget(self._banner, 1)
-        banner_layout.addWidget(self._banner_close)
-        self._banner_frame.hide()
+        self._banner = Banner()
 
         self._overlay = QComboBox()
         for key, label in OVERLAYS.items():
@@ -183,7 +169,7 @@ class MainWindow(QMainWindow):
         self._image_view = ImageView()
         central = QWidget()
         layout = QVBoxLayout(central)
-        layout.addWidget(self._banner_frame)
+        layout.addWidget(self._banner)
         layout.addLayout(overlay_row)
         layout.addWidget(self._image_view, 1)
         self.setCentralWidget(central)
@@ -195,6 +181,11 @@ class MainWindow(QMainWindow):
         self._patch_view = PatchView()
         self._distance = MeanDistancePlot()
         self._norms = TokenNormMap()
+        self._finetune = FinetunePanel(
+            self._settings.finetune_runs_dir,
+            num_threads=self._num_threads,
+            device=self._settings.device,
+        )
         rollout_page = QWidget()
         rollout_layout = QVBoxLayout(rollout_page)
         rollout_layout.addWidget(self._rollout)
@@ -233,6 +224,11 @@ class MainWindow(QMainWindow):
                 "Mean attention distance per head against depth (ViT Figure 7)",
             ),
             "norms": (self._norms, "Norms", "Patch-token norms per layer"),
+            "finetune": (
+                self._finetune,
+                "Fine-tune",
+                "Fine-tune the model on a folder of your own images and watch it learn",
+            ),
         }
         self._pages: dict[str, QWidget] = {}
         for key, (page, title, tip) in pages.items():
@@ -390,6 +386,24 @@ class MainWindow(QMainWindow):
             "Show or hide the patch grid on the image",
         )
         self._grid_action.setCheckable(True)
+        self._finetune_folder_action = self._action(
+            "Choose &Folder…",
+            self._ask_finetune_folder,
+            "Ctrl+T",
+            "Fine-tune a model on a folder with one subfolder of images per class",
+        )
+        self._finetune_resume_action = self._action(
+            "&Resume a Run…",
+            self._ask_finetune_checkpoint,
+            None,
+            "Continue a cancelled or interrupted fine-tune from its .checkpoint.pt file",
+        )
+        self._finetune_show_action = self._action(
+            "Show Fine-tune &Panel",
+            lambda: self.show_view("finetune"),
+            None,
+            "Bring the fine-tune panel to the front",
+        )
         self._about_action = self._action(
             "&About ViT Studio", self._about, None, "Version and what the views show"
         )
@@ -423,6 +437,12 @@ class MainWindow(QMainWindow):
         self._local_models_menu = menu.addMenu("Models on This &Computer")
         self._local_models_menu.setToolTipsVisible(True)
         self._local_models_menu.addAction("Looking…").setEnabled(False)
+
+        menu = self.menuBar().addMenu("Fine-&tune")
+        menu.addAction(self._finetune_folder_action)
+        menu.addAction(self._finetune_resume_action)
+        menu.addSeparator()
+        menu.addAction(self._finetune_show_action)
 
         menu = self.menuBar().addMenu("&View")
         menu.addAction(self._next_action)
@@ -485,6 +505,7 @@ class MainWindow(QMainWindow):
         self._filmstrip.imageChosen.connect(self.open_image)
         self._model_panel.modelChosen.connect(self.load_model)
         self._device.activated.connect(lambda _row: self.set_device(self._device.currentData()))
+        self._finetune.openInExplorer.connect(self._open_finetuned)
 
     def _restore_settings(self) -> None:
         settings = self._settings
@@ -531,6 +552,10 @@ class MainWindow(QMainWindow):
         return self._filmstrip
 
     @property
+    def finetune_panel(self) -> FinetunePanel:
+        return self._finetune
+
+    @property
     def view_map(self) -> np.ndarray | None:
         """The `[g, g]` map painted over the image (None: no overlay)."""
         return self._view_map
@@ -540,8 +565,7 @@ class MainWindow(QMainWindow):
 
     def error_text(self) -> str:
         """The message in the error banner ('' when there is none)."""
-        is_error = self._banner_frame.styleSheet() == ERROR_STYLE
-        return self._banner.text() if is_error and self._banner_frame.isVisibleTo(self) else ""
+        return self._banner.error_text()
 
     def load_model(self, path: str | Path) -> None:
         """Load a model in the worker; the current image is analysed again once it is ready."""
@@ -555,6 +579,7 @@ class MainWindow(QMainWindow):
         previous = self._settings.device
         self._settings.device = device
         self._select_device_item(device)
+        self._finetune.set_device(device)
         if self._inference.set_device(device):
             self._device_before_switch = previous
             self._model_pending = True
@@ -656,6 +681,14 @@ class MainWindow(QMainWindow):
         """Bring one tab to the front: one of `VIEWS`."""
         self._tabs.setCurrentWidget(self._pages[view])
         self._views_dock.show()
+        wide = round(self.width() * FINETUNE_DOCK_SHARE)
+        if view == "finetune" and self._views_dock.width() < wide:
+            self.resizeDocks([self._views_dock], [wide], Qt.Orientation.Horizontal)
+
+    def finetune_folder(self, folder: str | Path) -> None:
+        """Show the fine-tune panel with the report of `folder`."""
+        self.show_view("finetune")
+        self._finetune.choose_folder(folder)
 
     def scan_local_models(self) -> None:
         """Look for models on this computer in the worker; fills the model list and menu."""
@@ -729,6 +762,7 @@ class MainWindow(QMainWindow):
         stopped = [
             worker.stop(timeout_ms) for worker in (self._batch, self._inference, self._thumbnails)
         ]
+        stopped.append(self._finetune.shutdown(timeout_ms))
         self._stopped = all(stopped)
         return self._stopped
 
@@ -741,11 +775,12 @@ class MainWindow(QMainWindow):
         self._settings.last_model = summary.path
         self._settings.add_recent_model(summary.path)
         self._model_panel.show_model(summary)
+        self._finetune.set_explorer_model(summary.path, summary.name)
         self._model_label.setText(f"Model: {summary.name}")
         self._model_label.setToolTip(str(summary.path))
         self._device_label.setText(f"Device: {summary.device_label}")
         self.statusBar().showMessage(f"Model {summary.name} ready on {summary.device_label}", 5000)
-        self._clear_error()
+        self._banner.clear()
         self._update_title()
         self._update_enabled()
         self.modelReady.emit(summary)
@@ -777,7 +812,7 @@ class MainWindow(QMainWindow):
         self._refresh_current_tab()
         self._refresh_overlay()
         self._timing_label.setText(self._timing_text(result))
-        self._clear_error()
+        self._banner.clear()
         self._update_enabled()
         self.statusBar().showMessage(
             f"{result.path.name}: {analysis.top_k(1)[0].label} "
@@ -793,6 +828,7 @@ class MainWindow(QMainWindow):
                 # The model stayed where it was, so the device choice goes back too.
                 self._settings.device = self._device_before_switch
                 self._select_device_item(self._device_before_switch)
+                self._finetune.set_device(self._device_before_switch)
                 self._device_before_switch = None
             # The worker kept the model it had; an image opened meanwhile is analysed with it.
             if self._result is None or self._result.path != self._image_path:
@@ -1055,6 +1091,30 @@ class MainWindow(QMainWindow):
         if path:
             self.load_model(path)
 
+    def _ask_finetune_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(
+            self, "Folder to Fine-tune On", self._start_folder()
+        )
+        if folder:
+            self.finetune_folder(folder)
+
+    def _ask_finetune_checkpoint(self) -> None:
+        runs = self._settings.finetune_runs_dir
+        path, _ = QFileDialog.getOpenFileName(
+            self,
+            "Resume a Fine-tune Run",
+            str(runs if runs.is_dir() else Path.home()),
+            "Training checkpoints (*.checkpoint.pt);;All files (*)",
+        )
+        if path:
+            self.show_view("finetune")
+            self._finetune.resume_checkpoint(path)
+
+    def _open_finetuned(self, path: Path) -> None:
+        """Open in Explorer: the fine-tuned model replaces the explorer's, predictions shown."""
+        self.load_model(path)
+        self.show_view("predictions")
+
     def _ask_model_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Open Model Folder", self._start_folder())
         if folder:
@@ -1144,21 +1204,12 @@ class MainWindow(QMainWindow):
 
     def show_notice(self, message: str) -> None:
         """A hint in the banner above the image (not an error)."""
-        self._show_banner(message, NOTICE_STYLE)
+        self._banner.show_notice(message)
 
     def _show_error(self, message: str) -> None:
-        self._show_banner(message, ERROR_STYLE)
+        self._banner.show_error(message)
         self.statusBar().showMessage("Error: " + message, 10000)
         self.errorShown.emit(message)
-
-    def _show_banner(self, message: str, style: str) -> None:
-        self._banner_frame.setStyleSheet(style)
-        self._banner.setText(message)
-        self._banner_frame.show()
-
-    def _clear_error(self) -> None:
-        self._banner_frame.hide()
-        self._banner.clear()
 
     def _select_device_item(self, device: str) -> None:
         row = self._device.findData(device)

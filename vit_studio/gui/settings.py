@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings
+from PySide6.QtCore import QByteArray, QSettings, QStandardPaths
 
 from vit_studio.gui.widgets.rollout_controls import RolloutSettings
 
@@ -59,6 +59,19 @@ class Settings:
 
     def add_recent_model(self, path: Path) -> None:
         self._push("files/recent_models", path)
+
+    @property
+    def finetune_runs_dir(self) -> Path:
+        """Where fine-tune runs write their models, checkpoints and metrics."""
+        folder = self._path("finetune/runs_dir")
+        if folder is not None:
+            return folder
+        data = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
+        return Path(data or Path.home() / ".vit-studio") / "runs"
+
+    @finetune_runs_dir.setter
+    def finetune_runs_dir(self, folder: Path) -> None:
+        self._store.setValue("finetune/runs_dir", str(folder))
 
     # --- device and view ----------------------------------------------------------------------
 

@@ -77,11 +77,14 @@ class PosEmbedMosaic(QWidget):
         return QSize(260, 240)
 
     def show_analysis(self, analysis: Analysis) -> None:
-        similarity = analysis.pos_similarity
+        self.show_similarity(analysis.pos_similarity)
+
+    def show_similarity(self, similarity: np.ndarray) -> None:
+        """Show a `[g, g, g, g]` similarity array (the fine-tune panel has one per epoch)."""
         self._similarity = similarity
         self._colours = imaging.colorize(similarity, self._lut, *SIMILARITY_RANGE)
         self._image = None
-        if self._highlighted is not None and self._highlighted >= analysis.grid_size**2:
+        if self._highlighted is not None and self._highlighted >= similarity.shape[0] ** 2:
             self._highlighted = None
         self.update()
 

@@ -1,0 +1,201 @@
+"""Fine-tuning from the GUI, the whole flow on a small generated folder: the scan report, a run
+with live progress, pause, cancel and resume, the confusion matrix, saving, failures."""
+
+from __future__ import annotations
+
+import errno
+
+import numpy as np
+import pytest
+import torch
+from PySide6.QtCore import QPoint, Qt
+
+from tests.conftest import write_image
+from tests.gui.conftest import WAIT_MS, run_to_end
+from tests.test_cli_train import COLOURS
+from vit_studio.engine.model import load_studio_model
+from vit_studio.engine.training import load_checkpoint
+from vit_studio.gui.finetune import panel as panel_module
+
+
+def test_choosing_a_folder_shows_its_report_and_settings_from_the_data(ready):
+    report = ready.report
+    assert "3 classes, 30 training and 6 validation images" in report.summary()
+    assert report.chart.bar_count() == 2 * len(COLOURS)  # training and validation per class
+    skipped = report.skipped.topLevelItem(0)
+    assert skipped.text(0) == "1 unusable files skipped"
+    assert (skipped.child(0).text(0), skipped.child(0).text(1)) == ("blue/broken.png", "truncated")
+    assert ready.state() == panel_module.READY and ready.current_page() == "data"
+    choices = ready.form.choices()
+    # 30 training images: batches of 8, 3 steps an epoch, 50 epochs; 10 images per class: head only
+    assert (choices.epochs, choices.batch_size, choices.freeze) == (50, 8, "backbone")
+    assert "about 300 steps" in ready.form.epochs.toolTip()
+    assert "5e-4 × batch/128 when part is frozen" in ready.form.lr.toolTip()
+
+
+@pytest.mark.parametrize(
+    ("layout", "problem"),
+    [
+        ({"only": 3}, "needs at least 2 class subfolders (found only 'only')"),
+        ({"cats": 3, "dogs": 1}, "class 'dogs' has 1); each class needs at least 2"),
+    ],
+)
+def test_a_folder_that_cannot_train_is_explained_with_the_fix(
+    qtbot, panel, base_model, tmp_path, layout, problem
+):
+    for name, count in layout.items():
+        for i in range(count):
+            write_image(tmp_path / "pets" / name / f"{i}.png", seed=i)
+    panel.set_explorer_model(base_model, "tiny")
+    with qtbot.waitSignal(panel.scanned, timeout=WAIT_MS):
+        panel.choose_folder(tmp_path / "pets")
+    assert problem in panel.report.problem()
+    assert panel.state() == panel_module.BLOCKED and not panel.can_start()
+    assert not panel._start.isEnabled()
+
+
+def test_a_run_reports_its_progress_and_ends_with_a_model_of_the_folder_classes(qtbot, ready):
+    stages, steps, epochs = [], [], []
+    ready.client.stage.connect(lambda what, done, total: stages.append(what))
+    ready.client.stepDone.connect(steps.append)
+    ready.epochShown.connect(epochs.append)
+    result = run_to_end(qtbot, ready, epochs=3)
+
+    assert result.status == "completed" and result.epochs_completed == 3
+    assert {"checking images", "loading training images at 32 px"} <= set(stages)
+    assert steps and steps[-1].epoch == 3 and steps[-1].images_per_s > 0
+    assert [s.epoch for s in epochs] == [0, 1, 2, 3]  # 0: the prepared model before training
+    assert epochs[-1].confusion.sum() == 6  # every validation image, once
+    assert ready.curves.epoch_count() == 3 and ready.curves.step_count() == len(steps)
+    assert ready.state() == panel_module.FINISHED and ready.current_page() == "result"
+    assert ready.status_text().startswith("Run completed after 3 epochs in ")
+    assert "Finished" in ready.results.summary() and ready.results.open_button.isEnabled()
+    model = load_studio_model(ready.model_path())
+    assert model.meta.class_names == COLOURS and model.meta.name == "colours"
+    command = model.meta.provenance["command"]
+    assert command.startswith("vit-studio finetune ") and "--epochs 3 " in command
+
+
+def test_pause_holds_the_run_between_steps_and_continue_finishes_it(qtbot, ready):
+    ready.form.epochs.setValue(20)
+    with qtbot.waitSignal(ready.client.stepDone, timeout=WAIT_MS):
+        ready.start()
+    ready.pause()
+    qtbot.waitUntil(lambda: ready.client.control.waiting, timeout=WAIT_MS)
+    qtbot.wait(1)  # deliver the reports sent before the trainer stopped
+    assert ready.state() == panel_module.PAUSED and ready._pause.text() == "Continue"
+    reports = ready.curves.step_count()
+    qtbot.wait(50)
+    assert ready.curves.step_count() == reports  # nothing moves while paused
+    with qtbot.waitSignal(ready.runEnded, timeout=WAIT_MS) as ended:
+        ready.continue_run()
+    assert ended.args[0].status == "completed" and ended.args[0].epochs_completed == 20
+
+
+def test_cancel_keeps_the_last_checkpoint_and_resume_finishes_the_run(qtbot, ready):
+    ready.form.epochs.setValue(20)
+    ready.epochShown.connect(lambda snapshot: snapshot.epoch == 1 and ready.cancel())
+    with qtbot.waitSignal(ready.runEnded, timeout=WAIT_MS) as ended:
+        ready.start()
+    stopped = ended.args[0]
+    assert stopped.status == "cancelled" and 1 <= stopped.epochs_completed < 20
+    assert ready.state() == panel_module.CANCELLED
+    checkpoint = load_checkpoint(ready.run_paths.checkpoint)
+    assert checkpoint.epoch == stopped.epochs_completed
+    assert ready._resume.isEnabled() and ready.results.save_button.isEnabled()
+
+    with qtbot.waitSignal(ready.runEnded, timeout=WAIT_MS) as ended:
+        ready.resume_run()
+    finished = ended.args[0]
+    assert finished.status == "completed" and finished.epochs_completed == 20
+    assert [e.epoch for e in finished.history] == list(range(1, 21))
+    assert ready.curves.epoch_count() == 20  # the epochs before the cancel come from the checkpoint
+
+
+def click_cell(qtbot, view, true_class: int, predicted: int) -> None:
+    """Click the middle of a confusion-matrix cell, as a user would."""
+    view.canvas.draw()
+    x, y = view.axes.transData.transform((predicted, true_class))
+    ratio = view.canvas.device_pixel_ratio
+    point = QPoint(round(x / ratio), round(view.canvas.height() - y / ratio))
+    qtbot.mouseClick(view.canvas, Qt.MouseButton.LeftButton, pos=point)
+
+
+def test_clicking_a_confusion_cell_lists_its_images_with_their_probabilities(qtbot, ready):
+    run_to_end(qtbot, ready, epochs=2)
+    ready.show_page("training")
+    scrubber = ready.scrubber
+    click_cell(qtbot, scrubber.confusion, 0, 0)
+    snapshot = scrubber.shown()
+    validation = ready.run_info.validation
+    expected = validation.members(0, snapshot.predictions, 0)
+    assert sorted(scrubber.cell_images.shown()) == sorted(expected.tolist())
+    assert f"{len(expected)} validation images of 'blue' predicted correctly" in (
+        scrubber.cell_images.title()
+    )
+    captions = [scrubber.cell_images.list.item(k).text() for k in range(len(expected))]
+    assert all(caption.endswith("%") for caption in captions)
+
+
+def test_the_slider_scrubs_back_to_earlier_epochs(qtbot, ready):
+    run_to_end(qtbot, ready, epochs=2)
+    scrubber = ready.scrubber
+    assert [s.epoch for s in scrubber.snapshots()] == [0, 1, 2]
+    assert scrubber.shown().epoch == 2
+    scrubber.slider.setValue(0)
+    assert scrubber.shown().epoch == 0
+    assert scrubber.rollout.title() == "Attention rollout before training"
+    assert scrubber.confusion.counts() is None  # the untrained head has no validation yet
+    assert np.allclose(scrubber.mosaic._similarity, scrubber.snapshots()[0].pos_similarity)
+
+
+def test_save_as_writes_our_format_with_the_class_names(qtbot, ready, tmp_path):
+    run_to_end(qtbot, ready, epochs=1)
+    target = tmp_path / "saved" / "my colours.safetensors"
+    with qtbot.waitSignal(ready.modelSaved, timeout=WAIT_MS):
+        ready.save_model_as(target)
+    model = load_studio_model(target)
+    assert model.meta.class_names == COLOURS and model.meta.name == "my colours"
+    with qtbot.waitSignal(ready.openInExplorer, timeout=WAIT_MS) as opened:
+        ready.open_in_explorer()
+    assert opened.args == [target]
+
+
+def test_a_full_disk_is_reported_and_the_last_checkpoint_survives(qtbot, ready, monkeypatch):
+    real_save = torch.save
+    calls = []
+
+    def disk_full_on_second_checkpoint(obj, path, *args, **kwargs):
+        calls.append(path)
+        if len(calls) == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(obj, path, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", disk_full_on_second_checkpoint)
+    ready.form.epochs.setValue(3)
+    with qtbot.waitSignal(ready.errorShown, timeout=WAIT_MS) as shown:
+        ready.start()
+    message = shown.args[0]
+    assert message.startswith("the disk is full while training; free some space")
+    assert "the last checkpoint (colours.checkpoint.pt) is kept: Resume continues it" in message
+    qtbot.waitUntil(lambda: not ready.client.running, timeout=WAIT_MS)
+    assert ready.state() == panel_module.FAILED
+    assert load_checkpoint(ready.run_paths.checkpoint).epoch == 1
+
+    monkeypatch.setattr(torch, "save", real_save)
+    with qtbot.waitSignal(ready.runEnded, timeout=WAIT_MS) as ended:
+        ready.resume_run()
+    assert ended.args[0].status == "completed" and ended.args[0].epochs_completed == 3
+
+
+def test_a_run_resumes_from_its_checkpoint_file_on_the_folder_it_recorded(qtbot, ready):
+    ready.form.epochs.setValue(20)
+    ready.epochShown.connect(lambda snapshot: snapshot.epoch == 1 and ready.cancel())
+    with qtbot.waitSignal(ready.runEnded, timeout=WAIT_MS):
+        ready.start()
+    paths, folder = ready.run_paths, ready.run_info.scan.root
+
+    with qtbot.waitSignal(ready.runEnded, timeout=WAIT_MS) as ended:
+        ready.resume_checkpoint(paths.checkpoint)  # as Fine-tune ▸ Resume a Run… does
+    assert ended.args[0].status == "completed" and ready.model_path() == paths.model
+    assert ready.run_info.scan.root == folder

@@ -1,0 +1,210 @@
+"""Watch the model learn: what it was after each epoch, one slider to scrub through them.
+
+Per kept epoch: the validation confusion matrix (click a cell for its images), the similarity
+of the position embeddings (ViT Figure 7), and the attention rollout of one fixed validation
+image. The slider follows the newest epoch until the user moves it back.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QSplitter, QVBoxLayout, QWidget
+
+from vit_studio.gui.finetune.cell_images import CellImages
+from vit_studio.gui.finetune.confusion import ConfusionMatrixView
+from vit_studio.gui.finetune.snapshots import EpochSnapshot, Probe, ValidationSet
+from vit_studio.gui.widgets.image_view import ImageView
+from vit_studio.gui.widgets.posembed_view import PosEmbedMosaic
+
+
+class EpochScrubber(QWidget):
+    """The per-epoch views and the slider; `epochChanged(epoch)` when another epoch is shown."""
+
+    epochChanged = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._snapshots: list[EpochSnapshot] = []
+        self._class_names: tuple[str, ...] = ()
+        self._validation: ValidationSet | None = None
+        self._probe: Probe | None = None
+        self._cell: tuple[int, int] | None = None
+
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setToolTip("Which epoch the views below show (0: before fine-tuning)")
+        self.slider.setPageStep(1)
+        self.slider.valueChanged.connect(self._show_index)
+        self._epoch_label = QLabel("–")
+        self._epoch_label.setMinimumWidth(self.fontMetrics().horizontalAdvance("Epoch 000 of 000"))
+        self.confusion = ConfusionMatrixView()
+        self.confusion.cellClicked.connect(self.select_cell)
+        self.mosaic = PosEmbedMosaic()
+        self.mosaic.setToolTip(
+            "Each tile: cosine similarity of one patch's position embedding to every other "
+            "patch's. Scrub the epochs to see whether fine-tuning changes how the model encodes "
+            "positions: the position embeddings train only when every layer does (What trains: "
+            "Every layer)."
+        )
+        self.rollout = ImageView(controls=False)
+        self.rollout.setToolTip(
+            "Attention rollout of the same validation image after each epoch: where the class "
+            "token gathers its information from, through all layers (Abnar & Zuidema 2020)."
+        )
+        self._probe_label = QLabel()
+        self._probe_label.setWordWrap(True)
+        self._probe_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.cell_images = CellImages()
+
+        controls = QHBoxLayout()
+        controls.addWidget(QLabel("Epoch"))
+        controls.addWidget(self.slider, 1)
+        controls.addWidget(self._epoch_label)
+        rollout_box = QWidget()
+        rollout_layout = QVBoxLayout(rollout_box)
+        rollout_layout.setContentsMargins(0, 0, 0, 0)
+        rollout_layout.addWidget(self.rollout, 1)
+        rollout_layout.addWidget(self._probe_label)
+        views = QSplitter(Qt.Orientation.Horizontal)
+        views.setChildrenCollapsible(False)
+        for widget in (self.confusion, self.mosaic, rollout_box):
+            views.addWidget(widget)
+        views.setSizes([400, 330, 300])
+        column = QSplitter(Qt.Orientation.Vertical)
+        column.setChildrenCollapsible(False)
+        column.addWidget(views)
+        column.addWidget(self.cell_images)
+        column.setStretchFactor(0, 1)
+        column.setSizes([440, 110])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(controls)
+        layout.addWidget(column, 1)
+        self.clear()
+
+    # --- feeding --------------------------------------------------------------------------------
+
+    def clear(self) -> None:
+        self._snapshots = []
+        self._validation = None
+        self._probe = None
+        self._cell = None
+        self.slider.setRange(0, 0)
+        self.slider.setEnabled(False)
+        self._epoch_label.setText("–")
+        self.confusion.clear("Validation results appear after the first epoch.")
+        self.mosaic.clear()
+        self.rollout.clear()
+        self.rollout.set_placeholder("The rollout of a validation image appears here.")
+        self._probe_label.clear()
+        self.cell_images.clear()
+
+    def start(
+        self, class_names: tuple[str, ...], validation: ValidationSet | None, probe: Probe
+    ) -> None:
+        """A new run: its classes, validation images and the image whose rollout is followed."""
+        self.clear()
+        self._class_names = class_names
+        self._validation = validation
+        self._probe = probe
+
+    def add_snapshot(self, snapshot: EpochSnapshot) -> None:
+        following = not self._snapshots or self.slider.value() == len(self._snapshots) - 1
+        self._snapshots = [s for s in self._snapshots if s.epoch < snapshot.epoch] + [snapshot]
+        self.slider.setRange(0, len(self._snapshots) - 1)
+        self.slider.setEnabled(len(self._snapshots) > 1)
+        if following:
+            if self.slider.value() == len(self._snapshots) - 1:
+                self._show_index(self.slider.value())
+            else:
+                self.slider.setValue(len(self._snapshots) - 1)
+
+    # --- state ----------------------------------------------------------------------------------
+
+    def snapshots(self) -> list[EpochSnapshot]:
+        return list(self._snapshots)
+
+    def shown(self) -> EpochSnapshot | None:
+        """The snapshot on screen."""
+        return self._snapshots[self.slider.value()] if self._snapshots else None
+
+    def show_epoch(self, epoch: int) -> None:
+        """Scrub to `epoch` (one that was kept)."""
+        rows = [k for k, s in enumerate(self._snapshots) if s.epoch == epoch]
+        if rows:
+            self.slider.setValue(rows[0])
+
+    def select_cell(self, true_class: int, predicted: int) -> None:
+        """List the images of one cell of the shown epoch's confusion matrix."""
+        self._cell = (true_class, predicted)
+        self.confusion.select(true_class, predicted)
+        self._show_cell()
+
+    # --- drawing --------------------------------------------------------------------------------
+
+    def _show_index(self, index: int) -> None:
+        if not 0 <= index < len(self._snapshots):
+            return
+        snapshot = self._snapshots[index]
+        last = self._snapshots[-1].info.epochs if self._snapshots[-1].info else snapshot.epoch
+        self._epoch_label.setText(
+            "Before training" if snapshot.epoch == 0 else f"Epoch {snapshot.epoch} of {last}"
+        )
+        self._show_confusion(snapshot)
+        self.mosaic.show_similarity(snapshot.pos_similarity)
+        self._show_rollout(snapshot)
+        self._show_cell()
+        self.epochChanged.emit(snapshot.epoch)
+
+    def _show_confusion(self, snapshot: EpochSnapshot) -> None:
+        if snapshot.confusion is None or self._validation is None:
+            why = (
+                "The new head has not learned anything yet: validation results appear after the "
+                "first epoch."
+                if snapshot.epoch == 0
+                else f"No validation in epoch {snapshot.epoch}."
+            )
+            self.confusion.clear(why)
+            return
+        accuracy = snapshot.confusion.trace() / max(1, snapshot.confusion.sum())
+        self.confusion.show_matrix(
+            snapshot.confusion,
+            self._validation.class_names,
+            f"Validation, epoch {snapshot.epoch}: {accuracy:.1%} correct",
+        )
+        if self._cell is not None:
+            self.confusion.select(*self._cell)
+
+    def _show_rollout(self, snapshot: EpochSnapshot) -> None:
+        probe = self._probe
+        if probe is None:
+            return
+        grid = snapshot.rollout.shape[0]
+        self.rollout.set_image(probe.pixels, grid)
+        when = "before training" if snapshot.epoch == 0 else f"after epoch {snapshot.epoch}"
+        self.rollout.set_overlay(
+            snapshot.rollout,
+            f"Attention rollout {when}",
+            "attention (max 1)",
+            vmin=0.0,
+            vmax=1.0,
+        )
+        names = self._class_names
+        probs = snapshot.probe_probabilities
+        best = int(probs.argmax())
+        if np.ptp(probs) < 1e-6:  # the new head starts at zero: no class is preferred yet
+            verdict = f"the new head gives every class {probs[best]:.0%}"
+        else:
+            verdict = f"the model says '{names[best]}' ({probs[best]:.0%})"
+        self._probe_label.setText(f"{probe.path.name}, a '{names[probe.label]}': {verdict}")
+
+    def _show_cell(self) -> None:
+        snapshot = self.shown()
+        if self._cell is None or snapshot is None or self._validation is None:
+            return
+        if snapshot.probabilities is None:
+            self.cell_images.clear()
+            return
+        self.cell_images.show_cell(
+            self._validation, snapshot.probabilities, *self._cell, epoch=snapshot.epoch
+        )

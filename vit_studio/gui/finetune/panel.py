@@ -1,0 +1,557 @@
+"""The fine-tune panel: choose a folder, check its report, adjust the settings, train, keep.
+
+Pages follow the flow: Data (scan report), Settings (defaults from the data), Training (live
+curves and the per-epoch views), Result (accuracy per class, Save As, Open in Explorer). The
+controls under the pages start, pause, cancel and resume runs. All work happens in the
+`TrainingClient`'s thread; this widget only reacts to its signals.
+
+Each run writes into a folder of its own under `runs_dir` (model, resumable checkpoint, metrics),
+so a cancelled or crashed run can be resumed, and a finished one saved elsewhere.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from vit_studio.engine.checkpoints import CheckpointInfo
+from vit_studio.engine.training import StepInfo, TrainPaths, TrainResult
+from vit_studio.gui.finetune.curves import TrainingCurves
+from vit_studio.gui.finetune.epoch_scrubber import EpochScrubber
+from vit_studio.gui.finetune.results import ResultsView, elapsed_text
+from vit_studio.gui.finetune.scan_report import ScanReport
+from vit_studio.gui.finetune.settings_form import SettingsForm
+from vit_studio.gui.finetune.snapshots import EpochSnapshot
+from vit_studio.gui.finetune.worker import (
+    BASE,
+    RUN,
+    RunRequest,
+    RunStarted,
+    ScanResult,
+    TrainingClient,
+)
+from vit_studio.gui.widgets.banner import Banner
+
+# Panel states (`state()`), in the order a run goes through them.
+IDLE, SCANNING, BLOCKED, READY = "idle", "scanning", "blocked", "ready"
+PREPARING, TRAINING, PAUSED, STOPPING = "preparing", "training", "paused", "stopping"
+FINISHED, CANCELLED, FAILED = "finished", "cancelled", "failed"
+RUNNING_STATES = frozenset({PREPARING, TRAINING, PAUSED, STOPPING})
+CHECKPOINT_SUFFIX = ".checkpoint.pt"
+
+
+def model_beside_checkpoint(checkpoint: Path) -> Path:
+    """M.checkpoint.pt -> M.safetensors (the inverse of `TrainPaths.beside`)."""
+    name = checkpoint.name
+    stem = name[: -len(CHECKPOINT_SUFFIX)] if name.endswith(CHECKPOINT_SUFFIX) else checkpoint.stem
+    return checkpoint.with_name(f"{stem}.safetensors")
+
+
+class FinetunePanel(QWidget):
+    """Fine-tuning from a folder to a model open in the explorer.
+
+    Signals: `stateChanged(state)`; `scanned(ScanResult)`; `runEnded(result)` (a TrainResult, or
+    None when cancelled before training began); `modelSaved(path)`; `openInExplorer(path)`;
+    `errorShown(message)`; `readyChanged(bool)` when starting becomes possible or not.
+    """
+
+    stateChanged = Signal(str)
+    scanned = Signal(object)
+    runStarted = Signal(object)
+    epochShown = Signal(object)
+    runEnded = Signal(object)
+    modelSaved = Signal(Path)
+    openInExplorer = Signal(Path)
+    errorShown = Signal(str)
+    readyChanged = Signal(bool)
+
+    def __init__(
+        self,
+        runs_dir: Path,
+        parent: QWidget | None = None,
+        *,
+        num_threads: int | None = None,
+        device: str = "auto",
+    ) -> None:
+        super().__init__(parent)
+        self._runs_dir = Path(runs_dir)
+        self._device = device
+        self._state = IDLE
+        self._folder: Path | None = None
+        self._scan_result: ScanResult | None = None
+        self._out: Path | None = None  # the current run's model file
+        self._run: RunStarted | None = None
+        self._result: TrainResult | None = None
+        self._saved: Path | None = None
+        self._stopped = False
+        self._ready = False
+
+        self._client = TrainingClient(self, num_threads)
+        self._build()
+        self._connect()
+        self.setAcceptDrops(True)
+        self._set_state(IDLE)
+
+    # --- building -----------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        self._choose = QPushButton("Choose Folder…")
+        self._choose.setToolTip(
+            "A folder with one subfolder of images per class (or train/ and val/ folders of "
+            "them). You can also drop a folder on this panel."
+        )
+        self._choose.clicked.connect(self._ask_folder)
+        self._folder_label = QLabel("No folder chosen")
+        self._folder_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self._rescan = QPushButton("Rescan")
+        self._rescan.setToolTip("Check the folder again, e.g. after adding or fixing images")
+        self._rescan.clicked.connect(self.rescan)
+        top = QHBoxLayout()
+        top.addWidget(self._choose)
+        top.addWidget(self._folder_label, 1)
+        top.addWidget(self._rescan)
+
+        self._banner = Banner()
+
+        self.report = ScanReport()
+        self.form = SettingsForm()
+        form_scroll = QScrollArea()
+        form_scroll.setWidgetResizable(True)
+        form_scroll.setWidget(self.form)
+        self.curves = TrainingCurves()
+        self.scrubber = EpochScrubber()
+        training = QSplitter(Qt.Orientation.Vertical)
+        training.setChildrenCollapsible(False)
+        training.addWidget(self.curves)
+        training.addWidget(self.scrubber)
+        training.setSizes([230, 600])
+        training.setStretchFactor(1, 1)
+        self.results = ResultsView()
+        self.pages = QTabWidget()
+        self.pages.setDocumentMode(True)
+        self._pages: dict[str, QWidget] = {}
+        for key, page, title, tip in (
+            ("data", self.report, "1 Data", "What the folder holds for training"),
+            ("settings", form_scroll, "2 Settings", "How the model is trained"),
+            ("training", training, "3 Training", "Curves, and the model after each epoch"),
+            ("result", self.results, "4 Result", "Accuracy per class; save and open the model"),
+        ):
+            self._pages[key] = page
+            index = self.pages.addTab(page, title)
+            self.pages.setTabToolTip(index, tip)
+
+        self._start = QPushButton("Start")
+        self._start.setToolTip("Train with these settings; the explorer stays usable meanwhile")
+        self._start.clicked.connect(self.start)
+        self._pause = QPushButton("Pause")
+        self._pause.setToolTip("Hold the run between two steps; Continue picks it up again")
+        self._pause.clicked.connect(self._toggle_pause)
+        self._cancel = QPushButton("Cancel")
+        self._cancel.setToolTip(
+            "Stop before the next step. The files of the last finished epoch stay, so the run "
+            "can be resumed."
+        )
+        self._cancel.clicked.connect(self.cancel)
+        self._resume = QPushButton("Resume Run")
+        self._resume.setToolTip("Continue the stopped run from its last checkpoint")
+        self._resume.clicked.connect(self.resume_run)
+        self._progress = QProgressBar()
+        self._progress.setTextVisible(True)
+        self._status = QLabel()
+        self._status.setMinimumWidth(200)
+        controls = QHBoxLayout()
+        for button in (self._start, self._pause, self._cancel, self._resume):
+            controls.addWidget(button)
+        controls.addWidget(self._progress, 1)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self._banner)
+        layout.addWidget(self.pages, 1)
+        layout.addLayout(controls)
+        layout.addWidget(self._status)
+
+    def _connect(self) -> None:
+        client = self._client
+        client.scanned.connect(self._on_scanned)
+        client.baseInspected.connect(self._on_base)
+        client.stage.connect(self._on_stage)
+        client.runStarted.connect(self._on_run_started)
+        client.stepDone.connect(self._on_step)
+        client.epochDone.connect(self._on_epoch)
+        client.note.connect(self._on_note)
+        client.runEnded.connect(self._on_run_ended)
+        client.saved.connect(self._on_saved)
+        client.failed.connect(self._on_failed)
+        client.runningChanged.connect(lambda _running: self._update_controls())
+        self.form.baseModelChosen.connect(self._client.inspect)
+        self.form.valShareChanged.connect(lambda _share: self.rescan())
+        self.form.changed.connect(self._update_controls)
+        self.scrubber.epochChanged.connect(self.curves.mark_epoch)
+        self.results.saveRequested.connect(self._ask_save)
+        self.results.openRequested.connect(self.open_in_explorer)
+
+    # --- the testable surface -------------------------------------------------------------------
+
+    def state(self) -> str:
+        return self._state
+
+    def status_text(self) -> str:
+        return self._status.text()
+
+    def error_text(self) -> str:
+        """The error in the panel's banner ('' when there is none)."""
+        return self._banner.error_text()
+
+    @property
+    def client(self) -> TrainingClient:
+        return self._client
+
+    @property
+    def run_paths(self) -> TrainPaths | None:
+        """Where the current (or last) run writes."""
+        return TrainPaths.beside(self._out) if self._out is not None else None
+
+    @property
+    def result(self) -> TrainResult | None:
+        return self._result
+
+    @property
+    def run_info(self) -> RunStarted | None:
+        return self._run
+
+    def show_page(self, page: str) -> None:
+        """Bring a page to the front: "data", "settings", "training" or "result"."""
+        self.pages.setCurrentWidget(self._pages[page])
+
+    def current_page(self) -> str:
+        return next(k for k, w in self._pages.items() if w is self.pages.currentWidget())
+
+    def show_biggest_confusion(self) -> None:
+        """The Training page at the newest epoch, with the cell of the most frequent mistake (or
+        else the first class's correct predictions) and its images selected."""
+        self.show_page("training")
+        scrubber = self.scrubber
+        snapshots = scrubber.snapshots()
+        if not snapshots:
+            return
+        scrubber.show_epoch(snapshots[-1].epoch)
+        counts = snapshots[-1].confusion
+        if counts is None:
+            return
+        mistakes = counts - np.diag(np.diag(counts))
+        true_class, predicted = np.unravel_index(mistakes.argmax(), mistakes.shape)
+        if mistakes[true_class, predicted] == 0:
+            true_class = predicted = 0
+        scrubber.select_cell(int(true_class), int(predicted))
+
+    def set_explorer_model(self, path: Path, name: str) -> None:
+        """The explorer's model, offered (and by default used) as the base model."""
+        self.form.set_explorer_model(Path(path), name)
+
+    def set_base_model(self, path: Path) -> None:
+        self.form.set_base_model(Path(path))
+
+    def set_device(self, device: str) -> None:
+        """Where the next run trains: "auto", "cpu", "cuda" or "mps" (as the explorer's)."""
+        self._device = device
+
+    def choose_folder(self, folder: str | Path) -> None:
+        """Scan `folder` and show its report (the Data page)."""
+        if self._state in RUNNING_STATES:
+            self._show_error("a run is going on; cancel it before choosing another folder")
+            return
+        self._folder = Path(folder)
+        self._folder_label.setText(str(self._folder))
+        self._folder_label.setToolTip(str(self._folder))
+        self.show_page("data")
+        self.rescan()
+
+    def rescan(self) -> None:
+        if self._folder is None or self._state in RUNNING_STATES:
+            return
+        self._banner.clear()
+        self._scan_result = None
+        self.form.set_data(None)
+        self.report.show_scanning(self._folder, 0, 0)
+        self._set_state(SCANNING)
+        self._client.scan(self._folder, self.form.val_share_value())
+
+    def can_start(self) -> bool:
+        scan = self._scan_result
+        ready = scan is not None and scan.scan is not None
+        return ready and self.form.choices() is not None and self._state not in RUNNING_STATES
+
+    def start(self) -> None:
+        """Start a new run with the form's settings."""
+        if not self.can_start():
+            self._show_error("choose a usable folder and a base model before starting")
+            return
+        assert self._folder is not None
+        choices, base = self.form.choices(), self.form.base_path()
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        name = self._folder.name or "model"
+        self._out = self._runs_dir / f"{name}-{stamp}" / f"{name}.safetensors"
+        self._launch(RunRequest(self._folder, self._out, base, choices, self._device))
+
+    def resume_run(self) -> None:
+        """Continue the current run from its last checkpoint."""
+        paths = self.run_paths
+        if self._state in RUNNING_STATES:
+            return
+        if paths is None or not paths.checkpoint.is_file():
+            self._show_error("this run has no checkpoint yet; start it again instead")
+            return
+        self._launch(RunRequest(self._folder, paths.model, None, None, self._device))
+
+    def resume_checkpoint(self, checkpoint: str | Path) -> None:
+        """Continue any run from its M.checkpoint.pt (its folder comes from the checkpoint)."""
+        if self._state in RUNNING_STATES:
+            self._show_error("a run is going on; cancel it before resuming another")
+            return
+        self._out = model_beside_checkpoint(Path(checkpoint))
+        self._folder = None
+        self._folder_label.setText(f"the folder of {Path(checkpoint).name}")
+        self._launch(RunRequest(None, self._out, None, None, self._device))
+
+    def pause(self) -> None:
+        if self._state == TRAINING:
+            self._client.pause()
+            self._set_state(PAUSED)
+
+    def continue_run(self) -> None:
+        if self._state == PAUSED:
+            self._client.resume()
+            self._set_state(TRAINING)
+
+    def cancel(self) -> None:
+        if self._state in (PREPARING, TRAINING, PAUSED):
+            self._client.cancel()
+            self._set_state(STOPPING)
+
+    def model_path(self) -> Path | None:
+        """The run's kept model, once it exists."""
+        paths = self.run_paths
+        return paths.model if paths is not None and paths.model.is_file() else None
+
+    def save_model_as(self, target: str | Path) -> None:
+        source = self.model_path()
+        if source is None:
+            self._show_error("no model to save yet: the run has not finished an epoch")
+            return
+        self._client.save_copy(source, Path(target))
+
+    def open_in_explorer(self) -> None:
+        """Switch the explorer to the fine-tuned model (the saved copy, if there is one)."""
+        path = self._saved if self._saved is not None else self.model_path()
+        if path is None:
+            self._show_error("no model to open yet: the run has not finished an epoch")
+            return
+        self.openInExplorer.emit(path)
+
+    def shutdown(self, timeout_ms: int = 5000) -> bool:
+        """Cancel any run (its last checkpoint stays) and stop the worker thread."""
+        if self._stopped:
+            return True
+        self._stopped = self._client.stop(timeout_ms)
+        return self._stopped
+
+    # --- worker results -------------------------------------------------------------------------
+
+    def _on_scanned(self, result: ScanResult) -> None:
+        if self._state in RUNNING_STATES:
+            return  # a run's own scan comes with runStarted
+        self._scan_result = result
+        if result.scan is None:
+            self.report.show_problem(result.folder, result.problem or "")
+            self.form.set_data(None)
+            self._set_state(BLOCKED)
+        else:
+            self.report.show_scan(result.scan)
+            self.form.set_data(result.scan)
+            self._set_state(READY)
+        self.scanned.emit(result)
+
+    def _on_base(self, info: CheckpointInfo) -> None:
+        self.form.set_base(info)
+
+    def _on_stage(self, what: str, done: int, total: int) -> None:
+        self._progress.setRange(0, max(total, 1))
+        self._progress.setValue(done)
+        self._progress.setFormat(f"{what}: %v / %m")
+        if self._state == SCANNING and self._folder is not None:
+            self.report.show_scanning(self._folder, done, total)
+
+    def _on_run_started(self, run: RunStarted) -> None:
+        self._run = run
+        config = run.config
+        self.report.show_scan(run.scan)
+        self.curves.reset(config.epochs, run.history)
+        self.scrubber.start(run.class_names, run.validation, run.probe)
+        self._progress.setRange(0, config.epochs)
+        self._progress.setValue(run.history[-1].epoch if run.history else 0)
+        self._progress.setFormat("epoch %v / %m")
+        if run.skipped:
+            self._banner.show_notice(
+                f"{len(run.skipped)} files no longer decode since the scan and were left out "
+                f"(first: {run.skipped[0].path.name}: {run.skipped[0].reason})"
+            )
+        if self._state == PREPARING:
+            self._set_state(TRAINING)
+        self.runStarted.emit(run)
+
+    def _on_step(self, info: StepInfo) -> None:
+        self.curves.add_step(info)
+        if self._state in (TRAINING, PAUSED):
+            self._status.setText(_step_text(info) + (" — paused" if self._state == PAUSED else ""))
+
+    def _on_epoch(self, snapshot: EpochSnapshot) -> None:
+        if snapshot.info is not None:
+            self.curves.add_epoch(snapshot.info)
+            self._progress.setValue(snapshot.info.epoch)
+        self.scrubber.add_snapshot(snapshot)
+        self.epochShown.emit(snapshot)
+
+    def _on_note(self, message: str) -> None:
+        self._status.setText(message)
+
+    def _on_run_ended(self, result: TrainResult | None) -> None:
+        self._result = result
+        if result is None:
+            self._status.setText("Cancelled before training began; nothing was written")
+            self._set_state(READY if self._scan_result and self._scan_result.scan else IDLE)
+            self.runEnded.emit(None)
+            return
+        run = self._run
+        names = run.class_names if run is not None else ()
+        command = run.command if run is not None else ""
+        model = self.model_path()
+        where = f"Run files: {model.parent}" if model is not None else "No model was written."
+        self.results.show_result(result, names, command, where)
+        self.results.set_model_available(model is not None)
+        completed = result.status == "completed"
+        self._status.setText(
+            f"Run {result.status} after {result.epochs_completed} epochs in "
+            f"{elapsed_text(result.seconds)}"
+        )
+        self._set_state(FINISHED if completed else CANCELLED)
+        if completed:
+            self.show_page("result")
+        self.runEnded.emit(result)
+
+    def _on_saved(self, path: Path) -> None:
+        self._saved = path
+        self._banner.show_notice(f"Saved the model as {path}")
+        self.modelSaved.emit(path)
+
+    def _on_failed(self, kind: str, message: str) -> None:
+        if kind == RUN:
+            self._set_state(FAILED)
+            self.results.set_model_available(self.model_path() is not None)
+        elif kind == BASE:
+            self.form.set_base(None)
+        self._show_error(message)
+
+    # --- controls -------------------------------------------------------------------------------
+
+    def _launch(self, request: RunRequest) -> None:
+        self._banner.clear()
+        self._run = None
+        self._result = None
+        self._saved = None
+        self.curves.reset(request.choices.epochs if request.choices else 1)
+        self.scrubber.clear()
+        self.results.clear()
+        self._status.setText("Preparing: checking and loading the images…")
+        self._set_state(PREPARING)
+        self.show_page("training")
+        self._client.start(request)
+
+    def _toggle_pause(self) -> None:
+        if self._state == PAUSED:
+            self.continue_run()
+        else:
+            self.pause()
+
+    def _ask_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder to Fine-tune On", str(Path.home()))
+        if folder:
+            self.choose_folder(folder)
+
+    def _ask_save(self) -> None:
+        suggested = f"{self._folder.name if self._folder else 'finetuned'}.safetensors"
+        path, _ = QFileDialog.getSaveFileName(
+            self, "Save Model As", str(Path.home() / suggested), "ViT Studio models (*.safetensors)"
+        )
+        if path:
+            self.save_model_as(path)
+
+    def _set_state(self, state: str) -> None:
+        self._state = state
+        self.form.set_locked(state in RUNNING_STATES)
+        self._update_controls()
+        self.stateChanged.emit(state)
+
+    def _update_controls(self) -> None:
+        state, running = self._state, self._state in RUNNING_STATES
+        self._choose.setEnabled(not running)
+        self._rescan.setEnabled(not running and self._folder is not None)
+        self._start.setEnabled(self.can_start())
+        self._pause.setEnabled(state in (TRAINING, PAUSED))
+        self._pause.setText("Continue" if state == PAUSED else "Pause")
+        self._cancel.setEnabled(state in (PREPARING, TRAINING, PAUSED))
+        paths = self.run_paths
+        resumable = paths is not None and paths.checkpoint.is_file()
+        self._resume.setEnabled(state in (CANCELLED, FAILED) and resumable)
+        ready = self.can_start()
+        if ready != self._ready:
+            self._ready = ready
+            self.readyChanged.emit(ready)
+
+    def _show_error(self, message: str) -> None:
+        self._banner.show_error(message)
+        self.errorShown.emit(message)
+
+    # --- drag and drop --------------------------------------------------------------------------
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        urls = event.mimeData().urls()
+        if any(url.isLocalFile() and Path(url.toLocalFile()).is_dir() for url in urls):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        folders = [Path(u.toLocalFile()) for u in event.mimeData().urls() if u.isLocalFile()]
+        folders = [f for f in folders if f.is_dir()]
+        if folders:
+            event.acceptProposedAction()
+            self.choose_folder(folders[0])
+
+
+def _step_text(info: StepInfo) -> str:
+    return (
+        f"Epoch {info.epoch}/{info.epochs} · step {info.step}/{info.steps_per_epoch} · "
+        f"loss {info.loss:.3f} · accuracy {info.acc:.0%} · {info.images_per_s:,.0f} images/s · "
+        f"{_duration(info.eta_s)} left"
+    )
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"

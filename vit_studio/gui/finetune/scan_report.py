@@ -1,0 +1,170 @@
+"""What a folder holds for training: images per class, the files left out, what blocks a run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QFrame,
+    QLabel,
+    QSizePolicy,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from vit_studio.engine.data import FolderScan
+from vit_studio.gui.widgets.banner import ERROR_STYLE
+from vit_studio.gui.widgets.plots import PlotCanvas
+
+TRAIN_COLOUR = "#4a7fc1"
+VAL_COLOUR = "#f0a030"
+EXPANDED_SKIPPED = 10  # up to this many skipped files are listed open; more start folded
+
+
+class ClassCountChart(QWidget):
+    """Training and validation images per class as stacked horizontal bars."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.figure = Figure(figsize=(5.0, 3.0), layout="constrained")
+        self.canvas = PlotCanvas(self.figure)
+        self.canvas.setMinimumSize(240, 160)
+        self.axes = self.figure.add_subplot()
+        self.canvas.setToolTip(
+            "How many images each class has for training and for validation. A class with far "
+            "fewer images than the others is learned less well."
+        )
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.canvas)
+        self.clear()
+
+    def show_counts(self, counts: dict[str, tuple[int, int]]) -> None:
+        axes = self.axes
+        axes.clear()
+        names = list(counts)
+        train = np.array([t for t, _ in counts.values()])
+        val = np.array([v for _, v in counts.values()])
+        rows = np.arange(len(names))
+        axes.barh(rows, train, color=TRAIN_COLOUR, label="training")
+        axes.barh(rows, val, left=train, color=VAL_COLOUR, label="validation")
+        axes.set_yticks(rows, names, fontsize="small" if len(names) > 12 else None)
+        axes.invert_yaxis()  # first class at the top, as in the folder listing
+        axes.set_xlabel("Images")
+        axes.set_title("Images per class")
+        axes.legend(loc="lower right", fontsize="small")
+        axes.grid(True, axis="x", alpha=0.3)
+        self.canvas.relayout()
+        self.canvas.draw_idle()
+
+    def clear(self) -> None:
+        self.axes.clear()
+        self.axes.set_title("Images per class")
+        self.axes.set_axis_off()
+        self.canvas.relayout()
+        self.canvas.draw_idle()
+
+    def bar_count(self) -> int:
+        """Bars drawn (two per class: training and validation)."""
+        return len(self.axes.patches)
+
+
+class ScanReport(QWidget):
+    """The scan report: a summary line, the blocking problem (if any), the class chart and the
+    files left out (an expandable list, one child per file with its reason)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._summary = QLabel()
+        self._summary.setWordWrap(True)
+        self._summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self._problem = QLabel()
+        self._problem.setWordWrap(True)
+        self._problem.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self._problem_frame = QFrame()
+        self._problem_frame.setStyleSheet(ERROR_STYLE)
+        frame_layout = QVBoxLayout(self._problem_frame)
+        frame_layout.setContentsMargins(8, 6, 8, 6)
+        frame_layout.addWidget(self._problem)
+        self.chart = ClassCountChart()
+        self.chart.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.skipped = QTreeWidget()
+        self.skipped.setHeaderLabels(["File", "Why it was left out"])
+        self.skipped.setRootIsDecorated(True)
+        self.skipped.setMaximumHeight(160)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self._summary)
+        layout.addWidget(self._problem_frame)
+        layout.addWidget(self.chart, 1)
+        layout.addWidget(self.skipped)
+        self.clear()
+
+    def summary(self) -> str:
+        return self._summary.text()
+
+    def problem(self) -> str:
+        """The blocking problem shown ('' when there is none)."""
+        return self._problem.text() if self._problem_frame.isVisibleTo(self) else ""
+
+    def clear(self) -> None:
+        self._summary.setText(
+            "Choose a folder with one subfolder of images per class (Fine-tune ▸ Choose Folder, "
+            "or drop it here). A train/ and val/ pair of such folders is understood too."
+        )
+        self._problem_frame.hide()
+        self.chart.clear()
+        self.skipped.clear()
+        self.skipped.hide()
+
+    def show_scanning(self, folder: Path, done: int, total: int) -> None:
+        self._summary.setText(f"Checking every image in {folder}: {done} of {total}…")
+
+    def show_scan(self, scan: FolderScan) -> None:
+        where = "from the val/ folder" if scan.has_val_folder else "split off from each class"
+        self._summary.setText(
+            f"<b>{scan.root}</b>: {len(scan.class_names)} classes, {len(scan.train)} training "
+            f"and {len(scan.val)} validation images (validation {where})."
+        )
+        self._problem_frame.hide()
+        self.chart.show_counts(scan.class_counts())
+        self.skipped.clear()
+        if scan.skipped:
+            files = QTreeWidgetItem([f"{len(scan.skipped)} unusable files skipped", ""])
+            for skipped in scan.skipped:
+                item = QTreeWidgetItem([_relative(skipped.path, scan.root), skipped.reason])
+                item.setToolTip(0, str(skipped.path))
+                files.addChild(item)
+            self.skipped.addTopLevelItem(files)
+            files.setExpanded(len(scan.skipped) <= EXPANDED_SKIPPED)
+        if scan.ignored:
+            self.skipped.addTopLevelItem(
+                QTreeWidgetItem(
+                    [
+                        f"{scan.ignored} other entries ignored",
+                        "hidden, not an image type, or outside the class folders",
+                    ]
+                )
+            )
+        self.skipped.setVisible(self.skipped.topLevelItemCount() > 0)
+        self.skipped.resizeColumnToContents(0)
+
+    def show_problem(self, folder: Path, message: str) -> None:
+        """A folder that cannot be trained on, and the engine's explanation with the fix."""
+        self._summary.setText(f"<b>{folder}</b> cannot be used for training yet:")
+        self._problem.setText(message)
+        self._problem_frame.show()
+        self.chart.clear()
+        self.skipped.clear()
+        self.skipped.hide()
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return str(path)
