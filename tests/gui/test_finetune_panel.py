@@ -190,9 +190,17 @@ def test_a_full_disk_is_reported_and_the_last_checkpoint_survives(qtbot, ready, 
 
 def test_a_run_resumes_from_its_checkpoint_file_on_the_folder_it_recorded(qtbot, ready):
     ready.form.epochs.setValue(20)
-    ready.epochShown.connect(lambda snapshot: snapshot.epoch == 1 and ready.cancel())
+
+    def cancel_after_first_epoch(snapshot):
+        if snapshot.epoch == 1:
+            ready.cancel()
+
+    ready.epochShown.connect(cancel_after_first_epoch)
     with qtbot.waitSignal(ready.runEnded, timeout=WAIT_MS):
         ready.start()
+    # The resumed run must not be cancelled too (it may report epoch 1 again if the cancel landed
+    # before that epoch's checkpoint).
+    ready.epochShown.disconnect(cancel_after_first_epoch)
     paths, folder = ready.run_paths, ready.run_info.scan.root
 
     with qtbot.waitSignal(ready.runEnded, timeout=WAIT_MS) as ended:
