@@ -94,9 +94,15 @@ def test_pause_holds_the_run_between_steps_and_continue_finishes_it(qtbot, ready
 
 def test_cancel_keeps_the_last_checkpoint_and_resume_finishes_the_run(qtbot, ready):
     ready.form.epochs.setValue(20)
-    ready.epochShown.connect(lambda snapshot: snapshot.epoch == 1 and ready.cancel())
+
+    def cancel_after_first_epoch(snapshot):
+        if snapshot.epoch == 1:
+            ready.cancel()
+
+    ready.epochShown.connect(cancel_after_first_epoch)
     with qtbot.waitSignal(ready.runEnded, timeout=WAIT_MS) as ended:
         ready.start()
+    ready.epochShown.disconnect(cancel_after_first_epoch)
     stopped = ended.args[0]
     assert stopped.status == "cancelled" and 1 <= stopped.epochs_completed < 20
     assert ready.state() == panel_module.CANCELLED
