@@ -21,13 +21,7 @@ from threadpoolctl import threadpool_limits
 
 from vit_studio.engine.analysis import analyze
 from vit_studio.engine.images import PreparedImage
-from vit_studio.engine.model import (
-    ModelMeta,
-    Preprocessing,
-    arch_from_state_dict,
-    default_class_names,
-    make_model,
-)
+from vit_studio.engine.model import from_torchvision
 
 
 def _once(fn, device: torch.device) -> float:
@@ -61,11 +55,8 @@ def main() -> None:
     torch.manual_seed(0)
 
     module = getattr(torchvision.models, args.arch)(weights=None).eval().to(device)
-    arch = arch_from_state_dict(module.state_dict(), num_heads=module.encoder.layers[0]
-                                .self_attention.num_heads)
-    model = make_model(module, arch, ModelMeta(
-        name=args.arch, class_names=default_class_names(arch.num_classes),
-        preprocessing=Preprocessing.for_image_size(arch.image_size)))
+    model = from_torchvision(module, args.arch)
+    arch = model.arch
     tensor = torch.randn(3, arch.image_size, arch.image_size)
     image = PreparedImage(
         pixels=np.zeros((arch.image_size, arch.image_size, 3), np.uint8), tensor=tensor

@@ -33,14 +33,7 @@ from PIL import Image  # noqa: E402
 from PySide6.QtCore import QElapsedTimer, QEventLoop, QSettings, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from vit_studio.engine.model import (  # noqa: E402
-    ModelMeta,
-    Preprocessing,
-    arch_from_state_dict,
-    default_class_names,
-    make_model,
-    save_model,
-)
+from vit_studio.engine.model import from_torchvision, save_model  # noqa: E402
 from vit_studio.gui.main_window import MainWindow  # noqa: E402
 from vit_studio.gui.settings import Settings  # noqa: E402
 from vit_studio.gui.widgets.rollout_controls import RolloutSettings  # noqa: E402
@@ -98,12 +91,8 @@ def write_vit_b16(folder: Path) -> Path:
     module = torchvision.models.vit_b_16(weights=None)
     with torch.no_grad():
         module.heads.head.weight.normal_(std=0.02)  # torchvision zero-initialises the head
-    arch = arch_from_state_dict(module.state_dict(), num_heads=12)
-    meta = ModelMeta(
-        name="vit_b_16 (random)", class_names=default_class_names(1000),
-        preprocessing=Preprocessing.for_image_size(224),
-    )
-    return save_model(make_model(module, arch, meta), folder / "vit_b_16.safetensors")
+    model = from_torchvision(module, "vit_b_16 (random)")
+    return save_model(model, folder / "vit_b_16.safetensors")
 
 
 def write_images(folder: Path, count: int) -> list[Path]:

@@ -183,3 +183,4 @@ def test_cuda_analysis_matches_cpu():
     for class_index, relevance in on_cpu.class_relevance.items():
         np.testing.assert_allclose(on_gpu.class_relevance[class_index], relevance, atol=1e-4)
     np.testing.assert_allclose(on_gpu.rollout(), on_cpu.rollout(), atol=1e-4)
+

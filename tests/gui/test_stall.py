@@ -11,14 +11,7 @@ import torchvision
 from PySide6.QtCore import QTimer
 
 from tests.conftest import write_image
-from vit_studio.engine.model import (
-    ModelMeta,
-    Preprocessing,
-    arch_from_state_dict,
-    default_class_names,
-    make_model,
-    save_model,
-)
+from vit_studio.engine.model import from_torchvision, save_model
 
 MAX_STALL_MS = 100
 WAIT_MS = 300_000  # a slow shared CPU; the wait ends as soon as the analysis is shown
@@ -28,9 +21,8 @@ WAIT_MS = 300_000  # a slow shared CPU; the wait ends as soon as the analysis is
 def vit_b16_file(tmp_path_factory):
     torch.manual_seed(0)
     module = torchvision.models.vit_b_16(weights=None)
-    arch = arch_from_state_dict(module.state_dict(), num_heads=12)
-    meta = ModelMeta("vit_b_16", default_class_names(1000), Preprocessing.for_image_size(224))
-    return save_model(make_model(module, arch, meta), tmp_path_factory.mktemp("b16") / "b16.st")
+    model = from_torchvision(module, "vit_b_16")
+    return save_model(model, tmp_path_factory.mktemp("b16") / "b16.st")
 
 
 class TickGaps:

@@ -205,6 +205,23 @@ def arch_from_state_dict(
     )
 
 
+def from_torchvision(module: VisionTransformer, name: str) -> StudioModel:
+    """Wrap a torchvision ViT built in code, reading its head count from the module itself.
+
+    It gets placeholder class names and the usual ImageNet preprocessing for its image size;
+    checkpoint files go through `checkpoints.load_model` instead, which knows their metadata.
+    """
+    num_heads = module.encoder.layers[0].self_attention.num_heads
+    eps = module.encoder.ln.eps
+    arch = arch_from_state_dict(module.state_dict(), num_heads=num_heads, norm_eps=eps)
+    meta = ModelMeta(
+        name=name,
+        class_names=default_class_names(arch.num_classes),
+        preprocessing=Preprocessing.for_image_size(arch.image_size),
+    )
+    return make_model(module, arch, meta)
+
+
 # --- our file format ---------------------------------------------------------------------------
 
 
