@@ -3,6 +3,7 @@ with live progress, pause, cancel and resume, the confusion matrix, saving, fail
 
 from __future__ import annotations
 
+import contextlib
 import errno
 
 import numpy as np
@@ -92,17 +93,28 @@ def test_pause_holds_the_run_between_steps_and_continue_finishes_it(qtbot, ready
     assert ended.args[0].status == "completed" and ended.args[0].epochs_completed == 20
 
 
+@contextlib.contextmanager
+def cancelling_after_first_epoch(panel):
+    """Cancel the run once epoch 1 is shown, and only the run started inside the block: a
+    resumed run afterwards must not be cancelled too."""
+
+    def cancel(snapshot):
+        if snapshot.epoch == 1:
+            panel.cancel()
+
+    panel.epochShown.connect(cancel)
+    try:
+        yield
+    finally:
+        panel.epochShown.disconnect(cancel)
+
+
 def test_cancel_keeps_the_last_checkpoint_and_resume_finishes_the_run(qtbot, ready):
     ready.form.epochs.setValue(20)
-
-    def cancel_after_first_epoch(snapshot):
-        if snapshot.epoch == 1:
-            ready.cancel()
-
-    ready.epochShown.connect(cancel_after_first_epoch)
-    with qtbot.waitSignal(ready.runEnded, timeout=WAIT_MS) as ended:
+    with cancelling_after_first_epoch(ready), qtbot.waitSignal(
+        ready.runEnded, timeout=WAIT_MS
+    ) as ended:
         ready.start()
-    ready.epochShown.disconnect(cancel_after_first_epoch)
     stopped = ended.args[0]
     assert stopped.status == "cancelled" and 1 <= stopped.epochs_completed < 20
     assert ready.state() == panel_module.CANCELLED
@@ -196,17 +208,8 @@ def test_a_full_disk_is_reported_and_the_last_checkpoint_survives(qtbot, ready, 
 
 def test_a_run_resumes_from_its_checkpoint_file_on_the_folder_it_recorded(qtbot, ready):
     ready.form.epochs.setValue(20)
-
-    def cancel_after_first_epoch(snapshot):
-        if snapshot.epoch == 1:
-            ready.cancel()
-
-    ready.epochShown.connect(cancel_after_first_epoch)
-    with qtbot.waitSignal(ready.runEnded, timeout=WAIT_MS):
+    with cancelling_after_first_epoch(ready), qtbot.waitSignal(ready.runEnded, timeout=WAIT_MS):
         ready.start()
-    # The resumed run must not be cancelled too (it may report epoch 1 again if the cancel landed
-    # before that epoch's checkpoint).
-    ready.epochShown.disconnect(cancel_after_first_epoch)
     paths, folder = ready.run_paths, ready.run_info.scan.root
 
     with qtbot.waitSignal(ready.runEnded, timeout=WAIT_MS) as ended:
