@@ -214,6 +214,13 @@ def _add_training_arguments(
         metavar="M",
         help="stop (saved, resumable) when the next epoch would pass M minutes",
     )
+    parser.add_argument(
+        "--fit-epochs",
+        action="store_true",
+        default=None,
+        help="with --max-minutes: time the first epochs, then cut --epochs to what fits, so the "
+        "learning-rate schedule ends inside the budget",
+    )
     parser.add_argument("--val-every", type=int, metavar="N", help="validate every N epochs (1)")
     parser.add_argument(
         "--checkpoint-every", type=int, metavar="N", help="checkpoint every N epochs (1)"
@@ -255,6 +262,7 @@ def _runtime_settings(args: argparse.Namespace) -> dict[str, Any]:
         "precision": args.precision,
         "compile": args.compile,
         "max_minutes": args.max_minutes,
+        "fit_epochs": args.fit_epochs,
         "val_every": args.val_every,
         "checkpoint_every": args.checkpoint_every,
     }

@@ -22,6 +22,7 @@ from tests.engine.training.helpers import (
     same_weights,
 )
 from vit_studio.engine.augment import AugmentConfig
+from vit_studio.engine.errors import StudioError
 from vit_studio.engine.model import load_studio_model
 from vit_studio.engine.training import (
     TrainCallbacks,
@@ -88,6 +89,47 @@ def test_time_budget_stops_after_a_saved_epoch(tmp_path, monkeypatch):
     assert load_checkpoint(tmp_path / "m.checkpoint.pt").epoch == result.epochs_completed
     assert result.history[-1].val_acc is not None
     assert any("time budget" in note for note in notes)
+
+
+def test_fitting_the_epochs_ends_the_schedule_inside_the_time_budget(monkeypatch):
+    clock = [0.0]  # each epoch takes ten seconds of a fake clock
+    monkeypatch.setattr(loop, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
+    notes = []
+    callbacks = TrainCallbacks(
+        on_epoch=lambda info: clock.__setitem__(0, clock[0] + 10.0), on_note=notes.append
+    )
+    fitted = fresh()
+    result = train(
+        fitted, colour_images(64), colour_images(24, 1),
+        config(epochs=50, warmup_epochs=4, max_minutes=1.0, fit_epochs=True), callbacks=callbacks,
+    )  # fmt: skip
+    # Three timed epochs leave 30 s: two more epochs fit, with a margin.
+    assert result.status == "completed"
+    assert [h.epoch for h in result.history] == [1, 2, 3, 4, 5]
+    assert all(h.epochs == 5 for h in result.history[3:])
+    assert result.history[-1].lr < 0.2 * config().lr  # the cosine is near its end, not its top
+    assert any("planned 5 epochs instead of 50" in note for note in notes)
+
+    # Fitted during warmup, the run is the one that was planned with 5 epochs from the start.
+    planned = fresh()
+    train(planned, colour_images(64), colour_images(24, 1), config(epochs=5, warmup_epochs=4))
+    assert same_weights(fitted, planned)
+
+
+def test_fitting_never_adds_epochs(monkeypatch):
+    clock = [0.0]
+    monkeypatch.setattr(loop, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
+    callbacks = TrainCallbacks(on_epoch=lambda info: clock.__setitem__(0, clock[0] + 1.0))
+    result = train(
+        fresh(), colour_images(64), None, config(epochs=4, max_minutes=60, fit_epochs=True),
+        callbacks=callbacks,
+    )  # fmt: skip
+    assert len(result.history) == 4
+
+
+def test_fitting_the_epochs_needs_a_time_budget():
+    with pytest.raises(StudioError, match="max_minutes"):
+        config(fit_epochs=True)
 
 
 # --- outputs --------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ RUNTIME_FIELDS = frozenset(
         "precision",
         "compile",
         "max_minutes",
+        "fit_epochs",
         "log_every",
         "step_metrics",
         "val_every",
@@ -43,6 +44,9 @@ class TrainConfig:
     precision: str = "auto"  # auto: bf16 autocast on CUDA (fp16 + scaler without bf16), fp32 else
     compile: bool = False  # torch.compile model and augmentation: for long GPU runs (~30 s start)
     max_minutes: float | None = None  # stop cleanly (and saved) when the next epoch would not fit
+    # With max_minutes: once a few epochs are timed, cut `epochs` to what fits the budget, so the
+    # cosine schedule ends inside it instead of being stopped halfway down.
+    fit_epochs: bool = False
     val_every: int = 1
     checkpoint_every: int = 1
     log_every: int = 50  # steps between reads of the loss from the device
@@ -63,6 +67,8 @@ class TrainConfig:
             )
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise StudioError(f"max_minutes must be positive, not {self.max_minutes}")
+        if self.fit_epochs and self.max_minutes is None:
+            raise StudioError("fitting the epochs to a time budget needs max_minutes")
         if self.freeze not in ("none", "backbone") and not self.freeze.isdigit():
             raise StudioError(
                 f"freeze '{self.freeze}' is not understood; use none, backbone, or the number of "

@@ -62,6 +62,10 @@ if TYPE_CHECKING:
 # A step report is also due when this long has passed, so slow CPU runs still show progress.
 _REPORT_SECONDS = 2.0
 
+# `fit_epochs` times this many epochs of a session before it plans the rest; the first one is
+# left out of the timing because it pays for torch.compile and the GPU warming up.
+_FIT_TIMED_EPOCHS = 2
+
 
 def train(
     model: StudioModel,
@@ -212,7 +216,9 @@ class _Run:
         self.session_steps = 0
         self.session_started = time.monotonic()
         status = "completed"
-        for epoch in range(self.start_epoch, config.epochs):
+        epoch_seconds: list[float] = []
+        epoch = self.start_epoch
+        while epoch < self.config.epochs:
             epoch_started = time.monotonic()
             stopped = self._train_epoch(epoch, cancel)
             if stopped is not None:
@@ -231,6 +237,10 @@ class _Run:
                     f"time budget of {config.max_minutes:g} min reached after epoch {epoch + 1}",
                 )
                 break
+            epoch_seconds.append(time.monotonic() - epoch_started)
+            if config.fit_epochs and len(epoch_seconds) == 1 + _FIT_TIMED_EPOCHS:
+                self._fit_epochs(epoch + 1, sum(epoch_seconds[1:]) / _FIT_TIMED_EPOCHS)
+            epoch += 1
         return TrainResult(
             status=status,
             epochs_completed=self.history[-1].epoch if self.history else 0,
@@ -239,6 +249,28 @@ class _Run:
             history=tuple(self.history),
             paths=self.paths,
             seconds=time.monotonic() - self.started,
+        )
+
+    def _fit_epochs(self, done: int, epoch_seconds: float) -> None:
+        """Cut the planned epochs to what fits the rest of the time budget (never add any).
+
+        Only the cosine's length changes: the warmup is counted in epochs from the start, so a
+        run fitted while still warming up is the same as one started with the fitted epochs.
+        """
+        config = self.config
+        left = config.max_minutes * 60.0 - (time.monotonic() - self.started)
+        # A small margin: the last epoch must not be the one that the budget stops.
+        fits = done + max(1, math.floor(0.97 * left / epoch_seconds))
+        epochs = min(config.epochs, fits)
+        if epochs == config.epochs:
+            return
+        self.config = replace(config, epochs=epochs)
+        self.total_steps = epochs * self.steps_per_epoch
+        self.warmup_steps = min(self.warmup_steps, self.total_steps)
+        _note(
+            self.callbacks,
+            f"{epoch_seconds:.1f} s per epoch: planned {epochs} epochs instead of "
+            f"{config.epochs} to end within {config.max_minutes:g} min",
         )
 
     def _out_of_time(self, extra_s: float = 0.0) -> bool:
