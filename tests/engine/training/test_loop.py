@@ -116,6 +116,23 @@ def test_fitting_the_epochs_ends_the_schedule_inside_the_time_budget(monkeypatch
     assert same_weights(fitted, planned)
 
 
+def test_fitting_cuts_again_when_epochs_slow_down(monkeypatch):
+    clock = [0.0]
+    monkeypatch.setattr(loop, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))
+    # Ten seconds per epoch while the plan is made, then fifteen.
+    callbacks = TrainCallbacks(
+        on_epoch=lambda info: clock.__setitem__(0, clock[0] + (10.0 if info.epoch <= 3 else 15.0))
+    )
+    result = train(
+        fresh(), colour_images(64), None, config(epochs=50, max_minutes=2.0, fit_epochs=True),
+        callbacks=callbacks,
+    )  # fmt: skip
+    # The first plan (9 more epochs of 10 s) would overrun; the run still ends on its schedule.
+    assert result.status == "completed"
+    assert clock[0] <= 120.0
+    assert result.history[-1].epochs == len(result.history) < 12
+
+
 def test_fitting_never_adds_epochs(monkeypatch):
     clock = [0.0]
     monkeypatch.setattr(loop, "time", types.SimpleNamespace(monotonic=lambda: clock[0]))

@@ -238,8 +238,9 @@ class _Run:
                 )
                 break
             epoch_seconds.append(time.monotonic() - epoch_started)
-            if config.fit_epochs and len(epoch_seconds) == 1 + _FIT_TIMED_EPOCHS:
-                self._fit_epochs(epoch + 1, sum(epoch_seconds[1:]) / _FIT_TIMED_EPOCHS)
+            if config.fit_epochs and len(epoch_seconds) > _FIT_TIMED_EPOCHS:
+                timed = epoch_seconds[1:]
+                self._fit_epochs(epoch + 1, sum(timed) / len(timed))
             epoch += 1
         return TrainResult(
             status=status,
@@ -256,9 +257,15 @@ class _Run:
 
         Only the cosine's length changes: the warmup is counted in epochs from the start, so a
         run fitted while still warming up is the same as one started with the fitted epochs.
+        Later cuts, when epochs slow down, make the cosine step down a little early.
         """
         config = self.config
         left = config.max_minutes * 60.0 - (time.monotonic() - self.started)
+        first = len(self.history) - self.start_epoch == 1 + _FIT_TIMED_EPOCHS
+        # After the first plan, re-plan only when epochs have slowed so that the plan overruns;
+        # re-planning with the margin every epoch would shave one epoch off each time.
+        if not first and (config.epochs - done) * epoch_seconds <= left:
+            return
         # A small margin: the last epoch must not be the one that the budget stops.
         fits = done + max(1, math.floor(0.97 * left / epoch_seconds))
         epochs = min(config.epochs, fits)
