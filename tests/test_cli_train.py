@@ -110,6 +110,17 @@ def test_finetune_without_a_model_and_none_bundled_says_what_to_do(
     assert "no bundled model" in err and "pass --model" in err
 
 
+@pytest.mark.parametrize("command", ["train", "finetune"])
+def test_a_folder_that_cannot_train_stops_both_commands_with_one_line(tmp_path, capsys, command):
+    folder = colour_folder(tmp_path / "colours", per_class=1)
+    base = save_model(random_model(), tmp_path / "base.safetensors")
+    how = [*SMALL] if command == "train" else ["--model", str(base)]
+    assert main([command, str(folder), *how, "--out", str(tmp_path / "m.safetensors")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("vit-studio: error: ")
+    assert "too few usable images" in err and "add images to that class folder" in err
+
+
 def test_finetune_replaces_the_head_resizes_and_freezes(folder, tmp_path):
     base = save_model(random_model(), tmp_path / "base.safetensors")  # 32px, 5 classes
     out = tmp_path / "ft.safetensors"

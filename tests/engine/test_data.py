@@ -16,6 +16,7 @@ from vit_studio.engine.data import (
     FolderScan,
     ImageItem,
     SkippedFile,
+    UntrainableFolder,
     cache_images,
     scan_folder,
 )
@@ -200,6 +201,56 @@ def test_classes_emptied_by_bad_files_are_refused_before_training(tmp_path: Path
     with pytest.raises(StudioError) as error:
         scan_folder(tmp_path)
     assert_one_line(error, "'bad' has 1", "after skipping 1 unusable files")
+
+
+def test_a_folder_with_one_class_is_refused_with_what_it_holds(tmp_path: Path) -> None:
+    make_class(tmp_path / "cats", 3)
+    write_image(tmp_path / "loose.png")  # beside the class folders: not part of any class
+    with pytest.raises(UntrainableFolder) as error:
+        scan_folder(tmp_path)
+    assert_one_line(error, "found only 'cats'", "put each class's images in its own subfolder")
+    found = error.value.scan
+    assert found.class_names == ("cats",)
+    assert sum(found.class_counts()["cats"]) == 3
+    assert found.ignored == 1
+    assert error.value.short_classes == ()  # the fix is another class, not more cats
+
+
+def test_a_class_left_with_one_usable_image_is_refused_with_the_counts_and_skipped_files(
+    tmp_path: Path,
+) -> None:
+    make_class(tmp_path / "good", 5)
+    write_image(tmp_path / "bad" / "ok.png", size=(8, 8))
+    truncated_jpeg(tmp_path / "bad" / "cut.jpg")
+    with pytest.raises(UntrainableFolder) as error:
+        scan_folder(tmp_path)
+    assert_one_line(error, "'bad' has 1", "add images to that class folder or remove the class")
+    assert error.value.short_classes == ("bad",)
+    found = error.value.scan
+    assert found.class_names == ("bad", "good")
+    assert found.class_counts() == {"bad": (1, 0), "good": (4, 1)}  # as a run would split them
+    assert [(s.path.name, s.reason) for s in found.skipped] == [("cut.jpg", "truncated")]
+
+
+def test_a_val_folder_class_without_images_is_the_short_one(tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        make_class(tmp_path / "train" / name, 2)
+    make_class(tmp_path / "val" / "a", 1)
+    (tmp_path / "val" / "b").mkdir(parents=True)
+    with pytest.raises(UntrainableFolder) as error:
+        scan_folder(tmp_path)
+    assert error.value.short_classes == ("b",)
+    assert error.value.scan.class_counts() == {"a": (2, 1), "b": (2, 0)}
+
+
+def test_only_problems_of_the_images_found_carry_a_scan(tmp_path: Path) -> None:
+    """Problems found before any class is listed are plain `StudioError`s: nothing to show."""
+    for split, names in (("train", ("ant", "bee")), ("val", ("ant", "cat"))):
+        for name in names:
+            make_class(tmp_path / split / name, 2)
+    with pytest.raises(StudioError) as error:
+        scan_folder(tmp_path)
+    assert not isinstance(error.value, UntrainableFolder)
 
 
 def test_val_folder_class_without_images(tmp_path: Path) -> None:

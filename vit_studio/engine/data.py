@@ -43,6 +43,23 @@ class CacheCancelled(Exception):
     """`cancel()` returned True during `cache_images` or a verifying `scan_folder`."""
 
 
+class UntrainableFolder(StudioError):
+    """`scan_folder` read the folder but cannot train on it: fewer than two classes, or a class
+    with too few usable images. The message is the usual one line with the fix.
+
+    `scan` is what was found all the same (classes, images per class split as a run would split
+    them, skipped and ignored files), so a front end can show it beside the message; it is not
+    fit for training. `short_classes` names the classes that need more images. With fewer than
+    two classes no file is decoded (the fix is the folder's layout, not its images, and decoding
+    a large wrong folder would only delay saying so), so `scan.skipped` is empty then.
+    """
+
+    def __init__(self, message: str, scan: FolderScan, short_classes: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.scan = scan
+        self.short_classes = short_classes
+
+
 @dataclass(frozen=True)
 class ImageItem:
     """One labelled image file; `label` indexes `FolderScan.class_names`."""
@@ -125,8 +142,9 @@ def scan_folder(
     on any machine, whatever order the file system lists them in. `progress(done, total)` and
     `cancel()` are polled while verifying; cancelling raises `CacheCancelled`.
 
-    Raises `StudioError` for a missing root, mismatched train/val classes, fewer than two classes,
-    or a class with too few usable images, naming the folder and the fix.
+    Raises `StudioError` for a missing root or mismatched train/val classes, and its subclass
+    `UntrainableFolder` (carrying what was found) for fewer than two classes or a class with too
+    few usable images; each names the folder and the fix.
     """
     root = Path(root).expanduser()
     if not root.is_dir():
@@ -155,11 +173,34 @@ def scan_folder(
             "still exists and that you may read it"
         ) from exc
     class_names = tuple(train_files)
+
+    def found(
+        train: dict[str, list[Path]], val: dict[str, list[Path]], skipped: tuple[SkippedFile, ...]
+    ) -> FolderScan:
+        if val_root is not None:
+            train_paths, val_paths = train, val
+        else:
+            train_paths, val_paths = {}, {}
+            for name, files in train.items():
+                train_paths[name], val_paths[name] = _split(
+                    name, files, train_root / name, val_share, seed
+                )
+        return FolderScan(
+            root=root,
+            class_names=class_names,
+            train=_items(class_names, train_paths),
+            val=_items(class_names, val_paths),
+            skipped=skipped,
+            ignored=ignored,
+            has_val_folder=val_root is not None,
+        )
+
     if len(class_names) < 2:
-        found = f"only '{class_names[0]}'" if class_names else "none"
-        raise StudioError(
-            f"{train_root} needs at least 2 class subfolders (found {found}); put each "
-            f"class's images in its own subfolder, e.g. {train_root / 'cats'}"
+        named = f"only '{class_names[0]}'" if class_names else "none"
+        raise UntrainableFolder(
+            f"{train_root} needs at least 2 class subfolders (found {named}); put each "
+            f"class's images in its own subfolder, e.g. {train_root / 'cats'}",
+            found(train_files, val_files, ()),
         )
 
     skipped: tuple[SkippedFile, ...] = ()
@@ -171,25 +212,17 @@ def scan_folder(
         val_files = {k: [p for p in v if p not in bad] for k, v in val_files.items()}
 
     if val_root is not None:
-        _check_enough(train_root, train_files, 1, skipped)
-        _check_enough(val_root, val_files, 1, skipped)
-        train_paths, val_paths = train_files, val_files
+        checks = ((train_root, train_files, 1), (val_root, val_files, 1))
     else:
-        _check_enough(train_root, train_files, 2, skipped)
-        train_paths, val_paths = {}, {}
-        for name, files in train_files.items():
-            train_paths[name], val_paths[name] = _split(name, files, train_root / name,
-                                                        val_share, seed)
-
-    return FolderScan(
-        root=root,
-        class_names=class_names,
-        train=_items(class_names, train_paths),
-        val=_items(class_names, val_paths),
-        skipped=skipped,
-        ignored=ignored,
-        has_val_folder=val_root is not None,
-    )
+        checks = ((train_root, train_files, 2),)
+    for folder, files, minimum in checks:
+        if short := tuple(name for name, paths in files.items() if len(paths) < minimum):
+            raise UntrainableFolder(
+                _too_few_message(folder, files, short, minimum, skipped),
+                found(train_files, val_files, skipped),
+                short,
+            )
+    return found(train_files, val_files, skipped)
 
 
 def cache_images(
@@ -306,15 +339,17 @@ def _check_same_classes(
     )
 
 
-def _check_enough(
-    folder: Path, files: dict[str, list[Path]], minimum: int, skipped: tuple[SkippedFile, ...]
-) -> None:
-    short = [f"'{name}' has {len(paths)}" for name, paths in files.items() if len(paths) < minimum]
-    if not short:
-        return
+def _too_few_message(
+    folder: Path,
+    files: dict[str, list[Path]],
+    short: tuple[str, ...],
+    minimum: int,
+    skipped: tuple[SkippedFile, ...],
+) -> str:
+    counts = ", ".join(f"'{name}' has {len(files[name])}" for name in short)
     unusable = f", after skipping {len(skipped)} unusable files" if skipped else ""
-    raise StudioError(
-        f"{folder}: too few usable images (class {', '.join(short)}{unusable}); each class needs "
+    return (
+        f"{folder}: too few usable images (class {counts}{unusable}); each class needs "
         f"at least {minimum} here, so add images to that class folder or remove the class"
     )
 
@@ -327,8 +362,8 @@ def _split(
     Ranking by a hash of the path relative to its class folder (rather than shuffling) ignores
     where the dataset lives, and adding or removing a few files only moves files near the cut.
     """
-    if val_share == 0.0:
-        return files, []
+    if val_share == 0.0 or len(files) < 2:
+        return files, []  # fewer than 2: nothing to hold out (scan_folder refuses such a class)
     n_val = min(max(1, math.floor(len(files) * val_share + 0.5)), len(files) - 1)
 
     prefix = len(str(class_folder)) + 1
