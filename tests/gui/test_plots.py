@@ -138,3 +138,16 @@ def test_vit_b_sized_analysis_draws_quickly(distance_plot, norm_map, analysis):
     norm_map.set_layer(3)
     norm_map.canvas.draw()
     assert time.perf_counter() - start < 0.3
+
+
+def test_a_hidden_chart_draws_only_once_it_is_shown(qtbot, analysis):
+    widget = MeanDistancePlot()
+    qtbot.addWidget(widget)
+    draws = []
+    widget.canvas.mpl_connect("draw_event", draws.append)
+    widget.show_analysis(analysis)
+    widget.canvas.draw()  # what a data update or a resize of a hidden tab would trigger
+    assert draws == []
+    widget.resize(640, 460)
+    widget.show()
+    qtbot.waitUntil(lambda: len(draws) == 1)

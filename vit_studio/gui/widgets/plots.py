@@ -54,6 +54,7 @@ class PlotCanvas(FigureCanvasQTAgg):
     def __init__(self, figure: Figure) -> None:
         super().__init__(figure)
         self._needs_layout = True
+        self._drawn_hidden = False  # a draw was skipped while hidden; catch up when shown
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
     def relayout(self) -> None:
@@ -65,9 +66,21 @@ class PlotCanvas(FigureCanvasQTAgg):
         super().resizeEvent(event)
 
     def draw(self) -> None:
+        # A chart on a hidden tab still gets data updates and resize events (a tab stack lays out
+        # every page), and drawing it then stalls the GUI thread for nothing: at startup those
+        # draws were the longest stall of a model load. It draws once it is shown instead.
+        if not self.isVisible():
+            self._drawn_hidden = True
+            return
+        self._drawn_hidden = False
         self.figure.set_layout_engine("constrained" if self._needs_layout else "none")
         super().draw()
         self._needs_layout = False
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self._drawn_hidden:
+            self.draw_idle()
 
 
 class MeanDistancePlot(QWidget):
