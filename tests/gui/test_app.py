@@ -8,6 +8,7 @@ import sys
 import pytest
 from PySide6.QtGui import QImage
 
+from tests.conftest import write_image
 from vit_studio.gui.app import SCREENSHOT_SIZE, build_parser
 
 
@@ -37,6 +38,21 @@ def test_screenshot_of_a_finished_fine_tune_of_a_folder(model_file, class_folder
     assert done.returncode == 0, done.stderr
     picture = QImage(str(out))
     assert picture.width() >= SCREENSHOT_SIZE[0] and picture.height() >= SCREENSHOT_SIZE[1]
+
+
+@pytest.mark.slow
+def test_a_folder_that_cannot_train_is_pictured_as_its_report_and_exits_2(model_file, tmp_path):
+    folder = tmp_path / "pets"
+    write_image(folder / "cats" / "0.png")
+    out = tmp_path / "blocked.png"
+    done = run_app(str(folder), "--model", str(model_file), "--view", "finetune",
+                   "--screenshot", str(out))
+    assert done.returncode == 2
+    errors = [line for line in done.stderr.splitlines() if line.startswith("vit-studio:")]
+    assert errors == [f"vit-studio: error: {folder} needs at least 2 class subfolders (found "
+                      f"only 'cats'); put each class's images in its own subfolder, e.g. "
+                      f"{folder / 'cats'}"]
+    assert QImage(str(out)).width() >= SCREENSHOT_SIZE[0]
 
 
 @pytest.mark.slow

@@ -7,7 +7,6 @@ import contextlib
 import errno
 
 import numpy as np
-import pytest
 import torch
 from PySide6.QtCore import QPoint, Qt
 
@@ -34,25 +33,63 @@ def test_choosing_a_folder_shows_its_report_and_settings_from_the_data(ready):
     assert "5e-4 × batch/128 when part is frozen" in ready.form.lr.toolTip()
 
 
-@pytest.mark.parametrize(
-    ("layout", "problem"),
-    [
-        ({"only": 3}, "needs at least 2 class subfolders (found only 'only')"),
-        ({"cats": 3, "dogs": 1}, "class 'dogs' has 1); each class needs at least 2"),
-    ],
-)
-def test_a_folder_that_cannot_train_is_explained_with_the_fix(
-    qtbot, panel, base_model, tmp_path, layout, problem
-):
-    for name, count in layout.items():
-        for i in range(count):
-            write_image(tmp_path / "pets" / name / f"{i}.png", seed=i)
+def scan_blocked(qtbot, panel, base_model, folder):
+    """Choose `folder`, which cannot be trained on, with a base model ready."""
     panel.set_explorer_model(base_model, "tiny")
     with qtbot.waitSignal(panel.scanned, timeout=WAIT_MS):
-        panel.choose_folder(tmp_path / "pets")
-    assert problem in panel.report.problem()
-    assert panel.state() == panel_module.BLOCKED and not panel.can_start()
-    assert not panel._start.isEnabled()
+        panel.choose_folder(folder)
+    assert panel.state() == panel_module.BLOCKED
+    assert not panel.can_start() and not panel._start.isEnabled()
+    return panel.report
+
+
+def test_a_folder_with_one_class_shows_what_it_holds_and_how_to_fix_it(
+    qtbot, panel, base_model, tmp_path
+):
+    for i in range(3):
+        write_image(tmp_path / "pets" / "cats" / f"{i}.png", seed=i)
+    write_image(tmp_path / "pets" / "stray.png")  # beside the class folders: ignored
+    report = scan_blocked(qtbot, panel, base_model, tmp_path / "pets")
+    assert "needs at least 2 class subfolders (found only 'cats')" in report.problem()
+    assert "put each class's images in its own subfolder" in report.problem()
+    assert "It holds 1 class with 3 images" in report.summary()
+    assert report.chart.bar_count() == 2 and report.chart.marked_classes() == ()
+    assert report.skipped.topLevelItem(0).text(0) == "1 other entries ignored"
+
+
+def test_a_class_with_one_usable_image_is_marked_beside_its_skipped_file(
+    qtbot, panel, base_model, tmp_path
+):
+    for i in range(4):
+        write_image(tmp_path / "pets" / "cats" / f"{i}.png", seed=i)
+    write_image(tmp_path / "pets" / "dogs" / "0.png")
+    (tmp_path / "pets" / "dogs" / "1.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    report = scan_blocked(qtbot, panel, base_model, tmp_path / "pets")
+    assert "class 'dogs' has 1, after skipping 1 unusable files" in report.problem()
+    assert "add images to that class folder or remove the class" in report.problem()
+    assert report.chart.bar_count() == 4  # training and validation for both classes
+    assert report.chart.marked_classes() == ("dogs",)
+    assert "too few images" in [text.get_text() for text in report.chart.axes.texts]
+    files = report.skipped.topLevelItem(0)
+    assert files.text(0) == "1 unusable files skipped"
+    assert (files.child(0).text(0), files.child(0).text(1)) == ("dogs/1.png", "truncated")
+
+
+def test_a_missing_folder_is_explained_without_a_chart(qtbot, panel, base_model, tmp_path):
+    report = scan_blocked(qtbot, panel, base_model, tmp_path / "nowhere")
+    assert "does not exist" in report.problem()
+    assert report.chart.bar_count() == 0 and not report.skipped.isVisibleTo(report)
+
+
+def test_fixing_a_blocked_folder_and_rescanning_makes_it_ready(qtbot, panel, base_model, tmp_path):
+    for i in range(3):
+        write_image(tmp_path / "pets" / "cats" / f"{i}.png", seed=i)
+    scan_blocked(qtbot, panel, base_model, tmp_path / "pets")
+    for i in range(3):
+        write_image(tmp_path / "pets" / "dogs" / f"{i}.png", seed=10 + i)
+    with qtbot.waitSignal(panel.readyChanged, timeout=WAIT_MS, check_params_cb=bool):
+        panel.rescan()
+    assert panel.report.problem() == "" and panel.report.chart.marked_classes() == ()
 
 
 def test_a_run_reports_its_progress_and_ends_with_a_model_of_the_folder_classes(qtbot, ready):

@@ -5,7 +5,8 @@
 With `--screenshot` the window renders offscreen, waits until the analysis is on screen, saves a
 PNG and exits (0 on success, 2 on a user error, 1 if nothing was shown in time). With
 `--view finetune` and a FOLDER of class subfolders instead of an image, it fine-tunes the model on
-FOLDER with the panel's default settings and pictures the finished run.
+FOLDER with the panel's default settings and pictures the finished run; a FOLDER that cannot be
+trained on is pictured as its scan report, and its problem printed (exit 2).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from PySide6.QtWidgets import QApplication, QDockWidget
 from vit_studio.engine.device import DEVICE_CHOICES
 from vit_studio.engine.images import is_image_path
 from vit_studio.engine.resources import SAMPLES_DIR, default_model_path
-from vit_studio.gui.finetune.panel import READY
+from vit_studio.gui.finetune.panel import BLOCKED, READY
 from vit_studio.gui.main_window import VIEWS, MainWindow
 from vit_studio.gui.settings import APPLICATION, ORGANIZATION, Settings
 
@@ -156,6 +157,14 @@ def run(argv: Sequence[str] | None = None) -> int:
             )
             panel.runEnded.connect(capture)
             panel.errorShown.connect(fail)
+
+            def picture_blocked(result) -> None:
+                if result.scan is None:
+                    print(f"vit-studio: error: {result.problem}", file=sys.stderr)
+                    code["value"] = EXIT_USER_ERROR
+                    capture(None)
+
+            panel.scanned.connect(picture_blocked)
         else:
             window.analysisReady.connect(capture)
         window.errorShown.connect(fail)
@@ -189,7 +198,11 @@ def _prepare_view(window: MainWindow, view: str) -> None:
         for name in ("model_dock", "folder_dock"):
             window.findChild(QDockWidget, name).hide()
         window.show_view(view)
-        window.finetune_panel.show_biggest_confusion()
+        panel = window.finetune_panel
+        if panel.state() == BLOCKED:
+            panel.show_page("data")
+        else:
+            panel.show_biggest_confusion()
         return
     analysis = window.result.analysis
     if view == "attention":

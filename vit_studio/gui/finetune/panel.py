@@ -379,7 +379,9 @@ class FinetunePanel(QWidget):
             return  # a run's own scan comes with runStarted
         self._scan_result = result
         if result.scan is None:
-            self.report.show_problem(result.folder, result.problem or "")
+            self.report.show_problem(
+                result.folder, result.problem or "", result.found, result.short_classes
+            )
             self.form.set_data(None)
             self._set_state(BLOCKED)
         else:

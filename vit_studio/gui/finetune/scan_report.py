@@ -5,7 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QFrame,
@@ -23,6 +26,10 @@ from vit_studio.gui.widgets.plots import PlotCanvas
 
 TRAIN_COLOUR = "#4a7fc1"
 VAL_COLOUR = "#f0a030"
+# A class with too few images to train on: the same two shades of one warning hue.
+SHORT_TRAIN_COLOUR = "#c0392b"
+SHORT_VAL_COLOUR = "#e6a29b"
+SHORT_NOTE = "too few images"
 EXPANDED_SKIPPED = 10  # up to this many skipped files are listed open; more start folded
 
 
@@ -31,6 +38,7 @@ class ClassCountChart(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self._names: list[str] = []
         self.figure = Figure(figsize=(5.0, 3.0), layout="constrained")
         self.canvas = PlotCanvas(self.figure)
         self.canvas.setMinimumSize(240, 160)
@@ -44,34 +52,70 @@ class ClassCountChart(QWidget):
         layout.addWidget(self.canvas)
         self.clear()
 
-    def show_counts(self, counts: dict[str, tuple[int, int]]) -> None:
+    def show_counts(
+        self, counts: dict[str, tuple[int, int]], short: tuple[str, ...] = ()
+    ) -> None:
+        """Bars per class; the `short` classes (too few images to train on) in a warning colour,
+        with a note beside the bar, since a class with no images at all has no bar to colour."""
         axes = self.axes
         axes.clear()
-        names = list(counts)
+        self._names = list(counts)
+        if not counts:
+            self._show_empty("No class subfolders found")
+            return
+        names = self._names
         train = np.array([t for t, _ in counts.values()])
         val = np.array([v for _, v in counts.values()])
         rows = np.arange(len(names))
-        axes.barh(rows, train, color=TRAIN_COLOUR, label="training")
-        axes.barh(rows, val, left=train, color=VAL_COLOUR, label="validation")
+        marked = np.array([name in short for name in names])
+        axes.barh(rows, train, color=np.where(marked, SHORT_TRAIN_COLOUR, TRAIN_COLOUR))
+        axes.barh(rows, val, left=train, color=np.where(marked, SHORT_VAL_COLOUR, VAL_COLOUR))
         axes.set_yticks(rows, names, fontsize="small" if len(names) > 12 else None)
+        handles = [Patch(color=TRAIN_COLOUR, label="training"),
+                   Patch(color=VAL_COLOUR, label="validation")]  # fmt: skip
+        if marked.any():
+            widest = max(int((train + val).max()), 1)
+            for row in np.flatnonzero(marked):
+                axes.text(train[row] + val[row] + widest * 0.02, row, SHORT_NOTE,
+                          va="center", color=SHORT_TRAIN_COLOUR, fontsize="small")  # fmt: skip
+                axes.get_yticklabels()[row].set_color(SHORT_TRAIN_COLOUR)
+            axes.set_xlim(0, widest * 1.45)  # room for the note beside the longest bar
+            handles.append(Patch(color=SHORT_TRAIN_COLOUR, label=SHORT_NOTE))
         axes.invert_yaxis()  # first class at the top, as in the folder listing
         axes.set_xlabel("Images")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # no half images in a small folder
         axes.set_title("Images per class")
-        axes.legend(loc="lower right", fontsize="small")
+        axes.legend(handles=handles, loc="lower right", fontsize="small")
         axes.grid(True, axis="x", alpha=0.3)
         self.canvas.relayout()
         self.canvas.draw_idle()
 
     def clear(self) -> None:
         self.axes.clear()
-        self.axes.set_title("Images per class")
-        self.axes.set_axis_off()
-        self.canvas.relayout()
-        self.canvas.draw_idle()
+        self._names = []
+        self._show_empty("")
 
     def bar_count(self) -> int:
         """Bars drawn (two per class: training and validation)."""
         return len(self.axes.patches)
+
+    def marked_classes(self) -> tuple[str, ...]:
+        """The classes drawn in the warning colour (too few images)."""
+        training = self.axes.patches[: len(self._names)]
+        return tuple(
+            name
+            for name, bar in zip(self._names, training, strict=True)
+            if to_hex(bar.get_facecolor()) == SHORT_TRAIN_COLOUR
+        )
+
+    def _show_empty(self, note: str) -> None:
+        axes = self.axes
+        axes.set_title("Images per class")
+        axes.set_axis_off()
+        if note:
+            axes.text(0.5, 0.5, note, ha="center", va="center", transform=axes.transAxes)
+        self.canvas.relayout()
+        self.canvas.draw_idle()
 
 
 class ScanReport(QWidget):
@@ -132,6 +176,37 @@ class ScanReport(QWidget):
         )
         self._problem_frame.hide()
         self.chart.show_counts(scan.class_counts())
+        self._list_files(scan)
+
+    def show_problem(
+        self,
+        folder: Path,
+        message: str,
+        found: FolderScan | None = None,
+        short_classes: tuple[str, ...] = (),
+    ) -> None:
+        """A folder that cannot be trained on: the engine's explanation with the fix and, where
+        the folder could be read, what it holds (`short_classes` marked in the chart)."""
+        if found is None:
+            self._summary.setText(f"<b>{folder}</b> cannot be used for training yet:")
+        else:
+            classes = len(found.class_names)
+            images = len(found.train) + len(found.val)
+            self._summary.setText(
+                f"<b>{found.root}</b> cannot be used for training yet. It holds "
+                f"{_count(classes, 'class', 'classes')} with {_count(images, 'image', 'images')}:"
+            )
+        self._problem.setText(message)
+        self._problem_frame.show()
+        if found is None:
+            self.chart.clear()
+            self.skipped.clear()
+            self.skipped.hide()
+        else:
+            self.chart.show_counts(found.class_counts(), short_classes)
+            self._list_files(found)
+
+    def _list_files(self, scan: FolderScan) -> None:
         self.skipped.clear()
         if scan.skipped:
             files = QTreeWidgetItem([f"{len(scan.skipped)} unusable files skipped", ""])
@@ -153,14 +228,9 @@ class ScanReport(QWidget):
         self.skipped.setVisible(self.skipped.topLevelItemCount() > 0)
         self.skipped.resizeColumnToContents(0)
 
-    def show_problem(self, folder: Path, message: str) -> None:
-        """A folder that cannot be trained on, and the engine's explanation with the fix."""
-        self._summary.setText(f"<b>{folder}</b> cannot be used for training yet:")
-        self._problem.setText(message)
-        self._problem_frame.show()
-        self.chart.clear()
-        self.skipped.clear()
-        self.skipped.hide()
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
 
 
 def _relative(path: Path, root: Path) -> str:

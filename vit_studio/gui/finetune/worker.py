@@ -24,7 +24,7 @@ import torch
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from vit_studio.engine.checkpoints import inspect_checkpoint, load_model
-from vit_studio.engine.data import CacheCancelled, FolderScan, SkippedFile
+from vit_studio.engine.data import CacheCancelled, FolderScan, SkippedFile, UntrainableFolder
 from vit_studio.engine.errors import StudioError
 from vit_studio.engine.finetune import (
     FinetuneInputs,
@@ -136,11 +136,14 @@ class RunControl:
 
 @dataclass(frozen=True)
 class ScanResult:
-    """A folder's scan report, or the problem that blocks training on it (one line, with fix)."""
+    """A folder's scan report, or the problem that blocks training on it (one line, with fix)
+    and, where the folder could be read, what it holds all the same."""
 
     folder: Path
-    scan: FolderScan | None
+    scan: FolderScan | None  # None: training on the folder is blocked by `problem`
     problem: str | None = None
+    found: FolderScan | None = None  # a blocked folder's classes, counts and skipped files
+    short_classes: tuple[str, ...] = ()  # the blocked folder's classes with too few images
 
 
 @dataclass(frozen=True)
@@ -214,6 +217,9 @@ class TrainingWorker(QObject):
             self.reported.emit(job_id, "scanned", ScanResult(folder, scan))
         except CacheCancelled:
             pass  # a newer folder superseded this one
+        except UntrainableFolder as exc:
+            blocked = ScanResult(folder, None, str(exc), exc.scan, exc.short_classes)
+            self.reported.emit(job_id, "scanned", blocked)
         except StudioError as exc:
             self.reported.emit(job_id, "scanned", ScanResult(folder, None, str(exc)))
         except Exception as exc:  # every failure must reach the user and leave the worker alive
