@@ -7,6 +7,7 @@ import contextlib
 import errno
 
 import numpy as np
+import pytest
 import torch
 from PySide6.QtCore import QPoint, Qt
 
@@ -165,6 +166,66 @@ def test_cancel_keeps_the_last_checkpoint_and_resume_finishes_the_run(qtbot, rea
     assert finished.status == "completed" and finished.epochs_completed == 20
     assert [e.epoch for e in finished.history] == list(range(1, 21))
     assert ready.curves.epoch_count() == 20  # the epochs before the cancel come from the checkpoint
+
+
+def cancel_after_first_epoch(qtbot, panel, epochs: int = 20):
+    """Start a run and cancel it after its first epoch; returns its TrainResult."""
+    panel.form.epochs.setValue(epochs)
+    with cancelling_after_first_epoch(panel), qtbot.waitSignal(
+        panel.runEnded, timeout=WAIT_MS
+    ) as ended:
+        panel.start()
+    assert ended.args[0].status == "cancelled"
+    return ended.args[0]
+
+
+def test_the_slider_spans_a_run_cancelled_and_resumed_in_the_same_session(qtbot, ready):
+    stopped = cancel_after_first_epoch(qtbot, ready)
+    before = ready.scrubber.snapshots()
+    with qtbot.waitSignal(ready.runEnded, timeout=WAIT_MS):
+        ready.resume_run()
+    scrubber = ready.scrubber
+    assert [s.epoch for s in scrubber.snapshots()] == list(range(21))
+    # The epochs before the checkpoint are the views taken before the cancel, not lost.
+    done = stopped.epochs_completed
+    assert all(a is b for a, b in zip(scrubber.snapshots()[:done], before[:done], strict=True))
+    assert scrubber.coverage() == ""
+    scrubber.slider.setValue(0)
+    assert scrubber.rollout.title() == "Attention rollout before training"
+
+
+def test_a_new_run_after_a_cancelled_one_starts_the_slider_afresh(qtbot, ready):
+    cancel_after_first_epoch(qtbot, ready)
+    ready.form.epochs.setValue(1)
+    with qtbot.waitSignal(ready.runEnded, timeout=WAIT_MS):
+        ready.start()
+        assert ready.scrubber.snapshots() == []  # at once, not when the new run's epochs come
+    assert [s.epoch for s in ready.scrubber.snapshots()] == [0, 1]
+
+
+@pytest.fixture
+def next_session(qtbot, tmp_path):
+    """Another panel, as the app opened again later: it never saw the first panel's runs."""
+    panel = panel_module.FinetunePanel(tmp_path / "later runs", num_threads=1, device="cpu")
+    qtbot.addWidget(panel)
+    yield panel
+    assert panel.shutdown(), "the fine-tune thread did not stop"
+
+
+def test_a_run_resumed_from_its_file_in_a_new_session_shows_the_epochs_it_has(
+    qtbot, ready, next_session
+):
+    resumed_after = cancel_after_first_epoch(qtbot, ready).epochs_completed
+    with qtbot.waitSignal(next_session.runEnded, timeout=WAIT_MS):
+        next_session.resume_checkpoint(ready.run_paths.checkpoint)
+    scrubber = next_session.scrubber
+    assert [s.epoch for s in scrubber.snapshots()] == list(range(resumed_after, 21))
+    scrubber.slider.setValue(scrubber.slider.minimum())
+    assert scrubber.shown().epoch == resumed_after
+    assert scrubber.coverage().startswith(
+        f"Epochs {resumed_after} to 20 are kept: this run was resumed here after epoch "
+        f"{resumed_after}"
+    )
 
 
 def click_cell(qtbot, view, true_class: int, predicted: int) -> None:

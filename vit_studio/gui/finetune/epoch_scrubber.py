@@ -3,12 +3,16 @@
 Per kept epoch: the validation confusion matrix (click a cell for its images), the similarity
 of the position embeddings (ViT Figure 7), and the attention rollout of one fixed validation
 image. The slider follows the newest epoch until the user moves it back.
+
+A run resumed in the same session keeps the epochs shown before, so the slider spans the whole
+run. Epochs trained before the views could be kept (a run resumed from its checkpoint file in a
+new session) have nothing to show; a note under the slider says which epochs it covers.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QSplitter, QVBoxLayout, QWidget
 
 from vit_studio.gui.finetune.cell_images import CellImages
@@ -37,6 +41,8 @@ class EpochScrubber(QWidget):
         self.slider.valueChanged.connect(self._show_index)
         self._epoch_label = QLabel("–")
         self._epoch_label.setMinimumWidth(self.fontMetrics().horizontalAdvance("Epoch 000 of 000"))
+        self._coverage = QLabel()
+        self._coverage.setWordWrap(True)
         self.confusion = ConfusionMatrixView()
         self.confusion.cellClicked.connect(self.select_cell)
         self.mosaic = PosEmbedMosaic()
@@ -79,6 +85,7 @@ class EpochScrubber(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(controls)
+        layout.addWidget(self._coverage)
         layout.addWidget(column, 1)
         self.clear()
 
@@ -92,6 +99,8 @@ class EpochScrubber(QWidget):
         self.slider.setRange(0, 0)
         self.slider.setEnabled(False)
         self._epoch_label.setText("–")
+        self._coverage.clear()
+        self._coverage.hide()
         self.confusion.clear("Validation results appear after the first epoch.")
         self.mosaic.clear()
         self.rollout.clear()
@@ -100,19 +109,40 @@ class EpochScrubber(QWidget):
         self.cell_images.clear()
 
     def start(
-        self, class_names: tuple[str, ...], validation: ValidationSet | None, probe: Probe
+        self,
+        class_names: tuple[str, ...],
+        validation: ValidationSet | None,
+        probe: Probe,
+        *,
+        continuing: bool = False,
     ) -> None:
-        """A new run: its classes, validation images and the image whose rollout is followed."""
+        """A run starts: its classes, validation images and the image whose rollout is followed.
+
+        `continuing`: the run whose epochs are shown resumes, so they stay, as long as they
+        were taken on the same images (a snapshot's predictions index its validation images).
+        """
+        same_images = (
+            class_names == self._class_names
+            and _same_validation(validation, self._validation)
+            and _same_probe(probe, self._probe)
+        )
+        earlier = self._snapshots if continuing and same_images else []
+        shown = self.slider.value()
         self.clear()
         self._class_names = class_names
         self._validation = validation
         self._probe = probe
+        if earlier:
+            self._snapshots = earlier
+            self._update_range()
+            with QSignalBlocker(self.slider):
+                self.slider.setValue(shown)
+            self._show_index(self.slider.value())
 
     def add_snapshot(self, snapshot: EpochSnapshot) -> None:
         following = not self._snapshots or self.slider.value() == len(self._snapshots) - 1
         self._snapshots = [s for s in self._snapshots if s.epoch < snapshot.epoch] + [snapshot]
-        self.slider.setRange(0, len(self._snapshots) - 1)
-        self.slider.setEnabled(len(self._snapshots) > 1)
+        self._update_range()
         if following:
             if self.slider.value() == len(self._snapshots) - 1:
                 self._show_index(self.slider.value())
@@ -123,6 +153,10 @@ class EpochScrubber(QWidget):
 
     def snapshots(self) -> list[EpochSnapshot]:
         return list(self._snapshots)
+
+    def coverage(self) -> str:
+        """The note on which epochs have views ('' when the slider covers the run from 0)."""
+        return self._coverage.text() if self._coverage.isVisibleTo(self) else ""
 
     def shown(self) -> EpochSnapshot | None:
         """The snapshot on screen."""
@@ -141,6 +175,20 @@ class EpochScrubber(QWidget):
         self._show_cell()
 
     # --- drawing --------------------------------------------------------------------------------
+
+    def _update_range(self) -> None:
+        self.slider.setRange(0, len(self._snapshots) - 1)
+        self.slider.setEnabled(len(self._snapshots) > 1)
+        first, last = self._snapshots[0].epoch, self._snapshots[-1].epoch
+        if first == 0:
+            self._coverage.hide()
+            return
+        epochs = f"Epoch {first} is" if first == last else f"Epochs {first} to {last} are"
+        self._coverage.setText(
+            f"{epochs} kept: this run was resumed here after epoch {first}, and the views of "
+            "its earlier epochs were not kept."
+        )
+        self._coverage.show()
 
     def _show_index(self, index: int) -> None:
         if not 0 <= index < len(self._snapshots):
@@ -208,3 +256,13 @@ class EpochScrubber(QWidget):
         self.cell_images.show_cell(
             self._validation, snapshot.probabilities, *self._cell, epoch=snapshot.epoch
         )
+
+
+def _same_validation(a: ValidationSet | None, b: ValidationSet | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return a.paths == b.paths and np.array_equal(a.labels, b.labels)
+
+
+def _same_probe(a: Probe, b: Probe | None) -> bool:
+    return b is not None and a.path == b.path and np.array_equal(a.pixels, b.pixels)

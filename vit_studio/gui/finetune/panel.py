@@ -99,6 +99,8 @@ class FinetunePanel(QWidget):
         self._run: RunStarted | None = None
         self._result: TrainResult | None = None
         self._saved: Path | None = None
+        self._scrubbed: Path | None = None  # the model of the run whose epochs the scrubber shows
+        self._continuing = False  # the run being launched resumes the one the scrubber shows
         self._stopped = False
         self._ready = False
 
@@ -405,7 +407,9 @@ class FinetunePanel(QWidget):
         config = run.config
         self.report.show_scan(run.scan)
         self.curves.reset(config.epochs, run.history)
-        self.scrubber.start(run.class_names, run.validation, run.probe)
+        self.scrubber.start(
+            run.class_names, run.validation, run.probe, continuing=self._continuing
+        )
         self._progress.setRange(0, config.epochs)
         self._progress.setValue(run.history[-1].epoch if run.history else 0)
         self._progress.setFormat("epoch %v / %m")
@@ -478,7 +482,12 @@ class FinetunePanel(QWidget):
         self._result = None
         self._saved = None
         self.curves.reset(request.choices.epochs if request.choices else 1)
-        self.scrubber.clear()
+        # Resuming the run on screen keeps its epochs, so the slider spans the whole run.
+        run = request.out.resolve()
+        self._continuing = request.resuming and run == self._scrubbed
+        if not self._continuing:
+            self.scrubber.clear()
+        self._scrubbed = run
         self.results.clear()
         self._status.setText("Preparing: checking and loading the images…")
         self._set_state(PREPARING)
