@@ -200,7 +200,7 @@ def test_classes_emptied_by_bad_files_are_refused_before_training(tmp_path: Path
     assert scan_folder(tmp_path, verify=False).class_counts()["bad"] == (1, 1)
     with pytest.raises(StudioError) as error:
         scan_folder(tmp_path)
-    assert_one_line(error, "'bad' has 1", "after skipping 1 unusable files")
+    assert_one_line(error, "'bad' has 1", "after skipping 1 unusable file")
 
 
 def test_a_folder_with_one_class_is_refused_with_what_it_holds(tmp_path: Path) -> None:

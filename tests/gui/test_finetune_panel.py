@@ -24,7 +24,7 @@ def test_choosing_a_folder_shows_its_report_and_settings_from_the_data(ready):
     assert "3 classes, 30 training and 6 validation images" in report.summary()
     assert report.chart.bar_count() == 2 * len(COLOURS)  # training and validation per class
     skipped = report.skipped.topLevelItem(0)
-    assert skipped.text(0) == "1 unusable files skipped"
+    assert skipped.text(0) == "1 unusable file skipped"
     assert (skipped.child(0).text(0), skipped.child(0).text(1)) == ("blue/broken.png", "truncated")
     assert ready.state() == panel_module.READY and ready.current_page() == "data"
     choices = ready.form.choices()
@@ -55,7 +55,7 @@ def test_a_folder_with_one_class_shows_what_it_holds_and_how_to_fix_it(
     assert "put each class's images in its own subfolder" in report.problem()
     assert "It holds 1 class with 3 images" in report.summary()
     assert report.chart.bar_count() == 2 and report.chart.marked_classes() == ()
-    assert report.skipped.topLevelItem(0).text(0) == "1 other entries ignored"
+    assert report.skipped.topLevelItem(0).text(0) == "1 other entry ignored"
 
 
 def test_a_class_with_one_usable_image_is_marked_beside_its_skipped_file(
@@ -66,13 +66,13 @@ def test_a_class_with_one_usable_image_is_marked_beside_its_skipped_file(
     write_image(tmp_path / "pets" / "dogs" / "0.png")
     (tmp_path / "pets" / "dogs" / "1.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
     report = scan_blocked(qtbot, panel, base_model, tmp_path / "pets")
-    assert "class 'dogs' has 1, after skipping 1 unusable files" in report.problem()
+    assert "class 'dogs' has 1, after skipping 1 unusable file" in report.problem()
     assert "add images to that class folder or remove the class" in report.problem()
     assert report.chart.bar_count() == 4  # training and validation for both classes
     assert report.chart.marked_classes() == ("dogs",)
     assert "too few images" in [text.get_text() for text in report.chart.axes.texts]
     files = report.skipped.topLevelItem(0)
-    assert files.text(0) == "1 unusable files skipped"
+    assert files.text(0) == "1 unusable file skipped"
     assert (files.child(0).text(0), files.child(0).text(1)) == ("dogs/1.png", "truncated")
 
 

@@ -25,6 +25,7 @@ import torch
 
 from vit_studio.engine.errors import StudioError
 from vit_studio.engine.images import ImageFileError, is_image_path, open_image, resize_center_crop
+from vit_studio.engine.text import counted
 
 Progress = Callable[[int, int], None]
 Cancel = Callable[[], bool]
@@ -105,12 +106,12 @@ class FolderScan:
         for name, (train, val) in self.class_counts().items():
             lines.append(f"  {name:<{width}}  {train:>6} train  {val:>6} val")
         if self.skipped:
-            lines.append(f"{len(self.skipped)} unusable files skipped:")
+            lines.append(f"{counted(len(self.skipped), 'unusable file')} skipped:")
             lines.extend(f"  {_relative(s.path, self.root)}: {s.reason}" for s in self.skipped)
         if self.ignored:
             lines.append(
-                f"{self.ignored} files ignored (hidden, not an image type, or outside the class "
-                "folders)"
+                f"{counted(self.ignored, 'file')} ignored (hidden, not an image type, or outside "
+                "the class folders)"
             )
         return "\n".join(lines)
 
@@ -347,7 +348,7 @@ def _too_few_message(
     skipped: tuple[SkippedFile, ...],
 ) -> str:
     counts = ", ".join(f"'{name}' has {len(files[name])}" for name in short)
-    unusable = f", after skipping {len(skipped)} unusable files" if skipped else ""
+    unusable = f", after skipping {counted(len(skipped), 'unusable file')}" if skipped else ""
     return (
         f"{folder}: too few usable images (class {counts}{unusable}); each class needs "
         f"at least {minimum} here, so add images to that class folder or remove the class"

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from vit_studio.engine.data import FolderScan
+from vit_studio.engine.text import counted
 from vit_studio.gui.widgets.banner import ERROR_STYLE
 from vit_studio.gui.widgets.plots import PlotCanvas
 
@@ -209,7 +210,7 @@ class ScanReport(QWidget):
     def _list_files(self, scan: FolderScan) -> None:
         self.skipped.clear()
         if scan.skipped:
-            files = QTreeWidgetItem([f"{len(scan.skipped)} unusable files skipped", ""])
+            files = QTreeWidgetItem([f"{counted(len(scan.skipped), 'unusable file')} skipped", ""])
             for skipped in scan.skipped:
                 item = QTreeWidgetItem([_relative(skipped.path, scan.root), skipped.reason])
                 item.setToolTip(0, str(skipped.path))
@@ -220,7 +221,7 @@ class ScanReport(QWidget):
             self.skipped.addTopLevelItem(
                 QTreeWidgetItem(
                     [
-                        f"{scan.ignored} other entries ignored",
+                        f"{counted(scan.ignored, 'other entry', 'other entries')} ignored",
                         "hidden, not an image type, or outside the class folders",
                     ]
                 )
