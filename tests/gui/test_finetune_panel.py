@@ -17,6 +17,7 @@ from tests.test_cli_train import COLOURS
 from vit_studio.engine.model import load_studio_model
 from vit_studio.engine.training import load_checkpoint
 from vit_studio.gui.finetune import panel as panel_module
+from vit_studio.gui.finetune import snapshots
 
 
 def test_choosing_a_folder_shows_its_report_and_settings_from_the_data(ready):
@@ -93,7 +94,11 @@ def test_fixing_a_blocked_folder_and_rescanning_makes_it_ready(qtbot, panel, bas
     assert panel.report.problem() == "" and panel.report.chart.marked_classes() == ()
 
 
-def test_a_run_reports_its_progress_and_ends_with_a_model_of_the_folder_classes(qtbot, ready):
+def test_a_run_reports_its_progress_and_ends_with_a_model_of_the_folder_classes(
+    qtbot, ready, monkeypatch
+):
+    rescored = []  # the panel reuses the engine's validation instead of scoring again
+    monkeypatch.setattr(snapshots, "evaluate", lambda *a, **k: rescored.append(1))
     stages, steps, epochs = [], [], []
     ready.client.stage.connect(lambda what, done, total: stages.append(what))
     ready.client.stepDone.connect(steps.append)
@@ -105,6 +110,9 @@ def test_a_run_reports_its_progress_and_ends_with_a_model_of_the_folder_classes(
     assert steps and steps[-1].epoch == 3 and steps[-1].images_per_s > 0
     assert [s.epoch for s in epochs] == [0, 1, 2, 3]  # 0: the prepared model before training
     assert epochs[-1].confusion.sum() == 6  # every validation image, once
+    # The matrix is the engine's own validation, so it agrees with the reported accuracy.
+    assert np.trace(epochs[-1].confusion) / 6 == pytest.approx(epochs[-1].info.val_acc)
+    assert rescored == []
     assert ready.curves.epoch_count() == 3 and ready.curves.step_count() == len(steps)
     assert ready.state() == panel_module.FINISHED and ready.current_page() == "result"
     assert ready.status_text().startswith("Run completed after 3 epochs in ")

@@ -76,6 +76,21 @@ def test_same_seed_gives_identical_weights():
     assert not same_weights(runs[0], runs[2])
 
 
+def test_each_validation_hands_over_every_images_result_before_its_epoch_report():
+    events = []
+    callbacks = TrainCallbacks(
+        on_validated=lambda result: events.append(("validated", result)),
+        on_epoch=lambda info: events.append(("epoch", info)),
+    )
+    val = colour_images(24, 1)
+    train(fresh(), colour_images(64), val, config(epochs=2), callbacks=callbacks)
+    assert [kind for kind, _ in events] == ["validated", "epoch"] * 2
+    for (_, result), (_, info) in zip(events[::2], events[1::2], strict=True):
+        assert result.probabilities.shape == (24, len(CLASSES))
+        assert np.array_equal(result.labels, val.labels.numpy())
+        assert result.accuracy == info.val_acc
+
+
 def test_time_budget_stops_after_a_saved_epoch(tmp_path, monkeypatch):
     clock = iter(range(0, 10_000, 1))  # every reading of the clock is one second later
     monkeypatch.setattr(loop, "time", types.SimpleNamespace(monotonic=lambda: next(clock)))

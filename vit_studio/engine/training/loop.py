@@ -410,6 +410,8 @@ class _Run:
         result = None
         if self.val_source is not None and (done % config.val_every == 0 or last or out_of_time):
             result = self._validate()
+            if self.callbacks.on_validated is not None:
+                self.callbacks.on_validated(result)
         improved = result is not None and (self.best_acc is None or result.accuracy > self.best_acc)
         if improved:
             self.best_acc, self.best_epoch = result.accuracy, done

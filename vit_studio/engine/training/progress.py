@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from vit_studio.engine.training.evaluation import EvalResult
+
 
 @dataclass(frozen=True)
 class StepInfo:
@@ -64,6 +66,9 @@ class TrainCallbacks:
     """Plain callables the loop calls on its own thread (the GUI adapts them into signals)."""
 
     on_step: Callable[[StepInfo], None] | None = None
+    # Every image's validation result, just before `on_epoch` of the epochs that validate: a
+    # caller that shows per-image results need not score the validation images again.
+    on_validated: Callable[[EvalResult], None] | None = None
     on_epoch: Callable[[EpochInfo], None] | None = None
     on_note: Callable[[str], None] | None = None  # one-line events: resumed, budget reached...
 

@@ -1,10 +1,11 @@
 """What the fine-tune panel keeps of each epoch, computed on the training thread between epochs.
 
 The engine trains the model in place and calls `on_epoch` on its own thread once an epoch is
-done, so at that moment the worker can look at the live model without copying it: it scores the
-validation images once more (same precision and batch size as the engine's validation, so the
-confusion matrix matches the reported accuracy), analyses one fixed validation image, and reads
-the position embeddings. Everything kept is a small numpy array; nothing here imports Qt.
+done, so at that moment the worker can look at the live model without copying it: it takes the
+engine's per-image validation result of that epoch (only the epoch a resumed run starts from is
+scored here, with the engine's precision and batch size so the confusion matrix matches the
+reported accuracy), analyses one fixed validation image, and reads the position embeddings.
+Everything kept is a small numpy array; nothing here imports Qt.
 """
 
 from __future__ import annotations
@@ -22,7 +23,13 @@ from vit_studio.engine.augment import normalize_images
 from vit_studio.engine.data import CachedImages
 from vit_studio.engine.images import PreparedImage
 from vit_studio.engine.model import StudioModel
-from vit_studio.engine.training import EpochInfo, TrainConfig, autocast_dtype, evaluate
+from vit_studio.engine.training import (
+    EpochInfo,
+    EvalResult,
+    TrainConfig,
+    autocast_dtype,
+    evaluate,
+)
 
 THUMBNAIL_SIZE = 64  # pixels on a side, at most: enough to recognise an image in a cell list
 _PRECISION_NAMES = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
@@ -119,15 +126,21 @@ class SnapshotTaker:
         self._batch_size = 2 * min(config.batch_size, train_images)
         self._config = config
 
-    def take(self, epoch: int, info: EpochInfo | None) -> EpochSnapshot:
-        """Raises `EvaluationCancelled` when the run is cancelled meanwhile."""
+    def take(
+        self, epoch: int, info: EpochInfo | None, validation: EvalResult | None = None
+    ) -> EpochSnapshot:
+        """`validation`: the engine's own result for this epoch (`TrainCallbacks.on_validated`);
+        without it, a validated epoch's images are scored here. Raises `EvaluationCancelled`
+        when the run is cancelled meanwhile."""
         model = self._model
         module = model.module
         was_training = module.training
         probabilities = confusion = None
         try:
             validated = info is not None and info.val_acc is not None
-            if validated and self._val is not None:
+            if validated and validation is not None:
+                probabilities, confusion = validation.probabilities, validation.confusion
+            elif validated and self._val is not None:
                 amp = autocast_dtype(self._config.precision, model.device)
                 result = evaluate(
                     model,

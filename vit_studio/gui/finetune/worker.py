@@ -38,6 +38,7 @@ from vit_studio.engine.finetune import (
 from vit_studio.engine.model import load_studio_model, save_model, with_meta
 from vit_studio.engine.training import (
     EpochInfo,
+    EvalResult,
     EvaluationCancelled,
     StepInfo,
     TrainCallbacks,
@@ -301,10 +302,13 @@ class TrainingWorker(QObject):
         self.reported.emit(job_id, "epochDone", taker.take(first, history[-1] if history else None))
         pacer = _Pacer(control, config, train_images, first)
 
+        validated: list[EvalResult] = []  # this epoch's, from on_validated
+
         def on_epoch(info: EpochInfo) -> None:
+            validation = validated.pop() if validated else None
             # Cancelled while scoring: no snapshot; the engine stops before its next step.
             with contextlib.suppress(EvaluationCancelled):
-                self.reported.emit(job_id, "epochDone", taker.take(info.epoch, info))
+                self.reported.emit(job_id, "epochDone", taker.take(info.epoch, info, validation))
 
         result = train(
             model,
@@ -314,6 +318,7 @@ class TrainingWorker(QObject):
             out=paths.model,
             callbacks=TrainCallbacks(
                 on_step=lambda info: self.reported.emit(job_id, "stepDone", pacer.adjust(info)),
+                on_validated=validated.append,
                 on_epoch=on_epoch,
                 on_note=lambda message: self.reported.emit(job_id, "note", message),
             ),
