@@ -48,17 +48,18 @@ from vit_studio.engine.resources import SAMPLES_DIR
 from vit_studio.gui import export
 from vit_studio.gui.cpu import limit_blas_threads
 from vit_studio.gui.finetune.panel import FinetunePanel
+from vit_studio.gui.overlay import OVERLAYS, Overlay, overlay_for
 from vit_studio.gui.settings import Settings
 from vit_studio.gui.widgets.attention_grid import MEAN_HEAD, AttentionGrid
 from vit_studio.gui.widgets.banner import Banner
 from vit_studio.gui.widgets.filmstrip import THUMBNAIL_SIZE, Filmstrip, image_files_in
-from vit_studio.gui.widgets.image_view import ImageView, patch_label
+from vit_studio.gui.widgets.image_view import ImageView
 from vit_studio.gui.widgets.model_panel import ModelPanel
-from vit_studio.gui.widgets.patch_view import SIMILARITY_COLORMAP, PatchView, head_text
+from vit_studio.gui.widgets.patch_view import PatchView
 from vit_studio.gui.widgets.plots import MeanDistancePlot, TokenNormMap
 from vit_studio.gui.widgets.posembed_view import PosEmbedMosaic
 from vit_studio.gui.widgets.predictions import TOP_K, PredictionsView
-from vit_studio.gui.widgets.rollout_controls import RolloutControls, RolloutSettings, rollout_map
+from vit_studio.gui.widgets.rollout_controls import RolloutControls, RolloutSettings
 from vit_studio.gui.workers import (
     ANALYSIS,
     MODEL,
@@ -73,13 +74,6 @@ from vit_studio.gui.workers import (
 
 MODEL_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".ckpt")
 DEVICE_LABELS = {"auto": "Auto", "cpu": "CPU", "cuda": "CUDA", "mps": "Apple MPS"}
-OVERLAYS = {
-    "rollout": "Attention rollout",
-    "attention": "Class-token attention (selected layer and head)",
-    "patch": "Where the selected patch attends",
-    "posembed": "Position similarity of the selected patch",
-    "none": "Nothing (image only)",
-}
 # Tab keys, in tab order; `vit-studio --view` brings any of them to the front.
 VIEWS = (
     "predictions", "attention", "rollout", "posembed", "patch", "distance", "norms", "finetune",
@@ -944,77 +938,37 @@ class MainWindow(QMainWindow):
 
     def _refresh_overlay(self) -> None:
         """Paint the chosen map of the cached analysis over the image (no model involved)."""
-        view = self._image_view
         if self._result is None:
             self._view_map = None
             return
-        analysis = self._result.analysis
-        kind = self.overlay_kind()
-        g = analysis.grid_size
-        layer, head = self._layer, self._head
-        grid_map: np.ndarray | None = None
-        if kind == "rollout":
-            grid_map = self._rollout_overlay(analysis)
-            if grid_map is None:
-                return  # class gradients are on their way; the old overlay stays meanwhile
-        elif kind == "attention":
-            maps = analysis.cls_attention[layer]
-            grid_map = maps.mean(axis=0) if head == MEAN_HEAD else maps[head]
-            view.set_overlay(
-                grid_map,
-                f"Class-token attention, layer {layer + 1}, {head_text(head)}",
-                "attention weight",
-                vmin=0.0,
-            )
-        elif kind in ("patch", "posembed") and self._patch is None:
-            view.clear_overlay("Click a patch on the image to inspect it")
-        elif kind == "patch":
-            grid_map = analysis.patch_attention(
-                layer, self._patch, None if head == MEAN_HEAD else head
-            )
-            view.set_overlay(
-                grid_map,
-                f"Where patch {patch_label(self._patch, g)} attends, "
-                f"layer {layer + 1}, {head_text(head)}",
-                "attention weight",
-                vmin=0.0,
-            )
-        elif kind == "posembed":
-            grid_map = analysis.patch_pos_similarity(self._patch)
-            view.set_overlay(
-                grid_map,
-                f"Position-embedding similarity of patch {patch_label(self._patch, g)}",
-                "cosine similarity",
-                vmin=-1.0,
-                vmax=1.0,
-                colormap=SIMILARITY_COLORMAP,
-            )
-        else:
-            view.clear_overlay(
-                f"The image as the model sees it: {analysis.image_size} px, {g} × {g} patches"
-            )
-        self._view_map = grid_map
+        overlay = overlay_for(
+            self._result.analysis,
+            self.overlay_kind(),
+            self._rollout.settings(),
+            layer=self._layer,
+            head=self._head,
+            patch=self._patch,
+            class_index=self._class_index,
+        )
+        if overlay.awaiting_gradients:
+            self._request_gradients()
+        self._paint_overlay(overlay)
+        if not overlay.awaiting_gradients:
+            # Until the class gradients arrive, exports keep the map that was last painted.
+            self._view_map = overlay.grid_map
 
-    def _rollout_overlay(self, analysis: Analysis) -> np.ndarray | None:
-        settings = self._rollout.settings()
-        details = f"discard {settings.discard_ratio:.2f}, from layer {settings.start_layer + 1}"
-        if settings.mode == "gradient":
-            label = analysis.class_names[self._class_index]
-            if self._class_index not in analysis.class_relevance:
-                self._request_gradients()
-                self._image_view.clear_overlay(
-                    f"Computing the class-specific rollout for '{label}'…"
-                )
-                return None
-            grid_map = rollout_map(analysis, settings, self._class_index)
-            title = f"Class-specific rollout for '{label}' ({details})"
-            what = "relevance (max = 1)"
-        else:
-            grid_map = rollout_map(analysis, settings, self._class_index)
-            title = f"Attention rollout ({settings.head_fusion} of heads, {details})"
-            what = "rolled-out attention (max = 1)"
-        self._image_view.set_overlay(grid_map, title, what, vmin=0.0, vmax=1.0)
-        return grid_map
+    def _paint_overlay(self, overlay: Overlay) -> None:
+        if overlay.grid_map is None:
+            self._image_view.clear_overlay(overlay.title)
+            return
+        self._image_view.set_overlay(
+            overlay.grid_map,
+            overlay.title,
+            overlay.label,
+            vmin=overlay.vmin,
+            vmax=overlay.vmax,
+            colormap=overlay.colormap,
+        )
 
     def _timing_text(self, result: ImageResult) -> str:
         laps = result.analysis.timings_ms

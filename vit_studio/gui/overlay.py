@@ -1,0 +1,111 @@
+"""Which patch map to paint over the image, with its title and colour-bar scale.
+
+A function of the cached analysis and the window's choices only (overlay kind, rollout
+settings, layer, head, patch, class), so every control redraws without the model, and the
+choice can be tested without a window.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from vit_studio.engine.analysis import Analysis
+from vit_studio.gui import imaging
+from vit_studio.gui.widgets.attention_grid import MEAN_HEAD
+from vit_studio.gui.widgets.image_view import patch_label
+from vit_studio.gui.widgets.patch_view import (
+    ATTENTION_LABEL,
+    SIMILARITY_COLORMAP,
+    SIMILARITY_LABEL,
+    head_text,
+)
+from vit_studio.gui.widgets.rollout_controls import RolloutSettings, rollout_map
+
+# Overlay kinds, in the order the window offers them, with what each paints.
+OVERLAYS = {
+    "rollout": "Attention rollout",
+    "attention": "Class-token attention (selected layer and head)",
+    "patch": "Where the selected patch attends",
+    "posembed": "Position similarity of the selected patch",
+    "none": "Nothing (image only)",
+}
+
+
+@dataclass(frozen=True)
+class Overlay:
+    """A `[g, g]` map with its title and colour-bar scale; without a map, a title alone.
+
+    `awaiting_gradients`: the class-specific rollout needs gradients of a class the analysis
+    has not cached, so there is nothing to paint until they are computed.
+    """
+
+    title: str
+    grid_map: np.ndarray | None = None
+    label: str = ""
+    vmin: float | None = None
+    vmax: float | None = None
+    colormap: str = imaging.DEFAULT_COLORMAP
+    awaiting_gradients: bool = False
+
+
+def overlay_for(
+    analysis: Analysis,
+    kind: str,
+    rollout: RolloutSettings,
+    *,
+    layer: int,
+    head: int,
+    patch: int | None,
+    class_index: int,
+) -> Overlay:
+    """The overlay of `kind` (a key of `OVERLAYS`) for the selected layer, head (`MEAN_HEAD`:
+    mean of heads), patch (None: none clicked yet) and class, all 0-based."""
+    g = analysis.grid_size
+    if kind == "rollout":
+        return _rollout_overlay(analysis, rollout, class_index)
+    if kind == "attention":
+        maps = analysis.cls_attention[layer]
+        return Overlay(
+            f"Class-token attention, layer {layer + 1}, {head_text(head)}",
+            maps.mean(axis=0) if head == MEAN_HEAD else maps[head],
+            ATTENTION_LABEL,
+            vmin=0.0,
+        )
+    if kind in ("patch", "posembed") and patch is None:
+        return Overlay("Click a patch on the image to inspect it")
+    if kind == "patch":
+        return Overlay(
+            f"Where patch {patch_label(patch, g)} attends, layer {layer + 1}, {head_text(head)}",
+            analysis.patch_attention(layer, patch, None if head == MEAN_HEAD else head),
+            ATTENTION_LABEL,
+            vmin=0.0,
+        )
+    if kind == "posembed":
+        return Overlay(
+            f"Position-embedding similarity of patch {patch_label(patch, g)}",
+            analysis.patch_pos_similarity(patch),
+            SIMILARITY_LABEL,
+            vmin=-1.0,
+            vmax=1.0,
+            colormap=SIMILARITY_COLORMAP,
+        )
+    return Overlay(f"The image as the model sees it: {analysis.image_size} px, {g} × {g} patches")
+
+
+def _rollout_overlay(analysis: Analysis, settings: RolloutSettings, class_index: int) -> Overlay:
+    details = f"discard {settings.discard_ratio:.2f}, from layer {settings.start_layer + 1}"
+    if settings.mode == "gradient":
+        name = analysis.class_names[class_index]
+        if class_index not in analysis.class_relevance:
+            return Overlay(
+                f"Computing the class-specific rollout for '{name}'…", awaiting_gradients=True
+            )
+        title = f"Class-specific rollout for '{name}' ({details})"
+        label = "relevance (max = 1)"
+    else:
+        title = f"Attention rollout ({settings.head_fusion} of heads, {details})"
+        label = "rolled-out attention (max = 1)"
+    grid_map = rollout_map(analysis, settings, class_index)
+    return Overlay(title, grid_map, label, vmin=0.0, vmax=1.0)
