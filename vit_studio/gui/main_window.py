@@ -33,9 +33,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMenu,
     QMessageBox,
-    QProgressBar,
     QTabWidget,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -60,6 +58,7 @@ from vit_studio.gui.widgets.plots import MeanDistancePlot, TokenNormMap
 from vit_studio.gui.widgets.posembed_view import PosEmbedMosaic
 from vit_studio.gui.widgets.predictions import TOP_K, PredictionsView
 from vit_studio.gui.widgets.rollout_controls import RolloutControls, RolloutSettings
+from vit_studio.gui.widgets.status_bar import StatusBar
 from vit_studio.gui.workers import (
     ANALYSIS,
     MODEL,
@@ -132,7 +131,8 @@ class MainWindow(QMainWindow):
 
         self._build_views()
         self._build_docks()
-        self._build_status_bar()
+        self._status = StatusBar()
+        self.setStatusBar(self._status)
         self._build_actions()
         self._build_menus()
         self._build_toolbar()
@@ -262,42 +262,6 @@ class MainWindow(QMainWindow):
         dock.setWidget(widget)
         self.addDockWidget(area, dock)
         return dock
-
-    def _build_status_bar(self) -> None:
-        bar = self.statusBar()
-        self._busy = QProgressBar()
-        self._busy.setRange(0, 0)
-        self._busy.setMaximumWidth(120)
-        self._busy.setToolTip("The model is loading or analysing")
-        self._busy.hide()
-        self._batch_progress = QProgressBar()
-        self._batch_progress.setMaximumWidth(200)
-        self._batch_progress.setFormat("CSV %v / %m")
-        self._batch_progress.setToolTip("Folder predictions being exported")
-        self._batch_cancel = QToolButton()
-        self._batch_cancel.setText("Cancel")
-        self._batch_cancel.setToolTip("Stop the folder export; nothing is written")
-        self._batch_cancel.clicked.connect(self.cancel_export)
-        self._batch_progress.hide()
-        self._batch_cancel.hide()
-        self._device_label = QLabel("Device: —")
-        self._device_label.setToolTip("Where the model runs")
-        self._model_label = QLabel("No model")
-        self._model_label.setToolTip("The loaded model")
-        self._timing_label = QLabel("")
-        self._timing_label.setToolTip(
-            "Time of the last analysis in the worker thread: decoding the image, the forward "
-            "pass, class gradients and the derived maps"
-        )
-        for widget in (
-            self._busy,
-            self._batch_progress,
-            self._batch_cancel,
-            self._model_label,
-            self._device_label,
-            self._timing_label,
-        ):
-            bar.addPermanentWidget(widget)
 
     def _action(self, text: str, slot, shortcut=None, tip: str = "") -> QAction:
         action = QAction(text, self)
@@ -473,13 +437,14 @@ class MainWindow(QMainWindow):
         inference.modelReady.connect(self._on_model_ready)
         inference.analysisReady.connect(self._on_analysis)
         inference.failed.connect(self._on_failed)
-        inference.busyChanged.connect(self._busy.setVisible)
+        inference.busyChanged.connect(self._status.set_busy)
         inference.devicesFound.connect(self._on_devices)
         inference.localModelsFound.connect(self._on_local_models)
-        self._batch.progress.connect(self._on_batch_progress)
+        self._batch.progress.connect(self._status.show_export_progress)
         self._batch.finished.connect(self._on_batch_finished)
         self._batch.failed.connect(self._show_error)
-        self._batch.runningChanged.connect(self._on_batch_running)
+        self._batch.runningChanged.connect(self._status.set_export_running)
+        self._status.cancelExportRequested.connect(self.cancel_export)
         self._thumbnails.thumbnailReady.connect(self._filmstrip.set_thumbnail)
 
         self._image_view.patchClicked.connect(self.select_patch)
@@ -740,8 +705,7 @@ class MainWindow(QMainWindow):
                 top_k=TOP_K,
             )
         )
-        self._batch_progress.setRange(0, len(files))
-        self._batch_progress.setValue(0)
+        self._status.show_export_progress(0, len(files))
         self.statusBar().showMessage(f"Exporting predictions for {len(files)} images…")
 
     def cancel_export(self) -> None:
@@ -770,9 +734,7 @@ class MainWindow(QMainWindow):
         self._settings.add_recent_model(summary.path)
         self._model_panel.show_model(summary)
         self._finetune.set_explorer_model(summary.path, summary.name)
-        self._model_label.setText(f"Model: {summary.name}")
-        self._model_label.setToolTip(str(summary.path))
-        self._device_label.setText(f"Device: {summary.device_label}")
+        self._status.show_model(summary)
         self.statusBar().showMessage(f"Model {summary.name} ready on {summary.device_label}", 5000)
         self._banner.clear()
         self._update_title()
@@ -805,7 +767,7 @@ class MainWindow(QMainWindow):
         self._stale_tabs = set(self._tab_refreshers)
         self._refresh_current_tab()
         self._refresh_overlay()
-        self._timing_label.setText(self._timing_text(result))
+        self._status.show_timing(result)
         self._banner.clear()
         self._update_enabled()
         self.statusBar().showMessage(
@@ -856,20 +818,12 @@ class MainWindow(QMainWindow):
         if not models:
             self._local_models_menu.addAction("None found").setEnabled(False)
 
-    def _on_batch_progress(self, done: int, total: int) -> None:
-        self._batch_progress.setRange(0, total)
-        self._batch_progress.setValue(done)
-
     def _on_batch_finished(self, summary: BatchSummary) -> None:
         failed = f", {summary.failures} unreadable" if summary.failures else ""
         self.statusBar().showMessage(
             f"Wrote predictions for {summary.images} images{failed} to {summary.output}", 10000
         )
         self._exported(summary.output)
-
-    def _on_batch_running(self, running: bool) -> None:
-        self._batch_progress.setVisible(running)
-        self._batch_cancel.setVisible(running)
 
     # --- controls -----------------------------------------------------------------------------
 
@@ -969,13 +923,6 @@ class MainWindow(QMainWindow):
             vmax=overlay.vmax,
             colormap=overlay.colormap,
         )
-
-    def _timing_text(self, result: ImageResult) -> str:
-        laps = result.analysis.timings_ms
-        parts = [f"decode {result.decode_ms:.0f}"] + [
-            f"{name} {ms:.0f}" for name, ms in laps.items()
-        ]
-        return f"Analysis {result.total_ms:.0f} ms ({', '.join(parts)})"
 
     # --- requests -----------------------------------------------------------------------------
 
