@@ -276,7 +276,7 @@ def test_switching_device_moves_the_model_and_analyses_again(qtbot, loaded, sett
     assert loaded.model_summary.device == "cpu"
     assert loaded.result.device == "cpu"
     assert settings.device == "cpu"
-    assert loaded._device.currentData() == "cpu"
+    assert loaded._menus.device_chooser.currentData() == "cpu"
 
 
 @pytest.mark.cuda
@@ -362,10 +362,11 @@ def test_settings_persist_across_windows(qtbot, settings_file, model_file, image
 
 
 def test_recent_files_and_samples_menus_list_files(loaded, images):
-    loaded._fill_recent_menu()
-    assert [a.text() for a in loaded._recent_menu.actions()][0] == images[0].name
-    loaded._fill_samples_menu()
-    assert loaded._samples_menu.actions()  # the bundled samples, or a disabled "None yet"
+    menus = loaded._menus
+    menus.fill_recent_menu()
+    assert [a.text() for a in menus.recent_menu.actions()][0] == images[0].name
+    menus.fill_samples_menu()
+    assert menus.samples_menu.actions()  # the bundled samples, or a disabled "None yet"
 
 
 def test_a_folder_without_images_is_reported(qtbot, window, tmp_path):

@@ -4,6 +4,10 @@ Models load and images are analysed in the `InferenceWorker`'s thread; the windo
 newest `ImageResult` and every control (rollout settings, layer, head, patch, class among the
 cached ones) redraws from it on the GUI thread in milliseconds. Tabs that are not on screen are
 redrawn when they are shown, so a new analysis costs only what is visible.
+
+This module composes the window and keeps its state; the menus and toolbar are built in `menus`,
+the file dialogs live in `dialogs`, the choice of overlay map in `overlay`, and the status bar in
+`widgets.status_bar`.
 """
 
 from __future__ import annotations
@@ -13,39 +17,28 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QSignalBlocker, Qt, QUrl, Signal
-from PySide6.QtGui import (
-    QAction,
-    QCloseEvent,
-    QDesktopServices,
-    QDragEnterEvent,
-    QDropEvent,
-    QKeySequence,
-    QPainter,
-    QPixmap,
-)
+from PySide6.QtCore import QSignalBlocker, Qt, Signal
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
     QDockWidget,
-    QFileDialog,
     QHBoxLayout,
     QLabel,
     QMainWindow,
-    QMenu,
-    QMessageBox,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
-from vit_studio import __version__
 from vit_studio.engine.analysis import Analysis
+from vit_studio.engine.checkpoints.discovery import LocalModel
 from vit_studio.engine.errors import StudioError
 from vit_studio.engine.images import IMAGE_EXTENSIONS, is_image_path
-from vit_studio.engine.resources import SAMPLES_DIR
 from vit_studio.gui import export
 from vit_studio.gui.cpu import limit_blas_threads
+from vit_studio.gui.dialogs import MODEL_SUFFIXES, FileDialogs, is_model_path
 from vit_studio.gui.finetune.panel import FinetunePanel
+from vit_studio.gui.menus import DEVICE_LABELS, Menus
 from vit_studio.gui.overlay import OVERLAYS, Overlay, overlay_for
 from vit_studio.gui.settings import Settings
 from vit_studio.gui.widgets.attention_grid import MEAN_HEAD, AttentionGrid
@@ -71,8 +64,6 @@ from vit_studio.gui.workers import (
     ThumbnailLoader,
 )
 
-MODEL_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".ckpt")
-DEVICE_LABELS = {"auto": "Auto", "cpu": "CPU", "cuda": "CUDA", "mps": "Apple MPS"}
 # Tab keys, in tab order; `vit-studio --view` brings any of them to the front.
 VIEWS = (
     "predictions", "attention", "rollout", "posembed", "patch", "distance", "norms", "finetune",
@@ -80,17 +71,6 @@ VIEWS = (
 # Share of the window the views dock widens to for the fine-tune panel, which needs the room.
 FINETUNE_DOCK_SHARE = 0.68
 STOP_TIMEOUT_MS = 5000
-
-
-def is_model_path(path: Path) -> bool:
-    """A checkpoint file, or a Hugging Face / timm model folder (it holds config.json)."""
-    if path.is_dir():
-        return (path / "config.json").is_file()
-    return path.suffix.lower() in MODEL_SUFFIXES
-
-
-def _dialog_filter(label: str, suffixes: Iterable[str]) -> str:
-    return f"{label} ({' '.join('*' + s for s in suffixes)});;All files (*)"
 
 
 class MainWindow(QMainWindow):
@@ -133,9 +113,12 @@ class MainWindow(QMainWindow):
         self._build_docks()
         self._status = StatusBar()
         self.setStatusBar(self._status)
-        self._build_actions()
-        self._build_menus()
-        self._build_toolbar()
+        self._menus = Menus(
+            self,
+            self._settings,
+            FileDialogs(self, self._settings),
+            (self._views_dock, self._model_dock, self._filmstrip_dock),
+        )
         self._connect()
         self._restore_settings()
         self.setAcceptDrops(True)
@@ -263,175 +246,6 @@ class MainWindow(QMainWindow):
         self.addDockWidget(area, dock)
         return dock
 
-    def _action(self, text: str, slot, shortcut=None, tip: str = "") -> QAction:
-        action = QAction(text, self)
-        if shortcut is not None:
-            action.setShortcut(QKeySequence(shortcut))
-        action.setToolTip(tip or text.replace("…", ""))
-        action.setStatusTip(tip or text.replace("…", ""))
-        action.triggered.connect(slot)
-        return action
-
-    def _build_actions(self) -> None:
-        self._open_image_action = self._action(
-            "&Open Image…",
-            self._ask_image,
-            QKeySequence.StandardKey.Open,
-            "Open an image file and analyse it",
-        )
-        self._open_folder_action = self._action(
-            "Open &Folder…",
-            self._ask_folder,
-            "Ctrl+Shift+O",
-            "Open a folder of images as a filmstrip (arrow keys move between them)",
-        )
-        self._open_model_action = self._action(
-            "Open &Model…",
-            self._ask_model,
-            "Ctrl+M",
-            "Open a ViT Studio .safetensors, a torchvision or timm checkpoint",
-        )
-        self._open_model_folder_action = self._action(
-            "Open Model &Folder…",
-            self._ask_model_folder,
-            None,
-            "Open a Hugging Face or timm model folder (it holds config.json)",
-        )
-        self._export_view_action = self._action(
-            "Export View as &PNG…",
-            self._ask_export_view,
-            QKeySequence.StandardKey.Save,
-            "Save the image with its overlay and the visible view as a PNG",
-        )
-        self._export_json_action = self._action(
-            "Export Analysis as &JSON…",
-            lambda: self._ask_export("json"),
-            "Ctrl+Shift+S",
-            "Save predictions, timings, view settings and the shown map as JSON",
-        )
-        self._export_npz_action = self._action(
-            "Export Analysis as &NPZ…",
-            lambda: self._ask_export("npz"),
-            None,
-            "Save every array of the analysis (attentions, rollout, embeddings…) as NPZ",
-        )
-        self._export_csv_action = self._action(
-            "Export Folder Predictions as &CSV…",
-            self._ask_export_csv,
-            None,
-            "Classify every image of the open folder in the background and save the top-5 "
-            "predictions as CSV",
-        )
-        self._quit_action = self._action(
-            "&Quit", self.close, QKeySequence.StandardKey.Quit, "Close ViT Studio"
-        )
-        self._next_action = self._action(
-            "&Next Image",
-            lambda: self.step_image(1),
-            "Ctrl+Right",
-            "Show the next image of the folder",
-        )
-        self._previous_action = self._action(
-            "&Previous Image",
-            lambda: self.step_image(-1),
-            "Ctrl+Left",
-            "Show the previous image of the folder",
-        )
-        self._grid_action = self._action(
-            "Patch &Grid",
-            self._image_view.set_grid_visible,
-            "G",
-            "Show or hide the patch grid on the image",
-        )
-        self._grid_action.setCheckable(True)
-        self._finetune_folder_action = self._action(
-            "Choose &Folder…",
-            self._ask_finetune_folder,
-            "Ctrl+T",
-            "Fine-tune a model on a folder with one subfolder of images per class",
-        )
-        self._finetune_resume_action = self._action(
-            "&Resume a Run…",
-            self._ask_finetune_checkpoint,
-            None,
-            "Continue a cancelled or interrupted fine-tune from its .checkpoint.pt file",
-        )
-        self._finetune_show_action = self._action(
-            "Show Fine-tune &Panel",
-            lambda: self.show_view("finetune"),
-            None,
-            "Bring the fine-tune panel to the front",
-        )
-        self._about_action = self._action(
-            "&About ViT Studio", self._about, None, "Version and what the views show"
-        )
-
-    def _build_menus(self) -> None:
-        menu = self.menuBar().addMenu("&File")
-        menu.addAction(self._open_image_action)
-        menu.addAction(self._open_folder_action)
-        self._recent_menu = menu.addMenu("Open &Recent")
-        self._recent_menu.setToolTipsVisible(True)
-        self._recent_menu.aboutToShow.connect(self._fill_recent_menu)
-        self._samples_menu = menu.addMenu("&Samples")
-        self._samples_menu.setToolTipsVisible(True)
-        self._samples_menu.aboutToShow.connect(self._fill_samples_menu)
-        menu.addSeparator()
-        for action in (
-            self._export_view_action,
-            self._export_json_action,
-            self._export_npz_action,
-            self._export_csv_action,
-        ):
-            menu.addAction(action)
-        menu.addSeparator()
-        menu.addAction(self._quit_action)
-
-        menu = self.menuBar().addMenu("&Model")
-        menu.addAction(self._open_model_action)
-        menu.addAction(self._open_model_folder_action)
-        self._recent_models_menu = menu.addMenu("&Recent Models")
-        self._recent_models_menu.aboutToShow.connect(self._fill_recent_models_menu)
-        self._local_models_menu = menu.addMenu("Models on This &Computer")
-        self._local_models_menu.setToolTipsVisible(True)
-        self._local_models_menu.addAction("Looking…").setEnabled(False)
-
-        menu = self.menuBar().addMenu("Fine-&tune")
-        menu.addAction(self._finetune_folder_action)
-        menu.addAction(self._finetune_resume_action)
-        menu.addSeparator()
-        menu.addAction(self._finetune_show_action)
-
-        menu = self.menuBar().addMenu("&View")
-        menu.addAction(self._next_action)
-        menu.addAction(self._previous_action)
-        menu.addAction(self._grid_action)
-        menu.addSeparator()
-        for dock in (self._views_dock, self._model_dock, self._filmstrip_dock):
-            menu.addAction(dock.toggleViewAction())
-
-        menu = self.menuBar().addMenu("&Help")
-        menu.addAction(self._about_action)
-
-    def _build_toolbar(self) -> None:
-        toolbar = self.addToolBar("Main")
-        toolbar.setObjectName("main_toolbar")
-        toolbar.addAction(self._open_image_action)
-        toolbar.addAction(self._open_folder_action)
-        toolbar.addAction(self._open_model_action)
-        toolbar.addSeparator()
-        self._device = QComboBox()
-        self._device.setToolTip(
-            "Where the model runs. Auto picks a CUDA GPU when there is one, else the CPU."
-        )
-        self._device.addItem(DEVICE_LABELS["auto"], "auto")
-        device_label = QLabel(" Device ")
-        device_label.setToolTip(self._device.toolTip())
-        toolbar.addWidget(device_label)
-        toolbar.addWidget(self._device)
-        toolbar.addSeparator()
-        toolbar.addAction(self._export_view_action)
-
     def _connect(self) -> None:
         inference = self._inference
         inference.modelReady.connect(self._on_model_ready)
@@ -463,7 +277,6 @@ class MainWindow(QMainWindow):
         self._tabs.currentChanged.connect(lambda _index: self._refresh_current_tab())
         self._filmstrip.imageChosen.connect(self.open_image)
         self._model_panel.modelChosen.connect(self.load_model)
-        self._device.activated.connect(lambda _row: self.set_device(self._device.currentData()))
         self._finetune.openInExplorer.connect(self._open_finetuned)
 
     def _restore_settings(self) -> None:
@@ -477,7 +290,7 @@ class MainWindow(QMainWindow):
             self.restoreState(state)
         self._image_view.set_opacity(settings.overlay_opacity)
         self._image_view.set_grid_visible(settings.show_grid)
-        self._grid_action.setChecked(settings.show_grid)
+        self._menus.grid_action.setChecked(settings.show_grid)
         with QSignalBlocker(self._rollout):
             self._rollout.set_settings(settings.rollout)
         self._set_overlay_kind(settings.overlay_kind, refresh=False)
@@ -537,7 +350,7 @@ class MainWindow(QMainWindow):
         """Run on 'auto', 'cpu', 'cuda' or 'mps' from now on (the model moves in the worker)."""
         previous = self._settings.device
         self._settings.device = device
-        self._select_device_item(device)
+        self._menus.select_device(device)
         self._finetune.set_device(device)
         if self._inference.set_device(device):
             self._device_before_switch = previous
@@ -783,7 +596,7 @@ class MainWindow(QMainWindow):
             if self._device_before_switch is not None:
                 # The model stayed where it was, so the device choice goes back too.
                 self._settings.device = self._device_before_switch
-                self._select_device_item(self._device_before_switch)
+                self._menus.select_device(self._device_before_switch)
                 self._finetune.set_device(self._device_before_switch)
                 self._device_before_switch = None
             # The worker kept the model it had; an image opened meanwhile is analysed with it.
@@ -800,23 +613,14 @@ class MainWindow(QMainWindow):
         self._show_error(message)
 
     def _on_devices(self, devices: list[str]) -> None:
-        with QSignalBlocker(self._device):
-            self._device.clear()
-            for name in devices:
-                self._device.addItem(DEVICE_LABELS.get(name, name), name)
+        self._menus.show_devices(devices)
         if self._settings.device not in devices:
             self._settings.device = "auto"
-        self._select_device_item(self._settings.device)
+        self._menus.select_device(self._settings.device)
 
-    def _on_local_models(self, models: list) -> None:
+    def _on_local_models(self, models: list[LocalModel]) -> None:
         self._model_panel.show_local_models(models)
-        self._local_models_menu.clear()
-        for model in models:
-            action = self._local_models_menu.addAction(f"{model.name} ({model.source})")
-            action.setToolTip(str(model.path))
-            action.triggered.connect(lambda _=False, p=model.path: self.load_model(p))
-        if not models:
-            self._local_models_menu.addAction("None found").setEnabled(False)
+        self._menus.show_local_models(models)
 
     def _on_batch_finished(self, summary: BatchSummary) -> None:
         failed = f", {summary.failures} unreadable" if summary.failures else ""
@@ -864,7 +668,7 @@ class MainWindow(QMainWindow):
 
     def _on_grid_toggled(self, visible: bool) -> None:
         self._settings.show_grid = visible
-        self._grid_action.setChecked(visible)
+        self._menus.grid_action.setChecked(visible)
 
     # --- drawing ------------------------------------------------------------------------------
 
@@ -951,7 +755,7 @@ class MainWindow(QMainWindow):
         self._inference.analyze(self._result.path, tuple(sorted(classes | {self._class_index})))
         self.statusBar().showMessage("Computing class gradients…")
 
-    # --- files and dialogs --------------------------------------------------------------------
+    # --- files --------------------------------------------------------------------------------
 
     def _siblings(self, path: Path) -> list[Path]:
         """The images beside `path`, so the arrow keys can walk its folder."""
@@ -966,125 +770,10 @@ class MainWindow(QMainWindow):
         self._thumbnails.load(files, THUMBNAIL_SIZE)
         self._update_enabled()
 
-    def _start_folder(self) -> str:
-        folder = self._settings.last_folder
-        return str(folder) if folder is not None and folder.is_dir() else str(Path.home())
-
-    def _ask_image(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self, "Open Image", self._start_folder(), _dialog_filter("Images", IMAGE_EXTENSIONS)
-        )
-        if path:
-            self.open_image(path)
-
-    def _ask_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open Folder", self._start_folder())
-        if folder:
-            self.open_folder(folder)
-
-    def _ask_model(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(
-            self,
-            "Open Model",
-            self._start_folder(),
-            _dialog_filter("ViT checkpoints", (*MODEL_SUFFIXES, ".json")),
-        )
-        if path:
-            self.load_model(path)
-
-    def _ask_finetune_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(
-            self, "Folder to Fine-tune On", self._start_folder()
-        )
-        if folder:
-            self.finetune_folder(folder)
-
-    def _ask_finetune_checkpoint(self) -> None:
-        runs = self._settings.finetune_runs_dir
-        path, _ = QFileDialog.getOpenFileName(
-            self,
-            "Resume a Fine-tune Run",
-            str(runs if runs.is_dir() else Path.home()),
-            "Training checkpoints (*.checkpoint.pt);;All files (*)",
-        )
-        if path:
-            self.show_view("finetune")
-            self._finetune.resume_checkpoint(path)
-
     def _open_finetuned(self, path: Path) -> None:
         """Open in Explorer: the fine-tuned model replaces the explorer's, predictions shown."""
         self.load_model(path)
         self.show_view("predictions")
-
-    def _ask_model_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Open Model Folder", self._start_folder())
-        if folder:
-            self.load_model(folder)
-
-    def _suggested(self, suffix: str) -> str:
-        stem = self._result.path.stem if self._result else "vit-studio"
-        return str(Path(self._start_folder()) / f"{stem}{suffix}")
-
-    def _ask_export_view(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(
-            self, "Export View", self._suggested(".png"), "PNG images (*.png)"
-        )
-        if path:
-            self.export_view_png(path)
-
-    def _ask_export(self, kind: str) -> None:
-        path, _ = QFileDialog.getSaveFileName(
-            self,
-            f"Export Analysis as {kind.upper()}",
-            self._suggested(f".{kind}"),
-            f"{kind.upper()} files (*.{kind})",
-        )
-        if path:
-            self.export_analysis(path)
-
-    def _ask_export_csv(self) -> None:
-        folder = self._filmstrip.paths()[0].parent if self._filmstrip.paths() else None
-        name = f"{folder.name if folder else 'predictions'}-predictions.csv"
-        path, _ = QFileDialog.getSaveFileName(
-            self,
-            "Export Folder Predictions",
-            str(Path(self._start_folder()) / name),
-            "CSV files (*.csv)",
-        )
-        if path:
-            self.export_folder_csv(path)
-
-    def _fill_recent_menu(self) -> None:
-        self._fill_path_menu(self._recent_menu, self._settings.recent_files, self.open_image)
-
-    def _fill_recent_models_menu(self) -> None:
-        self._fill_path_menu(
-            self._recent_models_menu, self._settings.recent_models, self.load_model
-        )
-
-    def _fill_samples_menu(self) -> None:
-        samples = image_files_in(SAMPLES_DIR) if SAMPLES_DIR.is_dir() else []
-        self._fill_path_menu(self._samples_menu, samples, self.open_image)
-        if samples:
-            self._samples_menu.addSeparator()
-            self._samples_menu.addAction("Open All Samples as a Folder").triggered.connect(
-                lambda: self.open_folder(SAMPLES_DIR)
-            )
-            licence = SAMPLES_DIR / "LICENSES.md"
-            if licence.is_file():
-                self._samples_menu.addAction("Sample Photo Credits…").triggered.connect(
-                    lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(licence)))
-                )
-
-    def _fill_path_menu(self, menu: QMenu, paths: list[Path], open_path) -> None:
-        menu.clear()
-        existing = [p for p in paths if p.exists()]
-        for path in existing:
-            action = menu.addAction(path.name + ("/" if path.is_dir() else ""))
-            action.setToolTip(str(path))
-            action.triggered.connect(lambda _=False, p=path: open_path(p))
-        if not existing:
-            menu.addAction("None yet").setEnabled(False)
 
     # --- window state -------------------------------------------------------------------------
 
@@ -1112,12 +801,6 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage("Error: " + message, 10000)
         self.errorShown.emit(message)
 
-    def _select_device_item(self, device: str) -> None:
-        row = self._device.findData(device)
-        if row >= 0:
-            with QSignalBlocker(self._device):
-                self._device.setCurrentIndex(row)
-
     def _update_title(self) -> None:
         parts = ["ViT Studio"]
         if self._image_path is not None:
@@ -1127,21 +810,9 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(" — ".join(parts))
 
     def _update_enabled(self) -> None:
-        has_result = self._result is not None
-        for action in (self._export_json_action, self._export_npz_action):
-            action.setEnabled(has_result)
-        self._export_csv_action.setEnabled(
-            self._summary is not None and bool(self._filmstrip.paths())
-        )
-
-    def _about(self) -> None:
-        QMessageBox.about(
-            self,
-            "About ViT Studio",
-            f"<b>ViT Studio {__version__}</b><p>Look inside Vision Transformers: predictions, "
-            "class-token attention per head, attention rollout (Abnar &amp; Zuidema 2020), "
-            "class-specific rollout (Chefer et al. 2021), position-embedding similarity and "
-            "mean attention distance (Dosovitskiy et al. 2021, Figure 7).</p>",
+        self._menus.update_enabled(
+            has_analysis=self._result is not None,
+            can_export_folder=self._summary is not None and bool(self._filmstrip.paths()),
         )
 
     # --- Qt events ----------------------------------------------------------------------------
