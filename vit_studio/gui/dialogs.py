@@ -25,7 +25,8 @@ def is_model_path(path: Path) -> bool:
     return path.suffix.lower() in MODEL_SUFFIXES
 
 
-def _dialog_filter(label: str, suffixes: Iterable[str]) -> str:
+def dialog_filter(label: str, suffixes: Iterable[str]) -> str:
+    """A file-dialog filter for `suffixes`, with All files as the fallback."""
     return f"{label} ({' '.join('*' + s for s in suffixes)});;All files (*)"
 
 
@@ -41,7 +42,7 @@ class FileDialogs:
             self._window,
             "Open Image",
             self._start_folder(),
-            _dialog_filter("Images", IMAGE_EXTENSIONS),
+            dialog_filter("Images", IMAGE_EXTENSIONS),
         )
         if path:
             self._window.open_image(path)
@@ -56,7 +57,7 @@ class FileDialogs:
             self._window,
             "Open Model",
             self._start_folder(),
-            _dialog_filter("ViT checkpoints", (*MODEL_SUFFIXES, ".json")),
+            dialog_filter("ViT checkpoints", (*MODEL_SUFFIXES, ".json")),
         )
         if path:
             self._window.load_model(path)

@@ -32,9 +32,10 @@ from vit_studio.engine.checkpoints import CheckpointInfo
 from vit_studio.engine.data import FolderScan
 from vit_studio.engine.errors import StudioError
 from vit_studio.engine.finetune import DEFAULT_VAL_SHARE, FinetunePlan, plan_finetune
+from vit_studio.gui.dialogs import MODEL_SUFFIXES, dialog_filter
 from vit_studio.gui.finetune.choices import AUGMENT_PRESETS, FinetuneChoices
 
-MODEL_FILTER = "ViT checkpoints (*.safetensors *.pth *.pt *.bin *.ckpt);;All files (*)"
+MODEL_FILTER = dialog_filter("ViT checkpoints", MODEL_SUFFIXES)
 FREEZE_MODES = (
     ("none", "Every layer"),
     ("blocks", "The last blocks and the head"),
