@@ -106,6 +106,7 @@ def test_a_class_outside_the_cache_is_computed_in_the_worker(qtbot, loaded_eight
     with qtbot.waitSignal(window.analysisReady, timeout=WAIT_MS):
         window.choose_class(outside)
         assert "Computing" in window.image_view.title()
+        assert window.view_map is None  # an export now must not save the previous class's map
     relevance = window.result.analysis.class_relevance
     assert outside in relevance and set(analysis.class_relevance) <= set(relevance)
     np.testing.assert_allclose(window.view_map, window.result.analysis.gradient_rollout(outside))

@@ -711,9 +711,8 @@ class MainWindow(QMainWindow):
         if overlay.awaiting_gradients:
             self._request_gradients()
         self._paint_overlay(overlay)
-        if not overlay.awaiting_gradients:
-            # Until the class gradients arrive, exports keep the map that was last painted.
-            self._view_map = overlay.grid_map
+        # Exports describe the screen: while class gradients are computed, no map is shown.
+        self._view_map = overlay.grid_map
 
     def _paint_overlay(self, overlay: Overlay) -> None:
         if overlay.grid_map is None:
