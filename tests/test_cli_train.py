@@ -187,3 +187,11 @@ def test_evaluate_refuses_folder_classes_the_model_does_not_know(folder, tmp_pat
     path = save_model(random_model(), tmp_path / "m.safetensors")  # classes "class 0".."class 4"
     assert main(["evaluate", str(folder), "--model", str(path)]) == 2
     assert "are not classes of the model" in capsys.readouterr().err
+
+
+def test_fit_epochs_without_a_budget_asks_for_one(folder, tmp_path, capsys):
+    code = main(["train", str(folder), "--arch", "micro", "--fit-epochs",
+                 "--out", str(tmp_path / "m.safetensors")])  # fmt: skip
+    assert code == 2
+    error = capsys.readouterr().err.strip()
+    assert "\n" not in error and "--max-minutes" in error

@@ -68,7 +68,10 @@ class TrainConfig:
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise StudioError(f"max_minutes must be positive, not {self.max_minutes}")
         if self.fit_epochs and self.max_minutes is None:
-            raise StudioError("fitting the epochs to a time budget needs max_minutes")
+            raise StudioError(
+                "fitting the epochs to a time budget needs the budget: give max_minutes "
+                "(--max-minutes M on the command line)"
+            )
         if self.freeze not in ("none", "backbone") and not self.freeze.isdigit():
             raise StudioError(
                 f"freeze '{self.freeze}' is not understood; use none, backbone, or the number of "
