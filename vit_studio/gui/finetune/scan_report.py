@@ -195,7 +195,7 @@ class ScanReport(QWidget):
             images = len(found.train) + len(found.val)
             self._summary.setText(
                 f"<b>{found.root}</b> cannot be used for training yet. It holds "
-                f"{_count(classes, 'class', 'classes')} with {_count(images, 'image', 'images')}:"
+                f"{counted(classes, 'class', 'classes')} with {counted(images, 'image')}:"
             )
         self._problem.setText(message)
         self._problem_frame.show()
@@ -228,10 +228,6 @@ class ScanReport(QWidget):
             )
         self.skipped.setVisible(self.skipped.topLevelItemCount() > 0)
         self.skipped.resizeColumnToContents(0)
-
-
-def _count(n: int, one: str, many: str) -> str:
-    return f"{n} {one if n == 1 else many}"
 
 
 def _relative(path: Path, root: Path) -> str:
