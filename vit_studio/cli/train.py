@@ -32,6 +32,7 @@ from vit_studio.engine.finetune import (
     scan_training_folder,
 )
 from vit_studio.engine.model import StudioModel
+from vit_studio.engine.text import counted
 from vit_studio.engine.training import (
     ARCH_PRESETS,
     PRECISIONS,
@@ -490,7 +491,8 @@ def _print_result(result: TrainResult, resume_command: list[str]) -> None:
         best = f"best validation accuracy {result.best_val_acc:.2%} (epoch {result.best_epoch})"
     else:
         best = "no validation images: the latest model was kept"
-    print(f"{result.status} after {result.epochs_completed} epochs in {minutes:.1f} min; {best}")
+    epochs = counted(result.epochs_completed, "epoch")
+    print(f"{result.status} after {epochs} in {minutes:.1f} min; {best}")
     if result.paths is not None and result.paths.model.exists():
         print(f"model: {result.paths.model}")
         print(f"metrics: {result.paths.metrics}")

@@ -34,6 +34,7 @@ from vit_studio.engine.analysis import Analysis
 from vit_studio.engine.checkpoints.discovery import LocalModel
 from vit_studio.engine.errors import StudioError
 from vit_studio.engine.images import IMAGE_EXTENSIONS, is_image_path
+from vit_studio.engine.text import counted
 from vit_studio.gui import export
 from vit_studio.gui.cpu import limit_blas_threads
 from vit_studio.gui.dialogs import MODEL_SUFFIXES, FileDialogs, is_model_path
@@ -519,7 +520,7 @@ class MainWindow(QMainWindow):
             )
         )
         self._status.show_export_progress(0, len(files))
-        self.statusBar().showMessage(f"Exporting predictions for {len(files)} images…")
+        self.statusBar().showMessage(f"Exporting predictions for {counted(len(files), 'image')}…")
 
     def cancel_export(self) -> None:
         if self._batch.running:
@@ -625,7 +626,8 @@ class MainWindow(QMainWindow):
     def _on_batch_finished(self, summary: BatchSummary) -> None:
         failed = f", {summary.failures} unreadable" if summary.failures else ""
         self.statusBar().showMessage(
-            f"Wrote predictions for {summary.images} images{failed} to {summary.output}", 10000
+            f"Wrote predictions for {counted(summary.images, 'image')}{failed} to {summary.output}",
+            10000,
         )
         self._exported(summary.output)
 

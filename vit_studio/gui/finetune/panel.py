@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from vit_studio.engine.checkpoints import CheckpointInfo
+from vit_studio.engine.text import counted
 from vit_studio.engine.training import StepInfo, TrainPaths, TrainResult
 from vit_studio.gui.finetune.curves import TrainingCurves
 from vit_studio.gui.finetune.epoch_scrubber import EpochScrubber
@@ -415,7 +416,7 @@ class FinetunePanel(QWidget):
         self._progress.setFormat("epoch %v / %m")
         if run.skipped:
             self._banner.show_notice(
-                f"{len(run.skipped)} files no longer decode since the scan and were left out "
+                f"{counted(len(run.skipped), 'file')} left out: unreadable since the scan "
                 f"(first: {run.skipped[0].path.name}: {run.skipped[0].reason})"
             )
         if self._state == PREPARING:
@@ -453,7 +454,7 @@ class FinetunePanel(QWidget):
         self.results.set_model_available(model is not None)
         completed = result.status == "completed"
         self._status.setText(
-            f"Run {result.status} after {result.epochs_completed} epochs in "
+            f"Run {result.status} after {counted(result.epochs_completed, 'epoch')} in "
             f"{elapsed_text(result.seconds)}"
         )
         self._set_state(FINISHED if completed else CANCELLED)

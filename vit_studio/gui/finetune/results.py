@@ -9,6 +9,7 @@ from matplotlib.figure import Figure
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
+from vit_studio.engine.text import counted
 from vit_studio.engine.training import EpochInfo, TrainResult
 from vit_studio.gui.widgets.plots import PlotCanvas
 
@@ -139,7 +140,7 @@ class ResultsView(QWidget):
             "time budget": "Stopped at its time budget",
         }.get(result.status, result.status)
         text = (
-            f"<b>{ended}</b> after {result.epochs_completed} epochs in "
+            f"<b>{ended}</b> after {counted(result.epochs_completed, 'epoch')} in "
             f"{elapsed_text(result.seconds)}. "
         )
         if result.best_val_acc is not None:
