@@ -9,7 +9,7 @@ from matplotlib.patches import Rectangle
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from vit_studio.gui.widgets.plots import PlotCanvas
+from vit_studio.gui.widgets.plots import PlotCanvas, placeholder
 
 COLORMAP = "Blues"
 MAX_ANNOTATED = 15  # classes up to which every cell shows its count
@@ -102,12 +102,7 @@ class ConfusionMatrixView(QWidget):
         self._image.set_visible(False)
         for text in self._texts:
             text.remove()
-        self._texts = [
-            self.axes.text(
-                0.5, 0.5, message, transform=self.axes.transAxes, ha="center", va="center",
-                color="grey", wrap=True,
-            )
-        ]  # fmt: skip
+        self._texts = [placeholder(self.axes, message)]
         self.axes.set_xticks([])
         self.axes.set_yticks([])
         self.axes.set_xlabel("")

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 from vit_studio.engine.data import FolderScan
 from vit_studio.engine.text import counted
 from vit_studio.gui.widgets.banner import ERROR_STYLE
-from vit_studio.gui.widgets.plots import PlotCanvas
+from vit_studio.gui.widgets.plots import PlotCanvas, placeholder
 
 TRAIN_COLOUR = "#4a7fc1"
 VAL_COLOUR = "#f0a030"
@@ -114,7 +114,7 @@ class ClassCountChart(QWidget):
         axes.set_title("Images per class")
         axes.set_axis_off()
         if note:
-            axes.text(0.5, 0.5, note, ha="center", va="center", transform=axes.transAxes)
+            placeholder(axes, note)
         self.canvas.relayout()
         self.canvas.draw_idle()
 

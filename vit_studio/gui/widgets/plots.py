@@ -15,6 +15,7 @@ from matplotlib.backend_bases import MouseEvent
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
+from matplotlib.text import Text
 from matplotlib.ticker import MaxNLocator
 from PySide6.QtCore import QSignalBlocker, Qt
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QSlider, QVBoxLayout, QWidget
@@ -37,6 +38,14 @@ def head_colours(num_heads: int) -> np.ndarray:
 def integer_ticks(axis: Axis, count: int) -> None:
     """Label 1..count at integer positions, thinned out so labels never crowd."""
     axis.set_major_locator(MaxNLocator(nbins=min(count, 12), integer=True, min_n_ticks=1))
+
+
+def placeholder(axes: Axes, message: str = EMPTY_TEXT) -> Text:
+    """The grey note in the middle of a chart that has nothing to show yet."""
+    return axes.text(
+        0.5, 0.5, message, transform=axes.transAxes, ha="center", va="center", color="grey",
+        wrap=True,
+    )  # fmt: skip
 
 
 def show_tick_labels(axes: Axes, visible: bool) -> None:
@@ -100,15 +109,7 @@ class MeanDistancePlot(QWidget):
         self._selection = self.axes.scatter(
             [], [], s=180, facecolors="none", edgecolors="black", linewidths=1.6, zorder=4
         )
-        self._empty = self.axes.text(
-            0.5,
-            0.5,
-            EMPTY_TEXT,
-            transform=self.axes.transAxes,
-            ha="center",
-            va="center",
-            color="grey",
-        )
+        self._empty = placeholder(self.axes)
         self.axes.set_title("Mean attention distance per head")
         self.axes.set_xlabel("Network depth (layer)")
         self.axes.set_ylabel("Mean attention distance (pixels)")
@@ -214,15 +215,7 @@ class TokenNormMap(QWidget):
         self.line_axes.set_ylabel("L2 norm")
         self.line_axes.grid(True, alpha=0.3)
         self._legend = self.line_axes.legend(loc="best", fontsize="small")
-        self._empty = self.line_axes.text(
-            0.5,
-            0.5,
-            EMPTY_TEXT,
-            transform=self.line_axes.transAxes,
-            ha="center",
-            va="center",
-            color="grey",
-        )
+        self._empty = placeholder(self.line_axes)
         self.canvas.mpl_connect("button_press_event", self._on_click)
 
         self._slider = QSlider(Qt.Orientation.Horizontal)
