@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -74,3 +75,23 @@ def cifar_train() -> Path:
     if not CIFAR_TRAIN.is_dir():
         pytest.skip("../shared/datasets/cifar10 is not present")
     return CIFAR_TRAIN
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A real 64 KiB file system (tmpfs), so writes fail as a full disk makes them fail ("No
+    space left on device"), whatever library writes. Skips where mounting is not allowed."""
+    mount = tmp_path / "small-disk"
+    mount.mkdir()
+    try:
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True
+        )
+    except FileNotFoundError:
+        pytest.skip("no mount command here")
+    if done.returncode != 0:
+        pytest.skip("mounting a small tmpfs needs root: " + done.stderr.decode().strip())
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)

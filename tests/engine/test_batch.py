@@ -8,11 +8,11 @@ import pytest
 from tests.conftest import write_image
 from vit_studio.engine.analysis import analyze
 from vit_studio.engine.batch import (
-    BatchCancelled,
     predict_files,
     predictions_csv,
     write_predictions_csv,
 )
+from vit_studio.engine.errors import Cancelled
 from vit_studio.engine.images import open_image, prepare_image
 
 
@@ -48,7 +48,7 @@ def test_progress_is_reported_per_batch_and_cancel_stops_before_the_next(tiny_mo
     seen = []
     predict_files(tiny_model, files, batch_size=4, progress=lambda d, t: seen.append((d, t)))
     assert seen == [(4, 6), (6, 6)]
-    with pytest.raises(BatchCancelled):
+    with pytest.raises(Cancelled):
         predict_files(tiny_model, files, batch_size=4, progress=lambda d, t: seen.append(d),
                       cancelled=lambda: len(seen) > 2)
 

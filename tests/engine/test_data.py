@@ -11,7 +11,6 @@ import torch
 
 from tests.conftest import write_image
 from vit_studio.engine.data import (
-    CacheCancelled,
     CachedImages,
     FolderScan,
     ImageItem,
@@ -20,7 +19,7 @@ from vit_studio.engine.data import (
     cache_images,
     scan_folder,
 )
-from vit_studio.engine.errors import StudioError
+from vit_studio.engine.errors import Cancelled, StudioError
 from vit_studio.engine.images import open_image, resize_center_crop
 
 
@@ -273,7 +272,7 @@ def test_scan_progress_and_cancel(messy: Path) -> None:
     scan_folder(messy, progress=lambda done, total: calls.append((done, total)), workers=2)
     assert calls[-1] == (19, 19)
     assert [done for done, _ in calls] == sorted(done for done, _ in calls)
-    with pytest.raises(CacheCancelled):
+    with pytest.raises(Cancelled):
         scan_folder(messy, cancel=lambda: True)
 
 
@@ -337,7 +336,7 @@ def test_cache_progress_and_cancel(small_scan: FolderScan) -> None:
         return len(polls) > 1
 
     seen: list[int] = []
-    with pytest.raises(CacheCancelled):
+    with pytest.raises(Cancelled):
         cache_images(items, 8, progress=lambda done, total: seen.append(done),
                      cancel=cancel_after_first_chunk, workers=2)
     assert seen and seen[-1] < 40

@@ -1,11 +1,22 @@
-"""Atomic writes: all or nothing, with the permissions of an ordinary new file."""
+"""Atomic writes: all or nothing, with the permissions of an ordinary new file, and failures
+the user can fix told as one line naming the file."""
 
 import os
 import stat
 
 import pytest
+import torch
 
+from tests.conftest import random_model
+from vit_studio.engine.errors import StudioError
 from vit_studio.engine.fileio import atomic_path, write_text_atomic
+from vit_studio.engine.model import save_model
+
+
+def default_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
@@ -13,14 +24,68 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
     target.write_text("old")
     with pytest.raises(RuntimeError), atomic_path(target) as tmp:
         tmp.write_text("half")
-        raise RuntimeError("disk full")
+        raise RuntimeError("a bug in the writer")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["model.txt"]
 
 
 def test_a_written_file_gets_the_users_default_permissions(tmp_path):
     write_text_atomic(tmp_path / "out.txt", "x")
-    umask = os.umask(0)
-    os.umask(umask)
-    mode = stat.S_IMODE((tmp_path / "out.txt").stat().st_mode)
-    assert mode == 0o666 & ~umask
+    assert stat.S_IMODE((tmp_path / "out.txt").stat().st_mode) == default_mode()
+
+
+def test_a_writer_that_replaces_its_temporary_file_still_gives_default_permissions(tmp_path):
+    with atomic_path(tmp_path / "out.bin") as tmp:
+        tmp.unlink()  # as the safetensors writer does: it creates the file anew, owner-only
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT, 0o600)
+        os.close(fd)
+    assert stat.S_IMODE((tmp_path / "out.bin").stat().st_mode) == default_mode()
+
+
+def test_a_saved_model_gets_the_users_default_permissions(tmp_path):
+    path = save_model(random_model(), tmp_path / "m.safetensors")
+    assert stat.S_IMODE(path.stat().st_mode) == default_mode()
+
+
+def test_a_folder_one_may_not_write_to_is_one_line_naming_it(tmp_path, monkeypatch):
+    # What mkstemp raises in a folder without write permission (root is never refused, so the
+    # refusal is made here rather than with chmod).
+    def refuse(*_args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(kwargs["dir"]))
+
+    monkeypatch.setattr("vit_studio.engine.fileio.tempfile.mkstemp", refuse)
+    with pytest.raises(StudioError) as raised:
+        write_text_atomic(tmp_path / "out.txt", "x", "the metrics")
+    assert str(raised.value) == (
+        f"{tmp_path / 'out.txt'}: permission denied while writing the metrics; choose a folder "
+        "you can write to, or change its permissions"
+    )
+
+
+def fill(disk) -> None:
+    """Fill the small disk to its last byte."""
+    with open(disk / "filler", "wb", buffering=0) as handle, pytest.raises(OSError):
+        while True:
+            handle.write(b"\0" * 4096)
+
+
+def test_on_a_full_disk_a_model_save_names_the_file_and_leaves_the_old_one(small_disk):
+    target = small_disk / "m.safetensors"
+    target.write_bytes(b"the last good model")
+    fill(small_disk)
+    with pytest.raises(StudioError) as raised:
+        save_model(random_model(), target)
+    assert str(raised.value) == (
+        f"{target}: the disk is full while writing the model; free some space, or write to "
+        "another disk"
+    )
+    assert target.read_bytes() == b"the last good model"
+    assert sorted(p.name for p in small_disk.iterdir()) == ["filler", "m.safetensors"]
+
+
+def test_on_a_full_disk_torch_save_is_told_as_a_full_disk_too(small_disk):
+    fill(small_disk)
+    with pytest.raises(StudioError, match="the disk is full while writing the checkpoint"), \
+            atomic_path(small_disk / "c.pt", "the checkpoint") as tmp:  # fmt: skip
+        torch.save({"weights": torch.zeros(100_000)}, tmp)
+    assert sorted(p.name for p in small_disk.iterdir()) == ["filler"]

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from vit_studio.cli.common import add_device_argument, add_model_argument, open_model
-from vit_studio.engine.analysis import Analysis, analyze
+from vit_studio.engine.analysis import TOP_K, Analysis, analyze
 from vit_studio.engine.errors import StudioError
 from vit_studio.engine.export import analysis_record, write_npz
 from vit_studio.engine.fileio import write_text_atomic
@@ -30,7 +30,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files to analyse")
     add_model_argument(parser)
-    parser.add_argument("--top-k", type=int, default=5, metavar="K", help="predictions to show")
+    parser.add_argument(
+        "--top-k",
+        type=int,
+        default=TOP_K,
+        metavar="K",
+        help=f"predictions to show (default: {TOP_K})",
+    )
     parser.add_argument(
         "--json", metavar="FILE", help="write results as JSON to FILE ('-' for standard output)"
     )

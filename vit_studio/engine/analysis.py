@@ -21,6 +21,9 @@ from vit_studio.engine.errors import StudioError
 from vit_studio.engine.images import PreparedImage
 from vit_studio.engine.model import StudioModel
 
+# How many of the best classes are listed, exported and given class gradients by default.
+TOP_K = 5
+
 
 @dataclass(frozen=True)
 class Prediction:

@@ -32,6 +32,8 @@ from torchvision.transforms.v2.functional import equalize
 
 from vit_studio.engine.errors import StudioError
 
+# The named recipes (`AugmentConfig.preset`), from none to the from-scratch default.
+AUGMENT_PRESETS = ("off", "light", "strong")
 # TrivialAugment-Wide's ops, in the order of their index. Magnitudes are drawn uniformly from
 # [0, max] (signed ops get a random sign); the maxima are the "wide" space of Müller & Hutter
 # (2021), except translation, which is a share of the image side so it means the same at 32 and
@@ -114,12 +116,21 @@ class AugmentConfig:
 
     @classmethod
     def preset(cls, name: str) -> AugmentConfig:
+        """One of `AUGMENT_PRESETS`: off, light (crop and flip) or strong (the defaults)."""
         presets = {"off": cls.off, "light": cls.light, "strong": cls}
         if name not in presets:
             raise StudioError(
-                f"augmentation '{name}' is unknown; choose one of {', '.join(presets)}"
+                f"augmentation '{name}' is unknown; choose one of {', '.join(AUGMENT_PRESETS)}"
             )
         return presets[name]()
+
+    def preset_name(self) -> str | None:
+        """The preset this is, Mixup and CutMix aside (they are set on their own); None if none."""
+        unmixed = replace(self, mixup_alpha=0.0, cutmix_alpha=0.0)
+        for name in AUGMENT_PRESETS:
+            if replace(AugmentConfig.preset(name), mixup_alpha=0.0, cutmix_alpha=0.0) == unmixed:
+                return name
+        return None
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> AugmentConfig:

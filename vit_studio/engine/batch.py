@@ -9,24 +9,18 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from vit_studio.engine.analysis import Prediction
-from vit_studio.engine.errors import StudioError
+from vit_studio.engine.analysis import TOP_K, Prediction
+from vit_studio.engine.callbacks import Cancel, Progress
+from vit_studio.engine.errors import Cancelled, StudioError
 from vit_studio.engine.fileio import write_text_atomic
 from vit_studio.engine.images import ImageFileError, open_image, prepare_image
 from vit_studio.engine.model import StudioModel
-
-Progress = Callable[[int, int], None]
-Cancel = Callable[[], bool]
-
-
-class BatchCancelled(Exception):
-    """`cancelled()` returned True between two batches of `predict_files`."""
 
 
 @dataclass(frozen=True)
@@ -42,7 +36,7 @@ def predict_files(
     model: StudioModel,
     paths: Sequence[Path],
     *,
-    top_k: int = 5,
+    top_k: int = TOP_K,
     batch_size: int = 8,
     progress: Progress | None = None,
     cancelled: Cancel | None = None,
@@ -50,7 +44,7 @@ def predict_files(
     """Classify every file, in the order given; `progress(done, total)` after each batch.
 
     `cancelled()` is asked before each batch, so a cancel takes effect within one batch.
-    Raises `BatchCancelled` when it answers True.
+    Raises `Cancelled` when it answers True.
     """
     if top_k < 1 or batch_size < 1:
         raise StudioError(f"top-k {top_k} and batch size {batch_size} must be at least 1")
@@ -58,7 +52,7 @@ def predict_files(
     total = len(paths)
     for start in range(0, total, batch_size):
         if cancelled is not None and cancelled():
-            raise BatchCancelled(f"cancelled after {start} of {total} images")
+            raise Cancelled(f"cancelled after {start} of {total} images")
         results.extend(_predict_batch(model, paths[start : start + batch_size], top_k))
         if progress is not None:
             progress(len(results), total)
@@ -120,10 +114,4 @@ def predictions_csv(results: Sequence[FilePrediction], top_k: int) -> str:
 
 def write_predictions_csv(path: str | Path, results: Sequence[FilePrediction], top_k: int) -> None:
     """Write `predictions_csv` atomically; a failed write names the file and the fix."""
-    try:
-        write_text_atomic(path, predictions_csv(results, top_k))
-    except OSError as exc:
-        raise StudioError(
-            f"{path}: could not write the CSV ({exc.strerror or exc}); "
-            "choose a folder you can write to"
-        ) from exc
+    write_text_atomic(path, predictions_csv(results, top_k), "the predictions CSV")

@@ -23,12 +23,10 @@ from typing import TypeVar
 import numpy as np
 import torch
 
-from vit_studio.engine.errors import StudioError
+from vit_studio.engine.callbacks import Cancel, Progress
+from vit_studio.engine.errors import Cancelled, StudioError
 from vit_studio.engine.images import ImageFileError, is_image_path, open_image, resize_center_crop
 from vit_studio.engine.text import counted
-
-Progress = Callable[[int, int], None]
-Cancel = Callable[[], bool]
 
 # Files per pool task: small enough that progress and cancel respond within a second even for
 # large photos, large enough that pool overhead stays negligible for tiny ones.
@@ -38,10 +36,6 @@ _SPLIT_FOLDER_NAMES = frozenset({"train", "test", *_VAL_FOLDER_NAMES})
 
 _In = TypeVar("_In")
 _Out = TypeVar("_Out")
-
-
-class CacheCancelled(Exception):
-    """`cancel()` returned True during `cache_images` or a verifying `scan_folder`."""
 
 
 class UntrainableFolder(StudioError):
@@ -141,7 +135,7 @@ def scan_folder(
     Without a val/ folder, `val_share` of each class (at least one image) becomes validation,
     chosen by hashing the seed with each file's path: the same files and seed give the same split
     on any machine, whatever order the file system lists them in. `progress(done, total)` and
-    `cancel()` are polled while verifying; cancelling raises `CacheCancelled`.
+    `cancel()` are polled while verifying; cancelling raises `Cancelled`.
 
     Raises `StudioError` for a missing root or mismatched train/val classes, and its subclass
     `UntrainableFolder` (carrying what was found) for fewer than two classes or a class with too
@@ -238,7 +232,7 @@ def cache_images(
 
     A file that no longer decodes (changed or deleted since the scan) is left out and listed in
     `skipped`; only when nothing decodes is a `StudioError` raised. `progress(done, total)` is
-    called as chunks finish and `cancel()` polled between them; cancelling raises `CacheCancelled`.
+    called as chunks finish and `cancel()` polled between them; cancelling raises `Cancelled`.
     """
     if size < 1:
         raise StudioError(f"cache image size {size} is too small; use a positive size, e.g. 224")
@@ -413,7 +407,7 @@ def _run_chunked(
     """
     total = len(items)
     if cancel is not None and cancel():
-        raise CacheCancelled
+        raise Cancelled
     chunks = [items[start:start + _CHUNK] for start in range(0, total, _CHUNK)]
     workers = _default_workers() if workers is None else max(1, workers)
     pool = ThreadPoolExecutor(workers, thread_name_prefix="decode") if workers > 1 else None
@@ -426,7 +420,7 @@ def _run_chunked(
             if progress is not None:
                 progress(done, total)
             if cancel is not None and done < total and cancel():
-                raise CacheCancelled
+                raise Cancelled
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)

@@ -1,4 +1,4 @@
-"""Choosing the torch device: `auto` means CUDA, else Apple MPS, else CPU."""
+"""Choosing the torch device (`auto` means CUDA, else Apple MPS, else CPU), and naming it."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import torch
 from vit_studio.engine.errors import StudioError
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+# How each choice reads in menus and choosers.
+CHOICE_LABELS = {"auto": "Auto", "cpu": "CPU", "cuda": "CUDA", "mps": "Apple MPS"}
 
 
 def mps_available() -> bool:
@@ -46,3 +48,13 @@ def resolve_device(name: str = "auto") -> torch.device:
             raise StudioError("device 'mps': Apple MPS is not available here; use cpu or auto")
         return torch.device("mps")
     raise StudioError(f"device '{name}' is unknown; choose one of {', '.join(DEVICE_CHOICES)}")
+
+
+def device_label(device: torch.device, num_threads: int | None = None) -> str:
+    """The device a model is on, for people: 'CPU (3 threads)', 'CUDA: NVIDIA H100 80GB HBM3'."""
+    if device.type == "cuda":
+        return f"CUDA: {torch.cuda.get_device_name(device)}"
+    if device.type == "mps":
+        return CHOICE_LABELS["mps"]
+    threads = torch.get_num_threads() if num_threads is None else num_threads
+    return f"CPU ({threads} thread{'s' if threads != 1 else ''})"

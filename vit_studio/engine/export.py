@@ -49,7 +49,7 @@ def write_npz(
         if name in arrays:
             raise ValueError(f"'{name}' is one of the standard NPZ arrays; choose another name")
         arrays[name] = np.asarray(array, dtype=np.float32)
-    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+    with atomic_path(path, "the NPZ file") as tmp, open(tmp, "wb") as handle:
         np.savez(handle, **arrays)
 
 

@@ -246,21 +246,18 @@ def _meta_document(model: StudioModel) -> dict[str, Any]:
 
 
 def save_model(model: StudioModel, path: str | os.PathLike) -> Path:
-    """Write `model` in our format, atomically (a temp file renamed over the target)."""
+    """Write `model` in our format, atomically (a temp file renamed over the target).
+
+    A full disk or an unwritable folder raises `StudioError` naming `path`; nothing is left.
+    """
     path = Path(path)
     tensors = {
         name: tensor.detach().to("cpu", torch.float32).contiguous().clone()
         for name, tensor in model.module.state_dict().items()
     }
     metadata = {FORMAT_KEY: json.dumps(_meta_document(model))}
-    try:
-        with atomic_path(path) as tmp:
-            save_file(tensors, str(tmp), metadata=metadata)
-    except OSError as exc:
-        raise StudioError(
-            f"{path}: could not write the model ({exc.strerror or exc}); "
-            "check the folder exists, is writable and has free space"
-        ) from exc
+    with atomic_path(path, "the model") as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
     return path
 
 

@@ -14,11 +14,9 @@ from typing import Any
 import numpy as np
 
 from vit_studio.engine import export as engine_export
-from vit_studio.engine.errors import StudioError
+from vit_studio.engine.analysis import TOP_K
 from vit_studio.engine.fileio import write_text_atomic
 from vit_studio.gui.workers import ImageResult, ModelSummary
-
-TOP_K = 5
 
 
 @dataclass(frozen=True)
@@ -52,18 +50,9 @@ def analysis_document(
 
 
 def write_json(path: Path, document: dict[str, Any]) -> None:
-    _writing(path, lambda: write_text_atomic(path, json.dumps(document, indent=2) + "\n"))
+    write_text_atomic(path, json.dumps(document, indent=2) + "\n", "the analysis JSON")
 
 
 def write_npz(path: Path, result: ImageResult, view_map: np.ndarray | None) -> None:
     extra = {} if view_map is None else {"view_map": view_map}
-    _writing(path, lambda: engine_export.write_npz(path, result.analysis, extra))
-
-
-def _writing(path: Path, write) -> None:
-    try:
-        write()
-    except OSError as exc:
-        raise StudioError(
-            f"{path}: could not write it ({exc.strerror or exc}); choose a folder you can write to"
-        ) from exc
+    engine_export.write_npz(path, result.analysis, extra)

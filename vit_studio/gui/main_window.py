@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from vit_studio.engine.analysis import Analysis
+from vit_studio.engine.analysis import TOP_K, Analysis
 from vit_studio.engine.checkpoints.discovery import LocalModel
 from vit_studio.engine.errors import StudioError
 from vit_studio.engine.images import IMAGE_EXTENSIONS, is_image_path
@@ -50,7 +50,7 @@ from vit_studio.gui.widgets.model_panel import ModelPanel
 from vit_studio.gui.widgets.patch_view import PatchView
 from vit_studio.gui.widgets.plots import MeanDistancePlot, TokenNormMap
 from vit_studio.gui.widgets.posembed_view import PosEmbedMosaic
-from vit_studio.gui.widgets.predictions import TOP_K, PredictionsView
+from vit_studio.gui.widgets.predictions import PredictionsView
 from vit_studio.gui.widgets.rollout_controls import RolloutControls, RolloutSettings
 from vit_studio.gui.widgets.status_bar import StatusBar
 from vit_studio.gui.workers import (

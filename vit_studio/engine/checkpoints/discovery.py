@@ -15,13 +15,12 @@ import torch
 
 from vit_studio.engine import resources
 from vit_studio.engine.checkpoints import CheckpointInfo, inspect_checkpoint
-from vit_studio.engine.checkpoints.reading import TORCH_PICKLE, sniff
+from vit_studio.engine.checkpoints.reading import MODEL_SUFFIXES, TORCH_PICKLE, sniff
 from vit_studio.engine.errors import StudioError
 
 BUNDLED = "bundled"
 TORCH_HUB = "torch hub cache"
 HF_HUB = "Hugging Face cache"
-_HF_WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
 
 
 @dataclass(frozen=True)
@@ -98,7 +97,7 @@ def _hf_candidates(cache: Path) -> Iterator[tuple[Path, str]]:
                 yield snapshot, name
             else:
                 for path in _files(snapshot):
-                    if path.name.endswith(_HF_WEIGHT_SUFFIXES):
+                    if path.name.endswith(MODEL_SUFFIXES):
                         yield path, name
 
 

@@ -39,7 +39,7 @@ from vit_studio.engine.training.checkpoint import (
     load_checkpoint,
 )
 from vit_studio.engine.training.config import RUNTIME_FIELDS, TrainConfig
-from vit_studio.engine.training.evaluation import EvalResult, EvaluationCancelled, evaluate
+from vit_studio.engine.training.evaluation import EvalResult, evaluate
 from vit_studio.engine.training.loop import train
 from vit_studio.engine.training.precision import PRECISIONS, autocast_dtype
 from vit_studio.engine.training.presets import (
@@ -67,7 +67,6 @@ __all__ = [
     "ArchPreset",
     "EpochInfo",
     "EvalResult",
-    "EvaluationCancelled",
     "StepInfo",
     "TrainCallbacks",
     "TrainCheckpoint",

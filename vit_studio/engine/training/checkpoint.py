@@ -157,7 +157,7 @@ def save_checkpoint(
         "best_epoch": best_epoch,
         "provenance": provenance,
     }
-    with atomic_path(path) as tmp:
+    with atomic_path(path, "the training checkpoint") as tmp:
         torch.save(state, tmp)
 
 

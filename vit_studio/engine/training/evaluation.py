@@ -14,17 +14,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from vit_studio.engine.augment import normalize_images
+from vit_studio.engine.callbacks import Cancel, Progress
 from vit_studio.engine.device import resolve_device
+from vit_studio.engine.errors import Cancelled
 from vit_studio.engine.model import StudioModel
 from vit_studio.engine.training.precision import autocast_dtype
 from vit_studio.engine.training.source import BatchSource, check_labels
 
 if TYPE_CHECKING:
     from vit_studio.engine.data import CachedImages
-
-
-class EvaluationCancelled(Exception):
-    """`cancel()` returned True during `evaluate`."""
 
 
 @dataclass(frozen=True)
@@ -98,14 +96,15 @@ def evaluate(
     batch_size: int = 256,
     device: str | None = None,
     precision: str = "auto",
-    progress: Callable[[int, int], None] | None = None,
-    cancel: Callable[[], bool] | None = None,
+    progress: Progress | None = None,
+    cancel: Cancel | None = None,
 ) -> EvalResult:
     """Top-1, per-class accuracy, confusion and per-image probabilities of `model` on `cached`.
 
     Images should be cached at the model's `preprocessing.resize_size`: they are centre-cropped
     to the crop size, as the model's preprocessing does (other sizes are resized to the crop).
     `device` None keeps the model where it is. Labels must index `model.meta.class_names`.
+    `cancel()` is polled before each batch; cancelling raises `Cancelled`.
     """
     target = model.device if device is None else resolve_device(device)
     model.to(target)
@@ -138,8 +137,8 @@ def predict(
     prepare: Callable[[torch.Tensor], torch.Tensor],
     batch_size: int,
     amp_dtype: torch.dtype | None,
-    progress: Callable[[int, int], None] | None = None,
-    cancel: Callable[[], bool] | None = None,
+    progress: Progress | None = None,
+    cancel: Cancel | None = None,
 ) -> tuple[torch.Tensor, float]:
     """(float32 logits [N, C] on the CPU, mean cross-entropy) in eval mode; one sync at the end."""
     was_training = module.training
@@ -151,7 +150,7 @@ def predict(
     try:
         for start in range(0, total, batch_size):
             if cancel is not None and cancel():
-                raise EvaluationCancelled
+                raise Cancelled
             index = torch.arange(start, min(start + batch_size, total), device=source.index_device)
             images, labels = source.batch(index)
             with torch.autocast(

@@ -33,9 +33,9 @@ from torch import nn
 
 from vit_studio import __version__
 from vit_studio.engine.augment import BatchAugmenter, normalize_images
-from vit_studio.engine.device import resolve_device
+from vit_studio.engine.device import device_label, resolve_device
 from vit_studio.engine.errors import StudioError
-from vit_studio.engine.fileio import write_text_atomic
+from vit_studio.engine.fileio import append_line, write_text_atomic
 from vit_studio.engine.model import StudioModel, save_model
 from vit_studio.engine.training.adapt import apply_freeze
 from vit_studio.engine.training.checkpoint import (
@@ -209,7 +209,7 @@ class _Run:
         precision = "fp32" if self.amp_dtype is None else f"{self.amp_dtype}"[6:] + " autocast"
         _note(
             self.callbacks,
-            f"training on {_device_name(self.device)} in {precision}: {self.steps_per_epoch} "
+            f"training on {device_label(self.device)} in {precision}: {self.steps_per_epoch} "
             f"steps of {self.batch_size} images per epoch, {trainable:,} of {total:,} "
             "parameters trainable",
         )
@@ -473,7 +473,7 @@ class _Run:
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "torch": torch.__version__,
             "vit_studio": __version__,
-            "device": _device_name(self.device),
+            "device": device_label(self.device),
         }
         model = self.model
         provenance = model.meta.provenance | self.provenance | {"training": training}
@@ -502,9 +502,7 @@ def _note(callbacks: TrainCallbacks, message: str) -> None:
 
 
 def _append_metrics(path: Path, record: dict[str, Any]) -> None:
-    # One write of one line: an interrupt lands before or after it, never inside.
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(record, allow_nan=False) + "\n")
+    append_line(path, json.dumps(record, allow_nan=False), "the metrics")
 
 
 def _truncate_metrics(path: Path, history: list[EpochInfo]) -> None:
@@ -555,8 +553,3 @@ def _epoch_seed(seed: int, epoch: int, stream: int) -> int:
     """A distinct seed per run seed, epoch and random stream (0: sample order, 1: augmentation)."""
     return (seed * 100_003 + epoch) * 2 + stream
 
-
-def _device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return f"cuda ({torch.cuda.get_device_name(device)})"
-    return device.type

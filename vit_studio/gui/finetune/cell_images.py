@@ -11,7 +11,7 @@ from vit_studio.gui import imaging
 from vit_studio.gui.finetune.snapshots import ValidationSet
 
 ICON_SIZE = 72
-TOP_K = 3
+CLASSES_IN_TOOLTIP = 3  # the best classes each image's tooltip lists
 
 
 class CellImages(QWidget):
@@ -74,7 +74,7 @@ class CellImages(QWidget):
                 Qt.TransformationMode.FastTransformation,
             )
             item.setIcon(QIcon(pixmap))
-            top = np.argsort(-probs, kind="stable")[:TOP_K]
+            top = np.argsort(-probs, kind="stable")[:CLASSES_IN_TOOLTIP]
             lines = "<br>".join(f"{names[k]}: {probs[k]:.1%}" for k in top)
             item.setToolTip(
                 f"<b>{validation.paths[index].name}</b><br>true class: {names[true_class]}<br>"

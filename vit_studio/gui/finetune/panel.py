@@ -31,11 +31,11 @@ from PySide6.QtWidgets import (
 )
 
 from vit_studio.engine.checkpoints import CheckpointInfo
-from vit_studio.engine.text import counted
+from vit_studio.engine.text import clock_text, counted, elapsed_text
 from vit_studio.engine.training import StepInfo, TrainPaths, TrainResult
 from vit_studio.gui.finetune.curves import TrainingCurves
 from vit_studio.gui.finetune.epoch_scrubber import EpochScrubber
-from vit_studio.gui.finetune.results import ResultsView, elapsed_text
+from vit_studio.gui.finetune.results import ResultsView
 from vit_studio.gui.finetune.scan_report import ScanReport
 from vit_studio.gui.finetune.settings_form import SettingsForm
 from vit_studio.gui.finetune.snapshots import EpochSnapshot
@@ -559,11 +559,6 @@ def _step_text(info: StepInfo) -> str:
     return (
         f"Epoch {info.epoch}/{info.epochs} · step {info.step}/{info.steps_per_epoch} · "
         f"loss {info.loss:.3f} · accuracy {info.acc:.0%} · {info.images_per_s:,.0f} images/s · "
-        f"{_duration(info.eta_s)} left"
+        f"{clock_text(info.eta_s)} left"
     )
 
-
-def _duration(seconds: float) -> str:
-    seconds = int(seconds)
-    hours, rest = divmod(seconds, 3600)
-    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"

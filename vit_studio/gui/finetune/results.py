@@ -9,21 +9,12 @@ from matplotlib.figure import Figure
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
-from vit_studio.engine.text import counted
+from vit_studio.engine.text import counted, elapsed_text
 from vit_studio.engine.training import EpochInfo, TrainResult
 from vit_studio.gui.widgets.plots import PlotCanvas
 
 BAR_COLOUR = "#4a7fc1"
 MEAN_COLOUR = "#e07020"
-
-
-def elapsed_text(seconds: float) -> str:
-    """'42 s', '3.5 min' or '1.2 h'."""
-    if seconds < 60:
-        return f"{seconds:.0f} s"
-    if seconds < 3600:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.1f} h"
 
 
 class ClassAccuracyChart(QWidget):

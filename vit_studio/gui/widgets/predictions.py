@@ -6,9 +6,8 @@ from PySide6.QtCore import QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QMouseEvent, QPainter, QPaintEvent
 from PySide6.QtWidgets import QComboBox, QFormLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-from vit_studio.engine.analysis import Analysis, Prediction
+from vit_studio.engine.analysis import TOP_K, Analysis, Prediction
 
-TOP_K = 5
 BAR_COLOUR = QColor(90, 140, 220)
 CHOSEN_COLOUR = QColor(240, 150, 30)
 ROW_HEIGHT = 26
