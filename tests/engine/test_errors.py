@@ -16,7 +16,9 @@ def test_a_full_disk_is_named_with_the_file_being_written(tmp_path):
     target = tmp_path / "m.safetensors"
     for exc in (
         OSError(errno.ENOSPC, "No space left on device"),
-        SafetensorError("Error while serializing: I/O error: No space left on device (os error 28)"),
+        SafetensorError(
+            "Error while serializing: I/O error: No space left on device (os error 28)"
+        ),
     ):
         message = str(user_error(exc, "writing the model", path=target, writing=True))
         assert message == (
@@ -27,7 +29,9 @@ def test_a_full_disk_is_named_with_the_file_being_written(tmp_path):
 
 def test_torch_writers_full_disk_is_told_by_the_space_left(tmp_path, monkeypatch):
     # What torch.save raises when its zip writer runs out of space: no errno anywhere.
-    zip_error = RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 576 vs 534")
+    zip_error = RuntimeError(
+        "[enforce fail at inline_container.cc:672] . unexpected pos 576 vs 534"
+    )
     target = tmp_path / "m.checkpoint.pt"
     assert user_error(zip_error, "writing the checkpoint", path=target, writing=True) is None
 
