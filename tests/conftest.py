@@ -79,13 +79,14 @@ def cifar_train() -> Path:
 
 @pytest.fixture
 def small_disk(tmp_path: Path):
-    """A real 64 KiB file system (tmpfs), so writes fail as a full disk makes them fail ("No
-    space left on device"), whatever library writes. Skips where mounting is not allowed."""
+    """A real 4 MiB file system (tmpfs): filled with `fill_disk`, writes fail on it as they fail
+    on a full disk ("No space left on device"), whatever library writes. Skips where mounting is
+    not allowed."""
     mount = tmp_path / "small-disk"
     mount.mkdir()
     try:
         done = subprocess.run(
-            ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True
+            ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], capture_output=True
         )
     except FileNotFoundError:
         pytest.skip("no mount command here")
@@ -95,3 +96,10 @@ def small_disk(tmp_path: Path):
         yield mount
     finally:
         subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+def fill_disk(disk: Path) -> None:
+    """Fill the file system of `disk` to its last byte."""
+    with open(disk / "filler", "wb", buffering=0) as handle, pytest.raises(OSError):
+        while True:
+            handle.write(b"\0" * 65536)

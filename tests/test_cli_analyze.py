@@ -87,6 +87,6 @@ def test_cuda_device_without_a_gpu_says_so(model_file, photo, capsys, monkeypatc
 
 
 def test_without_a_bundled_model_the_message_asks_for_one(photo, capsys, monkeypatch):
-    monkeypatch.setattr("vit_studio.cli.common.default_model_path", lambda: None)
+    monkeypatch.setattr("vit_studio.engine.resources.default_model_path", lambda: None)
     assert main(["analyze", str(photo)]) == 2
     assert "pass --model" in capsys.readouterr().err

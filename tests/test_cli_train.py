@@ -1,16 +1,17 @@
 """`vit-studio train | finetune | evaluate` on tiny generated folders (with one broken file)."""
 
 import json
+import os
+import stat
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import random_model
+from tests.conftest import fill_disk, random_model
 from vit_studio.cli import main
-from vit_studio.cli import train as cli_train
 from vit_studio.engine.model import load_studio_model, save_model, with_meta
-from vit_studio.engine.training import load_checkpoint
+from vit_studio.engine.training import load_checkpoint, pipeline
 
 COLOURS = ("blue", "green", "red")
 # A 2-block, 16px model: a CLI run takes about a second.
@@ -65,7 +66,7 @@ def test_train_needs_an_architecture(folder, tmp_path, capsys):
 def test_ctrl_c_prints_how_to_resume_and_resume_finishes_the_run(
     folder, tmp_path, capsys, monkeypatch
 ):
-    real_train = cli_train.train
+    real_train = pipeline.train
 
     def interrupted_after_first_epoch(*args, callbacks, **kwargs):
         on_epoch = callbacks.on_epoch
@@ -79,12 +80,12 @@ def test_ctrl_c_prints_how_to_resume_and_resume_finishes_the_run(
 
     out = tmp_path / "m.safetensors"
     command = ["train", str(folder), *SMALL, *FAST, "--epochs", "3", "--out", str(out)]
-    monkeypatch.setattr(cli_train, "train", interrupted_after_first_epoch)
+    monkeypatch.setattr(pipeline, "train", interrupted_after_first_epoch)
     assert main(command) == 130
     assert f"interrupted; resume with: vit-studio train {folder} --out {out} --resume" in (
         capsys.readouterr().err
     )
-    monkeypatch.setattr(cli_train, "train", real_train)
+    monkeypatch.setattr(pipeline, "train", real_train)
 
     assert main(["train", str(folder), "--out", str(out), "--resume"]) == 0
     printed = capsys.readouterr().out
@@ -104,7 +105,7 @@ def test_resume_refuses_other_learning_settings(folder, tmp_path, capsys):
 def test_finetune_without_a_model_and_none_bundled_says_what_to_do(
     folder, tmp_path, capsys, monkeypatch
 ):
-    monkeypatch.setattr("vit_studio.cli.common.default_model_path", lambda: None)
+    monkeypatch.setattr("vit_studio.engine.resources.default_model_path", lambda: None)
     assert main(["finetune", str(folder), "--out", str(tmp_path / "m.safetensors")]) == 2
     err = capsys.readouterr().err
     assert "no bundled model" in err and "pass --model" in err
@@ -195,3 +196,76 @@ def test_fit_epochs_without_a_budget_asks_for_one(folder, tmp_path, capsys):
     assert code == 2
     error = capsys.readouterr().err.strip()
     assert "\n" not in error and "--max-minutes" in error
+
+
+def the_error_line(err: str) -> str:
+    """The one error line that ends standard error (progress lines may come before it)."""
+    assert "Traceback" not in err
+    errors = [line for line in err.splitlines() if line.startswith("vit-studio:")]
+    assert len(errors) == 1 and err.endswith(errors[0] + "\n")
+    return errors[0]
+
+
+def fine_tune_args(folder, base, out, epochs=2):
+    return ["finetune", str(folder), "--model", str(base), "--out", str(out),
+            "--epochs", str(epochs), *FAST]  # fmt: skip
+
+
+def test_a_disk_that_fills_up_mid_run_is_one_line_and_the_last_checkpoint_stays(
+    folder, tmp_path, small_disk, capsys, monkeypatch
+):
+    base = save_model(random_model(), tmp_path / "base.safetensors")
+    out = small_disk / "m.safetensors"
+    real_train = pipeline.train
+
+    def disk_full_after_first_epoch(*args, callbacks, **kwargs):
+        on_epoch = callbacks.on_epoch
+
+        def then_fill(info):
+            on_epoch(info)
+            fill_disk(small_disk)
+
+        callbacks.on_epoch = then_fill
+        return real_train(*args, callbacks=callbacks, **kwargs)
+
+    monkeypatch.setattr(pipeline, "train", disk_full_after_first_epoch)
+    assert main(fine_tune_args(folder, base, out)) == 2
+    err = the_error_line(capsys.readouterr().err)
+    assert err.startswith(f"vit-studio: error: {small_disk}/m.")
+    assert "the disk is full while writing the" in err and "free some space" in err
+    checkpoint = small_disk / "m.checkpoint.pt"
+    assert f"the last checkpoint, {checkpoint}, is kept: resume with vit-studio finetune" in err
+    assert load_checkpoint(checkpoint).epoch == 1  # intact, from the last good epoch
+    assert not [p for p in small_disk.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_an_output_folder_one_may_not_write_to_is_one_line_and_leaves_nothing(
+    folder, tmp_path, capsys, monkeypatch
+):
+    base = save_model(random_model(), tmp_path / "base.safetensors")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_mkstemp = __import__("tempfile").mkstemp
+
+    def refuse_in_locked(*args, **kwargs):  # what a folder without write permission does
+        if kwargs.get("dir") == locked:
+            raise PermissionError(13, "Permission denied", str(locked))
+        return real_mkstemp(*args, **kwargs)
+
+    monkeypatch.setattr("vit_studio.engine.fileio.tempfile.mkstemp", refuse_in_locked)
+    assert main(fine_tune_args(folder, base, locked / "m.safetensors", epochs=1)) == 2
+    assert the_error_line(capsys.readouterr().err) == (
+        f"vit-studio: error: {locked / 'm.safetensors'}: permission denied while writing the "
+        "model; choose a folder you can write to, or change its permissions"
+    )
+    assert list(locked.iterdir()) == []
+
+
+def test_a_saved_model_and_its_files_get_the_users_default_permissions(folder, tmp_path):
+    base = save_model(random_model(), tmp_path / "base.safetensors")
+    out = tmp_path / "run" / "m.safetensors"
+    assert main(fine_tune_args(folder, base, out, epochs=1)) == 0
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in (out, out.with_name("m.checkpoint.pt"), out.with_name("m.metrics.jsonl")):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask, path.name

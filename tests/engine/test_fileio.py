@@ -7,7 +7,7 @@ import stat
 import pytest
 import torch
 
-from tests.conftest import random_model
+from tests.conftest import fill_disk, random_model
 from vit_studio.engine.errors import StudioError
 from vit_studio.engine.fileio import atomic_path, write_text_atomic
 from vit_studio.engine.model import save_model
@@ -62,17 +62,10 @@ def test_a_folder_one_may_not_write_to_is_one_line_naming_it(tmp_path, monkeypat
     )
 
 
-def fill(disk) -> None:
-    """Fill the small disk to its last byte."""
-    with open(disk / "filler", "wb", buffering=0) as handle, pytest.raises(OSError):
-        while True:
-            handle.write(b"\0" * 4096)
-
-
 def test_on_a_full_disk_a_model_save_names_the_file_and_leaves_the_old_one(small_disk):
     target = small_disk / "m.safetensors"
     target.write_bytes(b"the last good model")
-    fill(small_disk)
+    fill_disk(small_disk)
     with pytest.raises(StudioError) as raised:
         save_model(random_model(), target)
     assert str(raised.value) == (
@@ -84,7 +77,7 @@ def test_on_a_full_disk_a_model_save_names_the_file_and_leaves_the_old_one(small
 
 
 def test_on_a_full_disk_torch_save_is_told_as_a_full_disk_too(small_disk):
-    fill(small_disk)
+    fill_disk(small_disk)
     with pytest.raises(StudioError, match="the disk is full while writing the checkpoint"), \
             atomic_path(small_disk / "c.pt", "the checkpoint") as tmp:  # fmt: skip
         torch.save({"weights": torch.zeros(100_000)}, tmp)

@@ -20,7 +20,7 @@ SUBCOMMANDS = ("analyze", "models", "train", "finetune", "evaluate")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from vit_studio.cli import analyze, models, train
+    from vit_studio.cli import analyze, evaluate, models, train
 
     parser = argparse.ArgumentParser(
         prog="vit-studio",
@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"vit-studio {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (analyze, models, train):
+    for module in (analyze, models, train, evaluate):
         module.register(subparsers)
     return parser
 

@@ -20,8 +20,9 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-# What to do about too little memory, by what was being done; callers pass their own.
-MEMORY_FIX = "close other programs, or use a smaller model or batch"
+# What to do about too little memory (of the computer, of the GPU); callers doing work with
+# other fixes (training: a smaller batch) pass their own.
+MEMORY_FIX = "close other programs, or open a smaller model or image"
 GPU_MEMORY_FIX = "choose CPU as the device, or close other programs that use the GPU"
 # A failed write with less free space than this on its disk is taken to have filled it.
 _NEARLY_FULL_BYTES = 1 << 20
@@ -48,12 +49,13 @@ def user_error(
     path: str | os.PathLike | None = None,
     writing: bool = False,
     memory_fix: str = MEMORY_FIX,
+    gpu_memory_fix: str = GPU_MEMORY_FIX,
 ) -> StudioError | None:
     """A `StudioError` for a failure the user can fix, or None for anything else (a bug).
 
     `doing` says what was going on ("saving the model"); `path` is the file being written
     (`writing`) or read when the exception does not name it (safetensors and torch errors do
-    not); `memory_fix` what to do about too little memory for this work.
+    not); `memory_fix` and `gpu_memory_fix` say what to do about too little memory for this work.
     """
     if isinstance(exc, StudioError):
         return exc
@@ -63,8 +65,8 @@ def user_error(
         gpu = _is_gpu_out_of_memory(exc)
         if gpu:
             _release_gpu_memory()
-        memory = "GPU memory" if gpu else "memory"
-        return StudioError(f"out of {memory} while {doing}; {memory_fix}")
+        memory, fix = ("GPU memory", gpu_memory_fix) if gpu else ("memory", memory_fix)
+        return StudioError(f"out of {memory} while {doing}; {fix}")
     if _is_disk_full(exc, where if writing else None):
         return StudioError(
             f"{prefix}the disk is full while {doing}; free some space, or write to another disk"
@@ -88,10 +90,16 @@ def user_error(
     return None
 
 
-def describe_failure(exc: BaseException, doing: str, *, memory_fix: str = MEMORY_FIX) -> str:
+def describe_failure(
+    exc: BaseException,
+    doing: str,
+    *,
+    memory_fix: str = MEMORY_FIX,
+    gpu_memory_fix: str = GPU_MEMORY_FIX,
+) -> str:
     """One line for the user: `user_error`'s message, or for a bug its type and first line
     (the traceback is logged in full, for the bug report)."""
-    known = user_error(exc, doing, memory_fix=memory_fix)
+    known = user_error(exc, doing, memory_fix=memory_fix, gpu_memory_fix=gpu_memory_fix)
     if known is not None:
         return str(known)
     log.error("unexpected error while %s", doing, exc_info=exc)

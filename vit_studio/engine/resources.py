@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from vit_studio.engine.errors import StudioError
+
 # `resources/` sits beside the package in the source tree; the README installs in editable mode
 # so this path is valid for every install the README describes. VIT_STUDIO_RESOURCES overrides it.
 RESOURCES_DIR = Path(
@@ -26,3 +28,16 @@ def default_model_path() -> Path | None:
     """The model used when none is named, or None if it is not bundled."""
     path = BUNDLED_MODELS_DIR / DEFAULT_MODEL_NAME
     return path if path.is_file() else None
+
+
+def model_or_default(path: str | os.PathLike | None) -> Path:
+    """`path`, or the bundled model when none is named; raises `StudioError` if neither."""
+    if path:
+        return Path(path)
+    bundled = default_model_path()
+    if bundled is None:
+        raise StudioError(
+            "no bundled model is installed yet; pass --model PATH (a ViT Studio .safetensors, "
+            "a torchvision/timm checkpoint or a Hugging Face ViT folder)"
+        )
+    return bundled

@@ -14,6 +14,9 @@ and primitive containers go in, so `torch.load(weights_only=True)` reads it. The
 best-by-validation model is saved in our .safetensors format with its training provenance.
 
 The modules, one concern each:
+    settings    the settings of a run, described once: flags, form fields, explanations
+    plan        the values a run trains with: the user's, and defaults from the data, with why
+    pipeline    a run from a request: scan, plan, prepare or resume, run (CLI and GUI alike)
     presets     named architectures, new models, dataset statistics, default learning rate
     adapt       preparing a trained model to fine-tune: new head, image size, freezing
     precision   precision settings and the autocast dtype they mean on a device
@@ -22,7 +25,9 @@ The modules, one concern each:
     source      cached images on the device, cut into batches by index
     evaluation  `evaluate` and `EvalResult`; the shared eval-mode prediction pass
     checkpoint  the resumable checkpoint: save, load, check, RNG states
-    loop        `train`: the optimiser, schedule, steps, validation and saving of a run
+    schedule    learning rate per step, weight-decay groups, epoch seeds, fitting a time budget
+    outputs     the files a run writes: best model, metrics history
+    loop        `train`: the optimiser, steps, validation and saving of a run
 
 Everything public is importable from here: `from vit_studio.engine.training import train`.
 """
@@ -39,7 +44,12 @@ from vit_studio.engine.training.checkpoint import (
     load_checkpoint,
 )
 from vit_studio.engine.training.config import RUNTIME_FIELDS, TrainConfig
-from vit_studio.engine.training.evaluation import EvalResult, evaluate
+from vit_studio.engine.training.evaluation import (
+    EvalResult,
+    FolderEvaluation,
+    evaluate,
+    evaluate_folder,
+)
 from vit_studio.engine.training.loop import train
 from vit_studio.engine.training.precision import PRECISIONS, autocast_dtype
 from vit_studio.engine.training.presets import (
@@ -52,6 +62,7 @@ from vit_studio.engine.training.presets import (
 )
 from vit_studio.engine.training.progress import (
     EpochInfo,
+    RunStatus,
     StepInfo,
     TrainCallbacks,
     TrainPaths,
@@ -67,6 +78,8 @@ __all__ = [
     "ArchPreset",
     "EpochInfo",
     "EvalResult",
+    "FolderEvaluation",
+    "RunStatus",
     "StepInfo",
     "TrainCallbacks",
     "TrainCheckpoint",
@@ -78,6 +91,7 @@ __all__ = [
     "dataset_mean_std",
     "default_lr",
     "evaluate",
+    "evaluate_folder",
     "interpolate_pos_embedding",
     "load_checkpoint",
     "new_model",

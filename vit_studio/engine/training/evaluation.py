@@ -1,4 +1,8 @@
-"""Scoring a model on labelled images: accuracy, per-class accuracy, confusion, each image."""
+"""Scoring a model on labelled images: accuracy, per-class accuracy, confusion, each image.
+
+`evaluate` scores cached images; `evaluate_folder` is the whole `vit-studio evaluate` job: scan
+a folder, match its class folders to the model's classes by name, load and score the images.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -14,15 +18,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from vit_studio.engine.augment import normalize_images
-from vit_studio.engine.callbacks import Cancel, Progress
+from vit_studio.engine.callbacks import Cancel, Progress, StageProgress
+from vit_studio.engine.data import CachedImages, FolderScan, ImageItem, cache_images, scan_folder
 from vit_studio.engine.device import resolve_device
-from vit_studio.engine.errors import Cancelled
+from vit_studio.engine.errors import Cancelled, StudioError
 from vit_studio.engine.model import StudioModel
 from vit_studio.engine.training.precision import autocast_dtype
 from vit_studio.engine.training.source import BatchSource, check_labels
-
-if TYPE_CHECKING:
-    from vit_studio.engine.data import CachedImages
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,59 @@ def evaluate(
         loss=loss,
         paths=tuple(cached.paths),
     )
+
+
+@dataclass(frozen=True)
+class FolderEvaluation:
+    """A model scored on a folder: which images (`subset`) and how it did on them."""
+
+    scan: FolderScan
+    subset: str  # "val": only the folder's val/ images; "all": every image in its classes
+    result: EvalResult
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"folder": str(self.scan.root), "subset": self.subset} | self.result.to_dict()
+
+
+def evaluate_folder(
+    model: StudioModel,
+    folder: str | Path,
+    *,
+    batch_size: int = 256,
+    progress: StageProgress | None = None,
+    cancel: Cancel | None = None,
+) -> FolderEvaluation:
+    """Score `model` on `folder`: only `val/` when the folder has a train/val layout, else every
+    image. Class folders are matched to the model's class names by name."""
+    if batch_size < 1:
+        raise StudioError(f"batch size {batch_size}: use at least 1 (--batch-size)")
+    scan = scan_folder(folder, val_share=0.0)
+    items = items_for_model(scan, model)
+
+    def stage(what: str) -> Progress | None:
+        return None if progress is None else (lambda done, total: progress(what, done, total))
+
+    cached = cache_images(
+        items, model.meta.preprocessing.resize_size, progress=stage("loading images"),
+        cancel=cancel,
+    )  # fmt: skip
+    result = evaluate(
+        model, cached, batch_size=batch_size, progress=stage("evaluating"), cancel=cancel
+    )
+    return FolderEvaluation(scan, "val" if scan.has_val_folder else "all", result)
+
+
+def items_for_model(scan: FolderScan, model: StudioModel) -> list[ImageItem]:
+    """The images to score, labelled with the model's class indices (matched by name)."""
+    index = {name: k for k, name in enumerate(model.meta.class_names)}
+    unknown = [name for name in scan.class_names if name not in index]
+    if unknown:
+        raise StudioError(
+            f"{scan.root}: class folders {', '.join(unknown)} are not classes of the model "
+            f"({', '.join(model.meta.class_names[:10])}...); rename or remove them"
+        )
+    items = scan.val if scan.has_val_folder else scan.train + scan.val
+    return [ImageItem(item.path, index[scan.class_names[item.label]]) for item in items]
 
 
 @torch.no_grad()

@@ -15,15 +15,11 @@ optionally every step report) is appended to a JSON-lines metrics file.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import random
 import time
-from collections.abc import Callable
 from dataclasses import asdict, replace
-from datetime import datetime, timezone
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -31,12 +27,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vit_studio import __version__
 from vit_studio.engine.augment import BatchAugmenter, normalize_images
+from vit_studio.engine.callbacks import Cancel
 from vit_studio.engine.device import device_label, resolve_device
 from vit_studio.engine.errors import StudioError
-from vit_studio.engine.fileio import append_line, write_text_atomic
-from vit_studio.engine.model import StudioModel, save_model
+from vit_studio.engine.model import StudioModel
 from vit_studio.engine.training.adapt import apply_freeze
 from vit_studio.engine.training.checkpoint import (
     TrainCheckpoint,
@@ -46,13 +41,22 @@ from vit_studio.engine.training.checkpoint import (
 )
 from vit_studio.engine.training.config import TrainConfig
 from vit_studio.engine.training.evaluation import EvalResult, finite_or_none, predict
+from vit_studio.engine.training.outputs import RunFiles
 from vit_studio.engine.training.precision import autocast_dtype
 from vit_studio.engine.training.progress import (
     EpochInfo,
+    RunStatus,
     StepInfo,
     TrainCallbacks,
     TrainPaths,
     TrainResult,
+)
+from vit_studio.engine.training.schedule import (
+    FIT_TIMED_EPOCHS,
+    epoch_seed,
+    fitted_epochs,
+    lr_at,
+    param_groups,
 )
 from vit_studio.engine.training.source import BatchSource, check_labels
 
@@ -61,10 +65,6 @@ if TYPE_CHECKING:
 
 # A step report is also due when this long has passed, so slow CPU runs still show progress.
 _REPORT_SECONDS = 2.0
-
-# `fit_epochs` times this many epochs of a session before it plans the rest; the first one is
-# left out of the timing because it pays for torch.compile and the GPU warming up.
-_FIT_TIMED_EPOCHS = 2
 
 
 def train(
@@ -75,7 +75,7 @@ def train(
     *,
     out: str | os.PathLike | None = None,
     callbacks: TrainCallbacks | None = None,
-    cancel: Callable[[], bool] | None = None,
+    cancel: Cancel | None = None,
     resume: TrainCheckpoint | None = None,
     provenance: dict[str, Any] | None = None,
 ) -> TrainResult:
@@ -116,6 +116,7 @@ class _Run:
         self.model, self.config, self.callbacks = model, config, callbacks
         self.provenance = dict(provenance or {})
         self.paths = TrainPaths.beside(out) if out is not None else None
+        self.files = RunFiles(self.paths) if self.paths is not None else None
         check_labels(model, train_data, "training images")
         if val_data is not None and len(val_data.labels) == 0:
             val_data = None
@@ -162,8 +163,6 @@ class _Run:
         np.random.seed(config.seed % 2**32)
         random.seed(config.seed)
         self._make_optimizer()
-        if self.paths is not None:
-            write_text_atomic(self.paths.metrics, "")
 
     def restore(self, checkpoint: TrainCheckpoint) -> None:
         check_resumable(checkpoint, self.config, self.model)
@@ -187,14 +186,14 @@ class _Run:
         self.history = list(checkpoint.history)
         self.best_acc, self.best_epoch = state["best_val_acc"], state["best_epoch"]
         self.start_epoch = checkpoint.epoch
-        if self.paths is not None:
-            _truncate_metrics(self.paths.metrics, self.history)
+        if self.files is not None:
+            self.files.resume(self.history)
         _note(self.callbacks, f"resumed after epoch {self.start_epoch} of {self.config.epochs}")
 
     def _make_optimizer(self) -> None:
         config, device = self.config, self.device
         self.optimizer = torch.optim.AdamW(
-            _param_groups(self.module, config.weight_decay),
+            param_groups(self.module, config.weight_decay),
             lr=config.lr,
             **({"fused": True} if device.type == "cuda" else {}),
         )
@@ -202,7 +201,7 @@ class _Run:
 
     # --- the loop -------------------------------------------------------------------------------
 
-    def run(self, cancel: Callable[[], bool] | None) -> TrainResult:
+    def run(self, cancel: Cancel | None) -> TrainResult:
         config = self.config
         trainable = sum(p.numel() for p in self.module.parameters() if p.requires_grad)
         total = sum(p.numel() for p in self.module.parameters())
@@ -215,7 +214,7 @@ class _Run:
         )
         self.session_steps = 0
         self.session_started = time.monotonic()
-        status = "completed"
+        status = RunStatus.COMPLETED
         epoch_seconds: list[float] = []
         epoch = self.start_epoch
         while epoch < self.config.epochs:
@@ -223,7 +222,7 @@ class _Run:
             stopped = self._train_epoch(epoch, cancel)
             if stopped is not None:
                 status = stopped
-                if stopped == "time budget":
+                if stopped == RunStatus.TIME_BUDGET:
                     _note(
                         self.callbacks,
                         f"time budget ran out during epoch {epoch + 1}; the files on disk are "
@@ -231,14 +230,14 @@ class _Run:
                     )
                 break
             if self._finish_epoch(epoch, epoch_started):
-                status = "time budget"
+                status = RunStatus.TIME_BUDGET
                 _note(
                     self.callbacks,
                     f"time budget of {config.max_minutes:g} min reached after epoch {epoch + 1}",
                 )
                 break
             epoch_seconds.append(time.monotonic() - epoch_started)
-            if config.fit_epochs and len(epoch_seconds) > _FIT_TIMED_EPOCHS:
+            if config.fit_epochs and len(epoch_seconds) > FIT_TIMED_EPOCHS:
                 timed = epoch_seconds[1:]
                 self._fit_epochs(epoch + 1, sum(timed) / len(timed))
             epoch += 1
@@ -261,15 +260,9 @@ class _Run:
         """
         config = self.config
         left = config.max_minutes * 60.0 - (time.monotonic() - self.started)
-        first = len(self.history) - self.start_epoch == 1 + _FIT_TIMED_EPOCHS
-        # After the first plan, re-plan only when epochs have slowed so that the plan overruns;
-        # re-planning with the margin every epoch would shave one epoch off each time.
-        if not first and (config.epochs - done) * epoch_seconds <= left:
-            return
-        # A small margin: the last epoch must not be the one that the budget stops.
-        fits = done + max(1, math.floor(0.97 * left / epoch_seconds))
-        epochs = min(config.epochs, fits)
-        if epochs == config.epochs:
+        first = len(self.history) - self.start_epoch == 1 + FIT_TIMED_EPOCHS
+        epochs = fitted_epochs(config.epochs, done, epoch_seconds, left, first_plan=first)
+        if epochs is None:
             return
         self.config = replace(config, epochs=epochs)
         self.total_steps = epochs * self.steps_per_epoch
@@ -285,7 +278,7 @@ class _Run:
             return False
         return time.monotonic() - self.started + extra_s > self.config.max_minutes * 60.0
 
-    def _train_epoch(self, epoch: int, cancel: Callable[[], bool] | None) -> str | None:
+    def _train_epoch(self, epoch: int, cancel: Cancel | None) -> RunStatus | None:
         """One epoch of steps; returns why it stopped early, or None when it ran to the end."""
         config, device, module = self.config, self.device, self.module
         module.train()
@@ -293,9 +286,9 @@ class _Run:
         # run repeats them without any saved generator state.
         order = torch.randperm(
             len(self.train_source),
-            generator=torch.Generator().manual_seed(_epoch_seed(config.seed, epoch, 0)),
+            generator=torch.Generator().manual_seed(epoch_seed(config.seed, epoch, 0)),
         ).to(self.train_source.index_device)
-        self.augmenter.reseed(_epoch_seed(config.seed, epoch, 1))
+        self.augmenter.reseed(epoch_seed(config.seed, epoch, 1))
         batch_size = self.batch_size
         # Summed on the device and read back once per report window.
         window_loss = torch.zeros((), device=device)
@@ -304,11 +297,11 @@ class _Run:
         self.epoch_loss, self.epoch_correct = 0.0, 0
         for step in range(self.steps_per_epoch):
             if cancel is not None and cancel():
-                return "cancelled"
+                return RunStatus.CANCELLED
             if self._out_of_time():
-                return "time budget"
+                return RunStatus.TIME_BUDGET
             global_step = epoch * self.steps_per_epoch + step
-            self.lr = _lr_at(global_step, config, self.total_steps, self.warmup_steps)
+            self.lr = lr_at(global_step, config, self.total_steps, self.warmup_steps)
             for group in self.optimizer.param_groups:
                 group["lr"] = self.lr
             images, labels = self.train_source.batch(
@@ -379,7 +372,7 @@ class _Run:
             )
         self.epoch_loss += loss_sum
         self.epoch_correct += int(correct)
-        if self.callbacks.on_step is None and not (self.config.step_metrics and self.paths):
+        if self.callbacks.on_step is None and not (self.config.step_metrics and self.files):
             return
         now = time.monotonic()
         done = epoch * self.steps_per_epoch + step + 1
@@ -394,8 +387,8 @@ class _Run:
             images_per_s=window_steps * self.batch_size / max(now - window_started, 1e-9),
             eta_s=(self.total_steps - done) * (now - self.session_started) / self.session_steps,
         )
-        if self.config.step_metrics and self.paths is not None:
-            _append_metrics(self.paths.metrics, {"kind": "step"} | asdict(info))
+        if self.config.step_metrics and self.files is not None:
+            self.files.record({"kind": "step"} | asdict(info))
         if self.callbacks.on_step is not None:
             self.callbacks.on_step(info)
 
@@ -436,12 +429,14 @@ class _Run:
             confusion=tuple(map(tuple, result.confusion.tolist())) if result else None,
         )
         self.history.append(info)
-        if self.paths is not None:
+        if self.files is not None:
             if keep:
-                self._save_model(info)
+                self.files.save_model(
+                    self.model, self.module, self.config, info, self.provenance, self.device
+                )
             if checkpoint:
                 self._save_checkpoint(done)
-            _append_metrics(self.paths.metrics, {"kind": "epoch"} | info.record())
+            self.files.record({"kind": "epoch"} | info.record())
         if self.callbacks.on_epoch is not None:
             self.callbacks.on_epoch(info)
         return out_of_time
@@ -464,22 +459,6 @@ class _Run:
 
     # --- files ----------------------------------------------------------------------------------
 
-    def _save_model(self, info: EpochInfo) -> None:
-        training = {
-            "config": self.config.to_dict(),
-            "epochs_completed": info.epoch,
-            "epochs_planned": self.config.epochs,
-            "val_acc": info.val_acc,
-            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "torch": torch.__version__,
-            "vit_studio": __version__,
-            "device": device_label(self.device),
-        }
-        model = self.model
-        provenance = model.meta.provenance | self.provenance | {"training": training}
-        meta = replace(model.meta, provenance=provenance)
-        save_model(StudioModel(module=self.module, arch=model.arch, meta=meta), self.paths.model)
-
     def _save_checkpoint(self, epoch: int) -> None:
         save_checkpoint(
             self.paths.checkpoint,
@@ -499,57 +478,3 @@ class _Run:
 def _note(callbacks: TrainCallbacks, message: str) -> None:
     if callbacks.on_note is not None:
         callbacks.on_note(message)
-
-
-def _append_metrics(path: Path, record: dict[str, Any]) -> None:
-    append_line(path, json.dumps(record, allow_nan=False), "the metrics")
-
-
-def _truncate_metrics(path: Path, history: list[EpochInfo]) -> None:
-    """Keep the metrics lines up to the resumed checkpoint; later ones will be written again."""
-    epochs = len(history)
-    kept = []
-    if path.is_file():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(record, dict) and record.get("epoch", epochs + 1) <= epochs:
-                kept.append(line + "\n")
-    if not kept:  # missing or foreign file: rebuild the epoch lines from the checkpoint
-        kept = [json.dumps({"kind": "epoch"} | h.record()) + "\n" for h in history]
-    write_text_atomic(path, "".join(kept))
-
-
-def _lr_at(step: int, config: TrainConfig, total_steps: int, warmup_steps: int) -> float:
-    """Linear warmup to the peak over `warmup_steps`, then cosine down to `min_lr`."""
-    if step < warmup_steps:
-        return config.lr * (step + 1) / warmup_steps
-    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
-    return config.min_lr + (config.lr - config.min_lr) * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-
-def _param_groups(module: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """Weight decay on weight matrices only; not on biases, norms, position embedding or token."""
-    decay, no_decay = [], []
-    for name, parameter in module.named_parameters():
-        if not parameter.requires_grad:
-            continue
-        if parameter.ndim <= 1 or name in ("class_token", "encoder.pos_embedding"):
-            no_decay.append(parameter)
-        else:
-            decay.append(parameter)
-    if not decay and not no_decay:
-        raise StudioError("every parameter is frozen; use --freeze none, backbone or a number")
-    groups = [
-        {"params": decay, "weight_decay": weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
-    return [group for group in groups if group["params"]]
-
-
-def _epoch_seed(seed: int, epoch: int, stream: int) -> int:
-    """A distinct seed per run seed, epoch and random stream (0: sample order, 1: augmentation)."""
-    return (seed * 100_003 + epoch) * 2 + stream
-

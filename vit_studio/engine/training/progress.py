@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
 from vit_studio.engine.training.evaluation import EvalResult
+
+CHECKPOINT_SUFFIX = ".checkpoint.pt"
 
 
 @dataclass(frozen=True)
@@ -82,21 +85,41 @@ class TrainPaths:
     metrics: Path
 
     @classmethod
+    def of_checkpoint(cls, checkpoint: str | os.PathLike) -> TrainPaths:
+        """The paths of the run whose checkpoint is M.checkpoint.pt (inverse of `beside`)."""
+        checkpoint = Path(checkpoint)
+        name = checkpoint.name
+        suffix = CHECKPOINT_SUFFIX if name.endswith(CHECKPOINT_SUFFIX) else checkpoint.suffix
+        stem = name.removesuffix(suffix)
+        return cls.beside(checkpoint.with_name(f"{stem}.safetensors"))
+
+    @classmethod
     def beside(cls, model: str | os.PathLike) -> TrainPaths:
         """M.safetensors -> M.checkpoint.pt and M.metrics.jsonl in the same folder."""
         model = Path(model)
         return cls(
             model=model,
-            checkpoint=model.with_name(f"{model.stem}.checkpoint.pt"),
+            checkpoint=model.with_name(f"{model.stem}{CHECKPOINT_SUFFIX}"),
             metrics=model.with_name(f"{model.stem}.metrics.jsonl"),
         )
 
 
+class RunStatus(str, Enum):
+    """How a run ended: it ran all its epochs, was cancelled, or stopped at its time budget."""
+
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    TIME_BUDGET = "time budget"
+
+    def __str__(self) -> str:
+        return self.value
+
+
 @dataclass(frozen=True)
 class TrainResult:
-    """How a run ended. status: "completed", "cancelled" or "time budget"."""
+    """How a run ended, what it kept, and how long it took (this session's time only)."""
 
-    status: str
+    status: RunStatus
     epochs_completed: int
     best_val_acc: float | None
     best_epoch: int | None

@@ -1,24 +1,25 @@
-"""The fine-tune plan: settings left open are derived from the data, chosen ones are kept."""
+"""Plans: settings left open are derived from the data (fine-tune) or are the from-scratch
+defaults (train), chosen ones are kept, and every derived one says why."""
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import TINY_ARCH, random_model, write_image
+from tests.conftest import TINY_ARCH
 from vit_studio.engine.augment import AugmentConfig
 from vit_studio.engine.data import FolderScan, ImageItem
 from vit_studio.engine.errors import StudioError
-from vit_studio.engine.finetune import (
-    SPLIT_SEED,
+from vit_studio.engine.training import TrainConfig, default_lr
+from vit_studio.engine.training.plan import (
+    config_fields,
+    config_values,
     default_batch_size,
     default_epochs,
     default_freeze,
     plan_finetune,
-    prepare_inputs,
-    resume_inputs,
-    scan_training_folder,
+    plan_train,
 )
-from vit_studio.engine.training import default_lr
 
 
 def fake_scan(per_class: int, classes: int = 10, val_per_class: int = 0) -> FolderScan:
@@ -91,40 +92,47 @@ def test_the_plan_describes_itself_in_one_line():
     )
 
 
-@pytest.fixture
-def folder(tmp_path):
-    for k, name in enumerate(("a", "b")):
-        for i in range(5):
-            write_image(tmp_path / "data" / name / f"{i}.png", size=(20, 20), seed=10 * k + i)
-    return tmp_path / "data"
+def test_an_image_size_that_is_not_a_multiple_of_the_patch_size_is_refused_with_one_that_is():
+    with pytest.raises(StudioError, match="not a multiple of the base model's patch size .8 px.; "
+                                          "use e.g. 24 px"):  # fmt: skip
+        plan_finetune(fake_scan(80), TINY_ARCH, image_size=30)
 
 
-def test_inputs_are_the_prepared_model_and_the_images_at_its_size(folder):
-    scan = scan_training_folder(folder, 0.2)
-    plan = plan_finetune(scan, TINY_ARCH, image_size=24)
-    stages = []
-    inputs = prepare_inputs(
-        random_model(), scan, plan, val_share=0.2, base_path="base.safetensors", name="mine",
-        progress=lambda what, done, total: stages.append(what),
-    )  # fmt: skip
-    assert inputs.model.meta.name == "mine" and inputs.model.meta.class_names == ("a", "b")
-    assert inputs.model.arch.image_size == 24 and inputs.train.images.shape[1:] == (3, 24, 24)
-    assert (len(inputs.train.labels), len(inputs.val.labels)) == (8, 2)
-    assert inputs.data == {
-        "val_share": 0.2, "split_seed": SPLIT_SEED, "base_model": "base.safetensors"
-    }  # fmt: skip
-    assert "loading training images at 24 px" in stages
+def test_every_derived_setting_is_explained_in_table_order():
+    plan = plan_finetune(fake_scan(per_class=10), TINY_ARCH, epochs=4)
+    lines = plan.explain()
+    assert lines[0] == f"settings: {plan.describe()}"
+    named = [line.split(":")[0].strip() for line in lines[1:]]
+    assert named == ["batch_size", "lr", "freeze", "image_size", "augment", "warmup_epochs"]
+    assert "epochs" not in named  # chosen: nothing to explain
 
 
-class _Checkpoint:
-    """What `resume_inputs` reads of a checkpoint: its model and provenance."""
+def test_augmentation_is_a_preset_whose_mixing_can_be_set_on_its_own():
+    plan = plan_finetune(fake_scan(80), TINY_ARCH, mixup=0.4)
+    assert plan.config.augment == replace(AugmentConfig.light(), mixup_alpha=0.4)
+    strong = plan_finetune(fake_scan(80), TINY_ARCH, augment="strong", cutmix=0.0)
+    assert strong.config.augment == replace(AugmentConfig(), cutmix_alpha=0.0)
+    assert plan_finetune(fake_scan(80), TINY_ARCH, grad_clip=0.0).config.grad_clip is None
 
-    provenance = {"data": {"val_share": 0.2}}
 
-    def model(self):
-        return random_model()  # classes "class 0".."class 4"
+def test_a_plans_values_give_the_same_plan_back():
+    plan = plan_finetune(fake_scan(80), TINY_ARCH, augment="strong", val_share=0.3)
+    again = plan_finetune(fake_scan(80), TINY_ARCH, **plan.values())
+    assert again.config == plan.config and again.image_size == plan.image_size
+    assert again.val_share == 0.3 and again.reasons == {}
+    rebuilt = TrainConfig(**config_fields("finetune", config_values("finetune", plan.config)))
+    assert rebuilt == plan.config
 
 
-def test_resuming_on_a_folder_with_other_classes_is_refused(folder):
-    with pytest.raises(StudioError, match="resume on the same folder"):
-        resume_inputs(_Checkpoint(), scan_training_folder(folder))
+def test_training_from_scratch_gets_long_strongly_augmented_defaults():
+    plan = plan_train(fake_scan(80), 32)
+    config = plan.config
+    assert (config.epochs, config.batch_size, config.lr) == (100, 128, default_lr(128))
+    assert config.augment == AugmentConfig() and config.warmup_epochs == 5.0
+    assert "freeze" not in plan.values() and plan.describe().startswith("100 epochs")
+    assert plan_train(fake_scan(80), 32, batch_size=256).config.lr == default_lr(256)
+
+
+def test_a_setting_no_command_has_is_a_bug_not_a_user_error():
+    with pytest.raises(KeyError):
+        plan_finetune(fake_scan(80), TINY_ARCH, arch="lite")

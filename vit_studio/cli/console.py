@@ -1,0 +1,74 @@
+"""Progress on the terminal for the long commands: tqdm bars on standard error.
+
+On a terminal each stage (checking images, loading them, an epoch) gets a bar that redraws in
+place; in a log file (no terminal) bars would only fill it with carriage returns, so a plain
+progress line is printed instead, at most every `PLAIN_EVERY_S` seconds. Lines that stay (epoch
+summaries, notes) go to standard output without breaking a bar.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+from tqdm import tqdm
+
+from vit_studio.engine.text import clock_text
+from vit_studio.engine.training import StepInfo
+
+PLAIN_EVERY_S = 30.0
+
+
+class Console:
+    """The progress of one command: `stage` and `step` feed a bar, `line` prints what stays."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._stream = stream or sys.stderr
+        self._tty = self._stream.isatty()
+        self._bar: tqdm | None = None
+        self._bar_key: tuple | None = None
+        self._last_plain = 0.0
+
+    def stage(self, what: str, done: int, total: int) -> None:
+        """`StageProgress`: a bar for `what` (images checked or loaded); nothing in a log."""
+        if self._tty:
+            self._update((what,), total, done, desc=what, unit="img")
+
+    def step(self, info: StepInfo) -> None:
+        """A training step report: the epoch's bar with loss, accuracy, speed and time left."""
+        details = (
+            f"loss {info.loss:.4f}  acc {info.acc:.1%}  {info.images_per_s:,.0f} img/s  "
+            f"ETA {clock_text(info.eta_s)}"
+        )
+        if self._tty:
+            bar = self._update(
+                ("epoch", info.epoch), info.steps_per_epoch, info.step,
+                desc=f"epoch {info.epoch}/{info.epochs}", unit="step",
+            )  # fmt: skip
+            bar.set_postfix_str(details, refresh=False)
+            bar.refresh()
+        elif time.monotonic() - self._last_plain >= PLAIN_EVERY_S:
+            self._last_plain = time.monotonic()
+            text = f"epoch {info.epoch}/{info.epochs} step {info.step}/{info.steps_per_epoch}"
+            print(f"{text}  {details}", file=self._stream, flush=True)
+
+    def line(self, text: str, stream: TextIO | None = None) -> None:
+        """A line that stays, printed above any bar (standard output unless told otherwise)."""
+        tqdm.write(text, file=stream or sys.stdout)
+
+    def close(self) -> None:
+        """End the current bar, if any."""
+        if self._bar is not None:
+            self._bar.close()
+            self._bar, self._bar_key = None, None
+
+    def _update(self, key: tuple, total: int, done: int, **options) -> tqdm:
+        if self._bar_key != key:
+            self.close()
+            self._bar = tqdm(total=total, file=self._stream, leave=False, **options)
+            self._bar_key = key
+        assert self._bar is not None
+        self._bar.n = done
+        self._bar.refresh()
+        return self._bar

@@ -1,0 +1,83 @@
+"""What a run writes beside its model: the best model so far, the resumable checkpoint, and the
+metrics history, one JSON line per epoch (and optionally per step report).
+
+A new run writes its metrics file with its first record, replacing an older run's file there, so
+a run that fails before its first epoch leaves nothing behind; a resumed run keeps the lines up
+to its checkpoint. Every write is atomic or a single appended line.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime, timezone
+from typing import Any
+
+import torch
+
+from vit_studio import __version__
+from vit_studio.engine.device import device_label
+from vit_studio.engine.fileio import append_line, write_text_atomic
+from vit_studio.engine.model import StudioModel, save_model
+from vit_studio.engine.training.config import TrainConfig
+from vit_studio.engine.training.progress import EpochInfo, TrainPaths
+
+
+class RunFiles:
+    """The files of one run at `paths`."""
+
+    def __init__(self, paths: TrainPaths) -> None:
+        self.paths = paths
+        self._metrics_open = False
+
+    def resume(self, history: Sequence[EpochInfo]) -> None:
+        """Keep the metrics lines up to the resumed checkpoint; later ones are written again."""
+        epochs = len(history)
+        kept = []
+        if self.paths.metrics.is_file():
+            for line in self.paths.metrics.read_text(encoding="utf-8").splitlines():
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if isinstance(record, dict) and record.get("epoch", epochs + 1) <= epochs:
+                    kept.append(line + "\n")
+        if not kept:  # missing or foreign file: rebuild the epoch lines from the checkpoint
+            kept = [json.dumps({"kind": "epoch"} | h.record()) + "\n" for h in history]
+        write_text_atomic(self.paths.metrics, "".join(kept), "the metrics")
+        self._metrics_open = True
+
+    def record(self, record: dict[str, Any]) -> None:
+        """One more metrics line (the first of a new run replaces an older run's file)."""
+        line = json.dumps(record, allow_nan=False)
+        if self._metrics_open:
+            append_line(self.paths.metrics, line, "the metrics")
+        else:
+            write_text_atomic(self.paths.metrics, line + "\n", "the metrics")
+            self._metrics_open = True
+
+    def save_model(
+        self,
+        model: StudioModel,
+        module: torch.nn.Module,
+        config: TrainConfig,
+        info: EpochInfo,
+        provenance: dict[str, Any],
+        device: torch.device,
+    ) -> None:
+        """The model of epoch `info`, with how it was trained in its provenance."""
+        training = {
+            "config": config.to_dict(),
+            "epochs_completed": info.epoch,
+            "epochs_planned": config.epochs,
+            "val_acc": info.val_acc,
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "torch": torch.__version__,
+            "vit_studio": __version__,
+            "device": device_label(device),
+        }
+        meta = replace(
+            model.meta, provenance=model.meta.provenance | provenance | {"training": training}
+        )
+        save_model(StudioModel(module=module, arch=model.arch, meta=meta), self.paths.model)

@@ -1,0 +1,267 @@
+"""The settings a run trains with: what the user chose, and for the rest, defaults and why.
+
+`plan_finetune` derives what is left open from the folder and the base model, `plan_train` gives
+the from-scratch defaults; both keep every value the user chose and say, for each value they
+chose themselves, the rule behind it (`RunPlan.reasons`). The learning rate follows the batch
+size and what trains, the warmup the epochs, whether those were chosen or derived.
+
+The fine-tune defaults aim at a few minutes on a laptop CPU for a folder of a few hundred images:
+about `TARGET_STEPS` optimiser steps in all, a batch of about a tenth of the images, and less of
+the network trained the fewer images the smallest class has.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from vit_studio.engine.augment import AugmentConfig
+from vit_studio.engine.errors import StudioError
+from vit_studio.engine.model import ViTArch
+from vit_studio.engine.training.config import TrainConfig
+from vit_studio.engine.training.presets import default_lr
+from vit_studio.engine.training.settings import (
+    FINETUNE,
+    LEARNING,
+    RUNTIME,
+    TRAIN,
+    setting,
+    settings_for,
+)
+
+if TYPE_CHECKING:
+    from vit_studio.engine.data import FolderScan
+
+SPLIT_SEED = 0  # the validation split is fixed per folder; the training seed varies only training
+DEFAULT_VAL_SHARE = 0.2
+DEFAULT_AUGMENT = {TRAIN: "strong", FINETUNE: "light"}
+TRAIN_EPOCHS = 100
+TRAIN_BATCH = 128
+TARGET_STEPS = 300
+EPOCH_RANGE = (3, 50)
+BATCH_RANGE = (8, 64)
+# Training images in the smallest class below which less of the network trains.
+HEAD_ONLY_BELOW = 20
+PARTIAL_BELOW = 200
+# Settings that go into TrainConfig other than one for one.
+_AUGMENT_SETTINGS = ("augment", "mixup", "cutmix")
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """The settings a run trains with, and why each one left to us has its value."""
+
+    command: str  # "train" or "finetune"
+    config: TrainConfig
+    image_size: int
+    val_share: float
+    # Setting name -> the rule behind its value; settings the user chose have no entry.
+    reasons: Mapping[str, str]
+
+    def describe(self) -> str:
+        """One line for people: what trains, how long, how fast."""
+        config = self.config
+        what = f", {freeze_text(config.freeze)}" if self.command == FINETUNE else ""
+        return (
+            f"{config.epochs} epochs, batches of {config.batch_size}, learning rate "
+            f"{config.lr:.3g}{what}, {self.image_size} px, seed {config.seed}"
+        )
+
+    def explain(self) -> list[str]:
+        """"settings: …" and a line per setting left to us, saying why it has its value."""
+        lines = [f"settings: {self.describe()}"]
+        for entry in settings_for(self.command):
+            if entry.name in self.reasons:
+                lines.append(f"  {entry.name}: {self.reasons[entry.name]}")
+        return lines
+
+    def values(self) -> dict[str, Any]:
+        """Every setting of the run by name, as the user would give it (`settings` values)."""
+        values = config_values(self.command, self.config) | {"val_share": self.val_share}
+        if self.command == FINETUNE:
+            values["image_size"] = self.image_size
+        return values
+
+
+def freeze_text(freeze: str) -> str:
+    """What a `TrainConfig.freeze` value trains, in words."""
+    if freeze == "none":
+        return "every layer trains"
+    if freeze == "backbone":
+        return "only the new head trains"
+    return f"the last {freeze} blocks and the head train"
+
+
+def config_values(command: str, config: TrainConfig) -> dict[str, Any]:
+    """The learning settings of `command` that `config` holds, by setting name (the inverse of
+    `config_fields`)."""
+    values = {
+        entry.name: getattr(config, entry.target)
+        for entry in settings_for(command, LEARNING)
+        if entry.name not in (*_AUGMENT_SETTINGS, "grad_clip")
+    }
+    return values | {
+        "augment": config.augment.preset_name() or DEFAULT_AUGMENT[command],
+        "mixup": config.augment.mixup_alpha,
+        "cutmix": config.augment.cutmix_alpha,
+        "grad_clip": config.grad_clip or 0.0,
+    }
+
+
+def config_fields(command: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The `TrainConfig` fields that the learning and runtime settings in `values` set.
+
+    Augmentation is a preset (`augment`, default the command's) whose Mixup and CutMix are
+    replaced where given; a gradient clip of 0 means none.
+    """
+    fields: dict[str, Any] = {}
+    for entry in settings_for(command, LEARNING, RUNTIME):
+        if entry.name in values and entry.name not in _AUGMENT_SETTINGS:
+            fields[entry.target] = values[entry.name]
+    if "grad_clip" in fields:
+        fields["grad_clip"] = fields["grad_clip"] or None
+    if any(name in values for name in _AUGMENT_SETTINGS):
+        augment = AugmentConfig.preset(values.get("augment", DEFAULT_AUGMENT[command]))
+        mixing = {
+            field: values[name]
+            for name, field in (("mixup", "mixup_alpha"), ("cutmix", "cutmix_alpha"))
+            if name in values
+        }
+        fields["augment"] = replace(augment, **mixing)
+    return fields
+
+
+def default_batch_size(train_images: int) -> int:
+    """A power of two near a tenth of the training images, within `BATCH_RANGE`."""
+    tenth = max(1.0, train_images / 10)
+    return max(BATCH_RANGE[0], min(BATCH_RANGE[1], 2 ** math.floor(math.log2(tenth))))
+
+
+def default_epochs(train_images: int, batch_size: int) -> int:
+    """Enough epochs for about `TARGET_STEPS` steps (the loop drops each epoch's last partial
+    batch), within `EPOCH_RANGE`."""
+    steps = max(1, train_images // min(batch_size, train_images))
+    return max(EPOCH_RANGE[0], min(EPOCH_RANGE[1], round(TARGET_STEPS / steps)))
+
+
+def default_freeze(smallest_class: int, num_layers: int) -> str:
+    """Train less of the network the fewer images the smallest class has (see the module)."""
+    if smallest_class < HEAD_ONLY_BELOW:
+        return "backbone"
+    if smallest_class < PARTIAL_BELOW:
+        return str(max(1, num_layers // 2))
+    return "none"
+
+
+class _Planner:
+    """Collects the chosen values and, for those left out, a default and its reason."""
+
+    def __init__(self, command: str, given: Mapping[str, Any]) -> None:
+        for name in given:
+            setting(command, name)  # a name no setting has is a bug of the caller
+        self.command = command
+        self.values = dict(given)
+        self.reasons: dict[str, str] = {}
+
+    def pick(self, name: str, value: Any, reason: str) -> Any:
+        if name not in self.values:
+            self.values[name] = value
+            self.reasons[name] = reason
+        return self.values[name]
+
+    def plan(self, image_size: int) -> RunPlan:
+        fields = config_fields(self.command, self.values)
+        share = self.values.get("val_share", DEFAULT_VAL_SHARE)
+        return RunPlan(
+            command=self.command,
+            config=TrainConfig(**fields),
+            image_size=image_size,
+            val_share=share,
+            reasons=MappingProxyType(self.reasons),
+        )
+
+
+def plan_finetune(scan: FolderScan, base_arch: ViTArch, **given: Any) -> RunPlan:
+    """The fine-tune's settings: `given` (setting names, as the user chose them) plus defaults
+    from the folder and the base model for every one left out."""
+    images = len(scan.train)
+    smallest = min(train for train, _val in scan.class_counts().values())
+    planner = _Planner(FINETUNE, given)
+    pick = planner.pick
+    size = pick(
+        "image_size",
+        base_arch.image_size,
+        f"the base model's input size ({base_arch.image_size} px): its position embeddings fit "
+        "it as they are",
+    )
+    if size % base_arch.patch_size:
+        fitting = max(base_arch.patch_size, size - size % base_arch.patch_size)
+        raise StudioError(
+            f"image size {size} px is not a multiple of the base model's patch size "
+            f"({base_arch.patch_size} px); use e.g. {fitting} px"
+        )
+    batch = pick(
+        "batch_size",
+        default_batch_size(images),
+        f"about a tenth of the {images} training images, as a power of two from "
+        f"{BATCH_RANGE[0]} to {BATCH_RANGE[1]}: enough steps per epoch for a small folder; a "
+        "CPU gains little from larger batches",
+    )
+    steps = max(1, images // min(batch, images))
+    epochs = pick(
+        "epochs",
+        default_epochs(images, batch),
+        f"about {TARGET_STEPS} steps in all ({steps} per epoch), from {EPOCH_RANGE[0]} to "
+        f"{EPOCH_RANGE[1]} epochs: enough to fit the new head and adapt the last blocks, few "
+        "enough for minutes on a CPU",
+    )
+    freeze = pick(
+        "freeze",
+        default_freeze(smallest, base_arch.num_layers),
+        f"the smallest class has {smallest} training images: under {HEAD_ONLY_BELOW} only the "
+        f"new head trains, under {PARTIAL_BELOW} the last half of the blocks train too, beyond "
+        "that everything does; freezing early layers keeps their general features and is faster",
+    )
+    pick(
+        "lr",
+        default_lr(batch, finetune=freeze == "none"),
+        "1e-4 × batch/128 when every layer trains (small steps keep what the base model "
+        "learned), 5e-4 × batch/128 when part is frozen (mostly the new head learns)",
+    )
+    pick(
+        "warmup_epochs",
+        _warmup(epochs),
+        "5% of the epochs (at most 10): the new head's first large gradients do not shake the "
+        "pre-trained layers",
+    )
+    pick(
+        "augment",
+        DEFAULT_AUGMENT[FINETUNE],
+        "random crops and flips: they help a small folder without hiding what the images show",
+    )
+    return planner.plan(size)
+
+
+def plan_train(scan: FolderScan, image_size: int, **given: Any) -> RunPlan:
+    """Training from scratch: `given` plus the from-scratch defaults (long, strongly augmented:
+    a ViT trained from nothing needs both). `image_size` is the new model's."""
+    planner = _Planner(TRAIN, given)
+    pick = planner.pick
+    epochs = pick("epochs", TRAIN_EPOCHS, "the from-scratch default: a ViT learns slowly")
+    batch = pick("batch_size", TRAIN_BATCH, "the from-scratch default")
+    pick("lr", default_lr(batch), "5e-4 × batch/128 (linear scaling with the batch)")
+    pick("warmup_epochs", _warmup(epochs), "5% of the epochs (at most 10)")
+    pick(
+        "augment",
+        DEFAULT_AUGMENT[TRAIN],
+        "TrivialAugment, random erasing, Mixup and CutMix: a ViT trained from scratch on a "
+        "small dataset overfits without them",
+    )
+    return planner.plan(image_size)
+
+
+def _warmup(epochs: int) -> float:
+    return min(10.0, round(epochs * 0.05, 2))

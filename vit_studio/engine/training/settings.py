@@ -1,0 +1,258 @@
+"""The settings of a training run, described once for every front end.
+
+Each `Setting` says what it does, how it is typed and ranged, and what it defaults to. From this
+one table come the `vit-studio train` and `finetune` flags (`cli.train`), the fine-tune panel's
+form with its tooltips (`gui.finetune.settings_form`), the "settings: …" explanation of a plan
+(`plan.RunPlan.explain`) and the command line that repeats a run (`command_arguments`).
+
+Values travel as a flat mapping from setting name to value (`{"epochs": 10, "augment":
+"light"}`); `plan` turns such values into a `TrainConfig`. Settings come in four kinds: what a
+run learns (`LEARNING`), the model's shape (`SHAPE`), how the folder is split (`DATA`) — none of
+which a resumed run may change — and where and how fast it runs (`RUNTIME`), which it may.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from vit_studio.engine.augment import AUGMENT_PRESETS
+from vit_studio.engine.device import DEVICE_CHOICES
+from vit_studio.engine.training.precision import PRECISIONS
+from vit_studio.engine.training.presets import ARCH_PRESETS
+
+TRAIN, FINETUNE = "train", "finetune"
+COMMANDS = (TRAIN, FINETUNE)
+LEARNING, SHAPE, DATA, RUNTIME = "learning", "shape", "data", "runtime"
+FREEZE_WIDGET = "freeze"  # a choice of none / backbone / the last N blocks
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: its name in values and plans, and how people see and give it."""
+
+    name: str
+    label: str  # "Batch size"
+    help: str  # what it does, in a sentence or two
+    defaults: Mapping[str, str]  # command -> the default in words, as --help states it
+    type: type = int  # int, float, str or bool
+    kind: str = LEARNING
+    advanced: bool = False  # the form shows it under Advanced
+    flag: str = ""  # the command-line flag, when not --name-with-dashes
+    metavar: str = "N"
+    choices: tuple[str, ...] = ()
+    bounds: tuple[float, float] = (0, 1_000_000)  # what the form's field accepts
+    step: float = 1.0
+    decimals: int = 0
+    scientific: bool = False  # shown as 2.5e-04 (learning rates)
+    widget: str = ""  # a field of its own kind in the form (FREEZE_WIDGET)
+    field_name: str = ""  # the TrainConfig / ViTArch field, when not `name`
+    commands: tuple[str, ...] = field(default=COMMANDS)
+
+    @property
+    def option(self) -> str:
+        return self.flag or "--" + self.name.replace("_", "-")
+
+    @property
+    def target(self) -> str:
+        """The field of `TrainConfig` (or, for the shape, of the architecture) it sets."""
+        return self.field_name or self.name
+
+    def default_for(self, command: str) -> str:
+        return self.defaults[command]
+
+
+def _both(text: str) -> dict[str, str]:
+    return {TRAIN: text, FINETUNE: text}
+
+
+SETTINGS: tuple[Setting, ...] = (
+    # --- what a run learns ------------------------------------------------------------------
+    Setting(
+        "epochs", "Epochs", "Passes over the training images.",
+        {TRAIN: "100", FINETUNE: "about 300 steps in all, from 3 to 50 epochs"},
+        bounds=(1, 1000),
+    ),
+    Setting(
+        "batch_size", "Batch size", "Images per optimiser step.",
+        {TRAIN: "128", FINETUNE: "a tenth of the training images, as a power of two from 8 to 64"},
+        bounds=(1, 4096),
+    ),
+    Setting(
+        "lr", "Learning rate",
+        "Peak learning rate of AdamW, reached after the warmup, then lowered along a cosine.",
+        {
+            TRAIN: "5e-4 × batch/128",
+            FINETUNE: "1e-4 × batch/128 when every layer trains, else 5e-4 × batch/128",
+        },
+        type=float, metavar="LR", bounds=(1e-8, 1.0), scientific=True,
+    ),
+    Setting(
+        "freeze", "What trains",
+        "Which weights change: none (every layer), backbone (only the new head) or N (the last N "
+        "blocks and the head). The patch embedding, class token and position embedding stay "
+        "fixed whenever anything is frozen.",
+        {FINETUNE: "from the smallest class: only the head under 20 images, the last half of "
+         "the blocks under 200, else everything"},
+        type=str, metavar="none|backbone|N", widget=FREEZE_WIDGET, commands=(FINETUNE,),
+    ),
+    Setting(
+        "image_size", "Image size",
+        "The size images are trained at, a multiple of the patch size; another size than the "
+        "base model's resizes its position embeddings.",
+        {FINETUNE: "the base model's"},
+        kind=SHAPE, metavar="S", bounds=(1, 2048), commands=(FINETUNE,),
+    ),
+    Setting(
+        "augment", "Augmentation",
+        "How training images are varied each epoch. light: random crops and flips; strong: also "
+        "TrivialAugment, random erasing and Mixup/CutMix; off: none.",
+        {TRAIN: "strong", FINETUNE: "light"},
+        type=str, choices=AUGMENT_PRESETS, advanced=True,
+    ),
+    Setting(
+        "mixup", "Mixup alpha", "Mixup alpha: blend pairs of images and their labels (0: off).",
+        _both("the augmentation's: 0.8 with strong, else 0"),
+        type=float, metavar="ALPHA", bounds=(0.0, 10.0), step=0.1, decimals=2, advanced=True,
+    ),
+    Setting(
+        "cutmix", "CutMix alpha",
+        "CutMix alpha: paste a box of one image into another, labels mixed by area (0: off).",
+        _both("the augmentation's: 1 with strong, else 0"),
+        type=float, metavar="ALPHA", bounds=(0.0, 10.0), step=0.1, decimals=2, advanced=True,
+    ),
+    Setting(
+        "label_smoothing", "Label smoothing",
+        "Share of each target spread over the other classes: a little keeps the model from "
+        "becoming overconfident.",
+        _both("0.1"),
+        type=float, metavar="E", bounds=(0.0, 0.9), step=0.05, decimals=3, advanced=True,
+    ),
+    Setting(
+        "warmup_epochs", "Warmup epochs",
+        "Epochs over which the learning rate rises linearly from zero.",
+        _both("5% of the epochs, at most 10"),
+        type=float, metavar="E", bounds=(0.0, 100.0), step=0.5, decimals=2, advanced=True,
+    ),
+    Setting(
+        "weight_decay", "Weight decay",
+        "AdamW weight decay of the weight matrices (biases, norms, the position embedding and "
+        "the class token have none).",
+        _both("0.05"),
+        type=float, metavar="WD", bounds=(0.0, 1.0), step=0.01, decimals=3, advanced=True,
+    ),
+    Setting(
+        "grad_clip", "Gradient clipping",
+        "Largest global gradient norm; larger gradients are scaled down to it (0: no clipping).",
+        _both("1"),
+        type=float, metavar="NORM", bounds=(0.0, 100.0), step=0.5, decimals=2, advanced=True,
+    ),
+    Setting(
+        "seed", "Seed",
+        "Decides the sample order and the augmentation: the same seed and settings give the "
+        "same model, in the GUI and with vit-studio finetune.",
+        _both("0"),
+        bounds=(0, 2**31 - 1), advanced=True,
+    ),
+    # --- how the folder is split -------------------------------------------------------------
+    Setting(
+        "val_share", "Validation share",
+        "Share of each class held out to validate on (ignored for a folder with val/).",
+        _both("0.2"),
+        type=float, kind=DATA, metavar="F", bounds=(0.0, 0.9), step=0.05, decimals=2,
+        advanced=True,
+    ),
+    # --- the shape of a new model (train only) -----------------------------------------------
+    Setting(
+        "arch", "Architecture",
+        "Architecture preset: " + "; ".join(f"{k}: {p.note}" for k, p in ARCH_PRESETS.items())
+        + ".",
+        {TRAIN: "none: choose one"},
+        type=str, kind=SHAPE, choices=tuple(ARCH_PRESETS), commands=(TRAIN,),
+    ),
+    *(
+        Setting(
+            name, label, f"Override the preset's {what}.", {TRAIN: "the preset's"},
+            kind=SHAPE, flag=flag, field_name=target, commands=(TRAIN,),
+        )
+        for name, label, flag, target, what in (
+            ("image_size", "Image size", "", "", "input size in pixels"),
+            ("patch_size", "Patch size", "", "", "patch size in pixels"),
+            ("layers", "Blocks", "", "num_layers", "encoder blocks"),
+            ("heads", "Heads", "", "num_heads", "attention heads"),
+            ("dim", "Width", "", "hidden_dim", "hidden size"),
+            ("mlp_dim", "MLP width", "", "mlp_dim", "MLP size"),
+        )
+    ),
+    # --- where and how fast it runs: a resumed run may change these ---------------------------
+    Setting(
+        "device", "Device",
+        "Where to run: auto picks CUDA, then Apple MPS, then the CPU.",
+        _both("auto"),
+        type=str, kind=RUNTIME, choices=DEVICE_CHOICES,
+    ),
+    Setting(
+        "precision", "Precision",
+        "auto: bf16 autocast on CUDA and on CPUs with bf16 instructions, else fp32.",
+        _both("auto"),
+        type=str, kind=RUNTIME, choices=PRECISIONS,
+    ),
+    Setting(
+        "compile", "Compile",
+        "torch.compile the model and the augmentation: about 30 s to start, then about twice "
+        "as fast on a GPU.",
+        _both("off"),
+        type=bool, kind=RUNTIME,
+    ),
+    Setting(
+        "max_minutes", "Time budget",
+        "Stop, saved and resumable, when the next epoch would pass this many minutes.",
+        _both("none"),
+        type=float, kind=RUNTIME, metavar="M",
+    ),
+    Setting(
+        "fit_epochs", "Fit the epochs",
+        "With a time budget: time the first epochs, then cut the epochs to what fits, so the "
+        "learning-rate schedule ends inside the budget (re-planned if epochs slow down).",
+        _both("off"),
+        type=bool, kind=RUNTIME,
+    ),
+    Setting("val_every", "Validate every", "Validate every N epochs.", _both("1"), kind=RUNTIME),
+    Setting(
+        "checkpoint_every", "Checkpoint every", "Write the resumable checkpoint every N epochs.",
+        _both("1"), kind=RUNTIME,
+    ),
+)  # fmt: skip
+
+
+def settings_for(command: str, *kinds: str) -> tuple[Setting, ...]:
+    """The settings of `command` ("train" or "finetune"), in table order; only `kinds` if given."""
+    return tuple(
+        s for s in SETTINGS if command in s.commands and (not kinds or s.kind in kinds)
+    )
+
+
+def setting(command: str, name: str) -> Setting:
+    """The setting `name` of `command`."""
+    for candidate in settings_for(command):
+        if candidate.name == name:
+            return candidate
+    raise KeyError(f"{command} has no setting {name!r}")
+
+
+def command_arguments(command: str, values: Mapping[str, Any]) -> list[str]:
+    """The command-line flags that give `values` (in table order; None and off are left out).
+
+    Floats are written with repr(), which reads back as the same float, so a run repeated from
+    the words is the same run.
+    """
+    words: list[str] = []
+    for entry in settings_for(command):
+        value = values.get(entry.name)
+        if value is None or value is False:
+            continue
+        words.append(entry.option)
+        if value is not True:
+            words.append(repr(value) if isinstance(value, float) else str(value))
+    return words
