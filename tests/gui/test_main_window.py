@@ -298,7 +298,7 @@ def out_of_memory(*_args, **_kwargs):
 
 def test_running_out_of_gpu_memory_in_an_analysis_is_reported(qtbot, loaded, images,
                                                               monkeypatch):
-    monkeypatch.setattr("vit_studio.gui.workers.analyze", out_of_memory)
+    monkeypatch.setattr("vit_studio.gui.workers.inference.analyze", out_of_memory)
     with qtbot.waitSignal(loaded.errorShown, timeout=WAIT_MS) as blocker:
         loaded.open_image(images[1])
     assert blocker.args[0].startswith("out of GPU memory while analysing img1.png")
@@ -315,7 +315,7 @@ def test_running_out_of_gpu_memory_moving_the_model_keeps_it_where_it_was(qtbot,
         return move(self, device)
 
     monkeypatch.setattr(StudioModel, "to", to)
-    monkeypatch.setattr("vit_studio.gui.workers.resolve_device", torch.device)
+    monkeypatch.setattr("vit_studio.gui.workers.inference.resolve_device", torch.device)
     with qtbot.waitSignal(loaded.errorShown, timeout=WAIT_MS) as blocker:
         loaded.set_device("cuda")
     assert blocker.args[0].startswith("out of GPU memory while moving tiny.safetensors to cuda")
@@ -327,7 +327,7 @@ def test_an_unexpected_failure_is_one_line(qtbot, loaded, images, monkeypatch):
     def broken(*_args, **_kwargs):
         raise ValueError("first line\nsecond line")
 
-    monkeypatch.setattr("vit_studio.gui.workers.analyze", broken)
+    monkeypatch.setattr("vit_studio.gui.workers.inference.analyze", broken)
     with qtbot.waitSignal(loaded.errorShown, timeout=WAIT_MS) as blocker:
         loaded.open_image(images[1])
     assert blocker.args[0] == (

@@ -1,21 +1,15 @@
-"""Workers own their work in their own threads; the newest request wins; failures are one line."""
+"""The inference and thumbnail workers: each owns its work in its own thread, the newest request
+wins, failures come back as one line."""
 
 from __future__ import annotations
 
 import pytest
-import torch
 from PySide6.QtCore import QSize
 
 from tests.conftest import write_image
 from tests.gui.conftest import WAIT_MS
-from vit_studio.engine.errors import StudioError
-from vit_studio.gui.workers import (
-    InferenceClient,
-    Ledger,
-    ThumbnailLoader,
-    describe_failure,
-    thumbnail,
-)
+from vit_studio.gui.workers.inference import InferenceClient
+from vit_studio.gui.workers.thumbnails import ThumbnailLoader, thumbnail
 
 
 @pytest.fixture
@@ -23,16 +17,6 @@ def client(qtbot):
     client = InferenceClient(num_threads=1)
     yield client
     assert client.stop()
-
-
-def test_a_new_request_supersedes_every_earlier_one_of_its_kind():
-    ledger = Ledger()
-    first = ledger.issue("analysis")
-    model = ledger.issue("model")
-    assert ledger.is_current("analysis", first) and ledger.is_current("model", model)
-    second = ledger.issue("analysis")
-    assert not ledger.is_current("analysis", first)
-    assert ledger.is_current("analysis", second) and ledger.is_current("model", model)
 
 
 def test_only_the_newest_analysis_comes_back(qtbot, client, model_file, images):
@@ -63,15 +47,17 @@ def test_failures_come_back_as_signals_and_the_worker_lives_on(qtbot, client, mo
         client.analyze(images[0], gradient_classes=2)
 
 
-def test_a_failure_is_described_in_one_line(caplog):
-    assert describe_failure(StudioError("x.png: corrupt; re-export it"), "opening") == (
-        "x.png: corrupt; re-export it"
-    )
-    oom = describe_failure(torch.cuda.OutOfMemoryError("CUDA out of memory"), "analysing a.png")
-    assert oom.startswith("out of GPU memory while analysing a.png; choose CPU")
-    bug = describe_failure(KeyError("layer"), "analysing a.png")
-    assert bug == "unexpected error while analysing a.png: KeyError: 'layer'"
-    assert "KeyError" in caplog.text  # the traceback goes to the log, not to the user
+def test_a_new_model_drops_the_analyses_of_the_previous_one(qtbot, client, model_file,
+                                                           eight_class_model_file, images):
+    with qtbot.waitSignal(client.modelReady, timeout=WAIT_MS):
+        client.load_model(model_file, "cpu")
+    results = []
+    client.analysisReady.connect(results.append)
+    with qtbot.waitSignal(client.modelReady, timeout=WAIT_MS):
+        client.analyze(images[0])
+        client.load_model(eight_class_model_file, "cpu")
+    qtbot.waitUntil(lambda: not client.busy, timeout=WAIT_MS)
+    assert results == []
 
 
 def test_thumbnails_are_small_upright_and_null_for_bad_files(tmp_path):

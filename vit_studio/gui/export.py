@@ -16,7 +16,7 @@ import numpy as np
 from vit_studio.engine import export as engine_export
 from vit_studio.engine.analysis import TOP_K
 from vit_studio.engine.fileio import write_text_atomic
-from vit_studio.gui.workers import ImageResult, ModelSummary
+from vit_studio.gui.workers.inference import ImageResult, ModelSummary
 
 
 @dataclass(frozen=True)

@@ -53,17 +53,15 @@ from vit_studio.gui.widgets.posembed_view import PosEmbedMosaic
 from vit_studio.gui.widgets.predictions import PredictionsView
 from vit_studio.gui.widgets.rollout_controls import RolloutControls, RolloutSettings
 from vit_studio.gui.widgets.status_bar import StatusBar
-from vit_studio.gui.workers import (
+from vit_studio.gui.workers.batch_export import BatchExporter, BatchJob, BatchSummary
+from vit_studio.gui.workers.inference import (
     ANALYSIS,
     MODEL,
-    BatchExporter,
-    BatchJob,
-    BatchSummary,
     ImageResult,
     InferenceClient,
     ModelSummary,
-    ThumbnailLoader,
 )
+from vit_studio.gui.workers.thumbnails import ThumbnailLoader
 
 # Tab keys, in tab order; `vit-studio --view` brings any of them to the front.
 VIEWS = (

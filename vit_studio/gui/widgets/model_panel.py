@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from vit_studio.engine.checkpoints.discovery import LocalModel
-from vit_studio.gui.workers import ModelSummary
+from vit_studio.gui.workers.inference import ModelSummary
 
 CLASS_PREVIEW = 6  # class names written out; the tooltip lists (nearly) all of them
 CLASS_TOOLTIP = 60

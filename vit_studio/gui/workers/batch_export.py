@@ -1,0 +1,108 @@
+"""Folder export in a thread of its own: the top-k predictions of many images, written as CSV.
+
+The thread loads its own copy of the model: the inference thread patches its model during an
+analysis (attention capture), so sharing one module across threads would be unsafe, and a long
+export must not hold up the interactive views. Cancelling writes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from PySide6.QtCore import QObject, Signal
+
+from vit_studio.engine.analysis import TOP_K
+from vit_studio.engine.batch import predict_files, write_predictions_csv
+from vit_studio.engine.checkpoints import load_model
+from vit_studio.engine.device import resolve_device
+from vit_studio.engine.model import StudioModel
+from vit_studio.gui.cpu import default_num_threads
+from vit_studio.gui.workers.thread import JobContext, WorkerThread
+
+EXPORT = "export"
+
+
+@dataclass(frozen=True)
+class BatchJob:
+    model_path: Path
+    device: str
+    files: tuple[Path, ...]
+    output: Path
+    top_k: int = TOP_K
+    batch_size: int = 8
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    output: Path
+    images: int
+    failures: int
+
+
+class _ExportModel:
+    """The export thread's own model, kept between jobs with the same model and device."""
+
+    def __init__(self) -> None:
+        self._model: StudioModel | None = None
+        self._key: tuple[Path, str] | None = None
+
+    def get(self, path: Path, device: str) -> StudioModel:
+        if self._model is None or self._key != (path, device):
+            self._model, self._key = None, None  # free the old copy before loading
+            model = load_model(path).to(resolve_device(device))
+            self._model, self._key = model, (path, device)
+        return self._model
+
+
+class BatchExporter(QObject):
+    """The GUI's handle on the export thread: one job at a time, cancellable."""
+
+    progress = Signal(int, int)  # images done, images in total
+    finished = Signal(BatchSummary)
+    failed = Signal(str)
+    runningChanged = Signal(bool)  # True from start() until the thread has really stopped
+
+    def __init__(self, parent: QObject | None = None, num_threads: int | None = None) -> None:
+        super().__init__(parent)
+        threads = num_threads or default_num_threads()
+        self._thread = WorkerThread(
+            "batch export", self, setup=lambda: torch.set_num_threads(threads)
+        )
+        self._thread.busyChanged.connect(self.runningChanged)
+        self._model = _ExportModel()
+
+    @property
+    def running(self) -> bool:
+        return self._thread.busy
+
+    def start(self, job: BatchJob) -> None:
+        """Run `job`, cancelling any job still running."""
+        self._thread.submit(
+            EXPORT,
+            lambda context: self._export(context, job),
+            doing="exporting predictions",
+            done=self.finished.emit,
+            failed=self.failed.emit,
+        )
+
+    def cancel(self) -> None:
+        """Stop the running job at its next batch; it writes nothing."""
+        self._thread.cancel(EXPORT)
+
+    def stop(self, timeout_ms: int = 5000) -> bool:
+        return self._thread.stop(timeout_ms)
+
+    def _export(self, context: JobContext, job: BatchJob) -> BatchSummary:
+        results = predict_files(
+            self._model.get(job.model_path, job.device),
+            job.files,
+            top_k=job.top_k,
+            batch_size=job.batch_size,
+            progress=lambda done, total: context.report(self.progress.emit, done, total),
+            cancelled=context.cancelled,
+        )
+        write_predictions_csv(job.output, results, job.top_k)
+        failures = sum(1 for result in results if result.error)
+        return BatchSummary(job.output, len(results), failures)

@@ -1,0 +1,207 @@
+"""The explorer's model, in a thread of its own: load it, move it between devices, analyse images,
+and look for other models on this computer.
+
+`InferenceClient` is the GUI's handle. Its thread owns the one interactive model (`_ModelOwner`);
+the GUI gets plain results back (`ModelSummary`, `ImageResult`). A new model supersedes every
+analysis in flight (those results would come from the previous model).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from PySide6.QtCore import QObject, Signal
+
+from vit_studio.engine.analysis import Analysis, analyze
+from vit_studio.engine.checkpoints import load_model
+from vit_studio.engine.checkpoints.discovery import find_local_models
+from vit_studio.engine.device import available_devices, device_label, resolve_device
+from vit_studio.engine.errors import StudioError
+from vit_studio.engine.images import PreparedImage, open_image, prepare_image
+from vit_studio.engine.model import StudioModel, ViTArch
+from vit_studio.gui.cpu import default_num_threads
+from vit_studio.gui.workers.thread import WorkerThread
+
+# Kinds of job: the newest of each kind wins.
+MODEL = "model"
+ANALYSIS = "analysis"
+LOCAL_MODELS = "local models"
+DEVICES = "devices"
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    """What the GUI shows about the loaded model."""
+
+    path: Path
+    name: str
+    arch: ViTArch
+    class_names: tuple[str, ...]
+    num_parameters: int
+    resize_size: int
+    device: str  # torch's name, e.g. "cpu", "cuda:0"
+    device_label: str  # for people, e.g. "CPU (3 threads)", "CUDA: NVIDIA H100 80GB HBM3"
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    """One analysed image, as the views receive it."""
+
+    path: Path
+    analysis: Analysis
+    device: str
+    decode_ms: float  # opening, resizing and normalising the file
+    total_ms: float  # decode + analysis, as the worker measured it
+
+
+class _ModelOwner:
+    """The interactive model and the last prepared input; touched only in the worker thread."""
+
+    def __init__(self, num_threads: int) -> None:
+        self.num_threads = num_threads
+        self.model: StudioModel | None = None
+        self.path: Path | None = None
+        self._prepared_key: tuple | None = None
+        self._prepared: PreparedImage | None = None
+
+    def load(self, path: Path, device: str, reload: bool) -> ModelSummary:
+        """Load `path` onto `device`, or only move the model already loaded from it."""
+        target = resolve_device(device)
+        if reload or self.model is None or path != self.path:
+            model = load_model(path)
+            # A new model that does not fit is dropped; the one we had stays in use.
+            _move(model, target, fallback=torch.device("cpu"))
+        else:
+            model = self.model
+            _move(model, target, fallback=model.device)
+        self.model, self.path = model, path
+        return ModelSummary(
+            path=path,
+            name=model.meta.name,
+            arch=model.arch,
+            class_names=model.meta.class_names,
+            num_parameters=model.num_parameters(),
+            resize_size=model.meta.preprocessing.resize_size,
+            device=str(model.device),
+            device_label=device_label(model.device, self.num_threads),
+        )
+
+    def analyze(self, path: Path, gradient_classes: int | tuple[int, ...] | None) -> ImageResult:
+        if self.model is None:
+            raise StudioError("no model is loaded yet; open one with Model ▸ Open Model…")
+        started = time.perf_counter()
+        prepared = self._prepare(path)
+        decoded = time.perf_counter()
+        analysis = analyze(self.model, prepared, gradient_classes=gradient_classes)
+        finished = time.perf_counter()
+        return ImageResult(
+            path=path,
+            analysis=analysis,
+            device=str(self.model.device),
+            decode_ms=(decoded - started) * 1000.0,
+            total_ms=(finished - started) * 1000.0,
+        )
+
+    def _prepare(self, path: Path) -> PreparedImage:
+        """The model input for `path`, reused while file and preprocessing are unchanged.
+
+        Asking for another class's gradients re-analyses the same image; decoding a large
+        photo again would cost more than the gradients.
+        """
+        assert self.model is not None
+        try:
+            info = path.stat()
+            key = (path, info.st_mtime_ns, info.st_size, self.model.meta.preprocessing)
+        except OSError:
+            key = None  # open_image reports the problem with the file
+        if key is None or key != self._prepared_key or self._prepared is None:
+            self._prepared = prepare_image(open_image(path), self.model.meta.preprocessing)
+            self._prepared_key = key
+        return self._prepared
+
+
+def _move(model: StudioModel, target: torch.device, fallback: torch.device) -> None:
+    try:
+        model.to(target)
+    except torch.cuda.OutOfMemoryError:
+        model.to(fallback)
+        raise
+
+
+class InferenceClient(QObject):
+    """The GUI's handle on the inference thread; results come only for current requests."""
+
+    modelReady = Signal(ModelSummary)
+    analysisReady = Signal(ImageResult)
+    localModelsFound = Signal(object)  # list[LocalModel]
+    devicesFound = Signal(object)  # list[str], see engine.device.available_devices
+    failed = Signal(str, str)  # job kind (MODEL, ANALYSIS, LOCAL_MODELS), one-line message
+    busyChanged = Signal(bool)
+
+    def __init__(self, parent: QObject | None = None, num_threads: int | None = None) -> None:
+        super().__init__(parent)
+        threads = num_threads or default_num_threads()
+        # OpenMP thread counts are per calling thread: this caps the worker's own pool only.
+        self._thread = WorkerThread(
+            "inference", self, setup=lambda: torch.set_num_threads(threads)
+        )
+        self._thread.busyChanged.connect(self.busyChanged)
+        self._owner = _ModelOwner(threads)
+        self._model_path: Path | None = None
+        self._thread.submit(
+            DEVICES, lambda _job: available_devices(), doing="looking for devices",
+            done=self.devicesFound.emit,
+        )  # fmt: skip
+
+    @property
+    def busy(self) -> bool:
+        return self._thread.busy
+
+    def load_model(self, path: Path, device: str) -> None:
+        """Load `path` onto `device`; supersedes earlier loads and every analysis in flight."""
+        self._model_path = path
+        self._load(path, device, reload=True)
+        self._thread.cancel(ANALYSIS)  # results computed with the previous model are stale
+
+    def set_device(self, device: str) -> bool:
+        """Move the current model; False if none was asked for yet."""
+        if self._model_path is None:
+            return False
+        # A load still in flight is superseded by this request, so it must load, not just move.
+        self._load(self._model_path, device, reload=self._thread.pending(MODEL))
+        return True
+
+    def analyze(self, path: Path, gradient_classes: int | tuple[int, ...] | None = None) -> None:
+        owner = self._owner
+        self._thread.submit(
+            ANALYSIS,
+            lambda _job: owner.analyze(path, gradient_classes),
+            doing=f"analysing {path.name}",
+            done=self.analysisReady.emit,
+            failed=lambda message: self.failed.emit(ANALYSIS, message),
+        )
+
+    def scan_local_models(self) -> None:
+        self._thread.submit(
+            LOCAL_MODELS,
+            lambda _job: find_local_models(),
+            doing="looking for models on this computer",
+            done=self.localModelsFound.emit,
+            failed=lambda message: self.failed.emit(LOCAL_MODELS, message),
+        )
+
+    def stop(self, timeout_ms: int = 5000) -> bool:
+        return self._thread.stop(timeout_ms)
+
+    def _load(self, path: Path, device: str, reload: bool) -> None:
+        owner = self._owner
+        self._thread.submit(
+            MODEL,
+            lambda _job: owner.load(path, device, reload),
+            doing=f"loading {path.name}" if reload else f"moving {path.name} to {device}",
+            done=self.modelReady.emit,
+            failed=lambda message: self.failed.emit(MODEL, message),
+        )
