@@ -121,7 +121,7 @@ def ready(qtbot, panel: FinetunePanel, class_folder: Path, base_model: Path) -> 
 def run_to_end(qtbot, panel: FinetunePanel, epochs: int | None = 3):
     """Start a run (of `epochs`, typed into the form as a user would) and wait for its end."""
     if epochs is not None:
-        panel.form.epochs.setValue(epochs)
+        panel.form.set_value("epochs", epochs)
     with qtbot.waitSignal(panel.runEnded, timeout=WAIT_MS) as ended:
         panel.start()
     return ended.args[0]

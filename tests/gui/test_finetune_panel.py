@@ -16,8 +16,9 @@ from tests.gui.conftest import WAIT_MS, run_to_end
 from tests.test_cli_train import COLOURS
 from vit_studio.engine.model import load_studio_model
 from vit_studio.engine.training import load_checkpoint
-from vit_studio.gui.finetune import panel as panel_module
 from vit_studio.gui.finetune import snapshots
+from vit_studio.gui.finetune.panel import FinetunePanel
+from vit_studio.gui.finetune.states import PanelState
 
 
 def test_choosing_a_folder_shows_its_report_and_settings_from_the_data(ready):
@@ -27,12 +28,12 @@ def test_choosing_a_folder_shows_its_report_and_settings_from_the_data(ready):
     skipped = report.skipped.topLevelItem(0)
     assert skipped.text(0) == "1 unusable file skipped"
     assert (skipped.child(0).text(0), skipped.child(0).text(1)) == ("blue/broken.png", "truncated")
-    assert ready.state() == panel_module.READY and ready.current_page() == "data"
-    choices = ready.form.choices()
+    assert ready.state() == PanelState.READY and ready.current_page() == "data"
+    values = ready.form.values()
     # 30 training images: batches of 8, 3 steps an epoch, 50 epochs; 10 images per class: head only
-    assert (choices.epochs, choices.batch_size, choices.freeze) == (50, 8, "backbone")
-    assert "about 300 steps" in ready.form.epochs.toolTip()
-    assert "5e-4 × batch/128 when part is frozen" in ready.form.lr.toolTip()
+    assert (values["epochs"], values["batch_size"], values["freeze"]) == (50, 8, "backbone")
+    assert "about 300 steps" in ready.form.tooltip("epochs")
+    assert "5e-4 × batch/128 when part is frozen" in ready.form.tooltip("lr")
 
 
 def scan_blocked(qtbot, panel, base_model, folder):
@@ -40,8 +41,8 @@ def scan_blocked(qtbot, panel, base_model, folder):
     panel.set_explorer_model(base_model, "tiny")
     with qtbot.waitSignal(panel.scanned, timeout=WAIT_MS):
         panel.choose_folder(folder)
-    assert panel.state() == panel_module.BLOCKED
-    assert not panel.can_start() and not panel._start.isEnabled()
+    assert panel.state() == PanelState.BLOCKED
+    assert not panel.can_start() and not panel.run_bar.start.isEnabled()
     return panel.report
 
 
@@ -114,7 +115,7 @@ def test_a_run_reports_its_progress_and_ends_with_a_model_of_the_folder_classes(
     assert np.trace(epochs[-1].confusion) / 6 == pytest.approx(epochs[-1].info.val_acc)
     assert rescored == []
     assert ready.curves.epoch_count() == 3 and ready.curves.step_count() == len(steps)
-    assert ready.state() == panel_module.FINISHED and ready.current_page() == "result"
+    assert ready.state() == PanelState.FINISHED and ready.current_page() == "result"
     assert ready.status_text().startswith("Run completed after 3 epochs in ")
     assert "Finished" in ready.results.summary() and ready.results.open_button.isEnabled()
     model = load_studio_model(ready.model_path())
@@ -124,13 +125,13 @@ def test_a_run_reports_its_progress_and_ends_with_a_model_of_the_folder_classes(
 
 
 def test_pause_holds_the_run_between_steps_and_continue_finishes_it(qtbot, ready):
-    ready.form.epochs.setValue(20)
+    ready.form.set_value("epochs", 20)
     with qtbot.waitSignal(ready.client.stepDone, timeout=WAIT_MS):
         ready.start()
     ready.pause()
     qtbot.waitUntil(lambda: ready.client.control.waiting, timeout=WAIT_MS)
     qtbot.wait(1)  # deliver the reports sent before the trainer stopped
-    assert ready.state() == panel_module.PAUSED and ready._pause.text() == "Continue"
+    assert ready.state() == PanelState.PAUSED and ready.run_bar.pause.text() == "Continue"
     reports = ready.curves.step_count()
     qtbot.wait(50)
     assert ready.curves.step_count() == reports  # nothing moves while paused
@@ -156,17 +157,17 @@ def cancelling_after_first_epoch(panel):
 
 
 def test_cancel_keeps_the_last_checkpoint_and_resume_finishes_the_run(qtbot, ready):
-    ready.form.epochs.setValue(20)
+    ready.form.set_value("epochs", 20)
     with cancelling_after_first_epoch(ready), qtbot.waitSignal(
         ready.runEnded, timeout=WAIT_MS
     ) as ended:
         ready.start()
     stopped = ended.args[0]
     assert stopped.status == "cancelled" and 1 <= stopped.epochs_completed < 20
-    assert ready.state() == panel_module.CANCELLED
+    assert ready.state() == PanelState.CANCELLED
     checkpoint = load_checkpoint(ready.run_paths.checkpoint)
     assert checkpoint.epoch == stopped.epochs_completed
-    assert ready._resume.isEnabled() and ready.results.save_button.isEnabled()
+    assert ready.run_bar.resume.isEnabled() and ready.results.save_button.isEnabled()
 
     with qtbot.waitSignal(ready.runEnded, timeout=WAIT_MS) as ended:
         ready.resume_run()
@@ -178,7 +179,7 @@ def test_cancel_keeps_the_last_checkpoint_and_resume_finishes_the_run(qtbot, rea
 
 def cancel_after_first_epoch(qtbot, panel, epochs: int = 20):
     """Start a run and cancel it after its first epoch; returns its TrainResult."""
-    panel.form.epochs.setValue(epochs)
+    panel.form.set_value("epochs", epochs)
     with cancelling_after_first_epoch(panel), qtbot.waitSignal(
         panel.runEnded, timeout=WAIT_MS
     ) as ended:
@@ -204,7 +205,7 @@ def test_the_slider_spans_a_run_cancelled_and_resumed_in_the_same_session(qtbot,
 
 def test_a_new_run_after_a_cancelled_one_starts_the_slider_afresh(qtbot, ready):
     cancel_after_first_epoch(qtbot, ready)
-    ready.form.epochs.setValue(1)
+    ready.form.set_value("epochs", 1)
     with qtbot.waitSignal(ready.runEnded, timeout=WAIT_MS):
         ready.start()
         assert ready.scrubber.snapshots() == []  # at once, not when the new run's epochs come
@@ -214,7 +215,7 @@ def test_a_new_run_after_a_cancelled_one_starts_the_slider_afresh(qtbot, ready):
 @pytest.fixture
 def next_session(qtbot, tmp_path):
     """Another panel, as the app opened again later: it never saw the first panel's runs."""
-    panel = panel_module.FinetunePanel(tmp_path / "later runs", num_threads=1, device="cpu")
+    panel = FinetunePanel(tmp_path / "later runs", num_threads=1, device="cpu")
     qtbot.addWidget(panel)
     yield panel
     assert panel.shutdown(), "the fine-tune thread did not stop"
@@ -270,7 +271,7 @@ def test_the_slider_scrubs_back_to_earlier_epochs(qtbot, ready):
     assert scrubber.shown().epoch == 0
     assert scrubber.rollout.title() == "Attention rollout before training"
     assert scrubber.confusion.counts() is None  # the untrained head has no validation yet
-    assert np.allclose(scrubber.mosaic._similarity, scrubber.snapshots()[0].pos_similarity)
+    assert np.allclose(scrubber.mosaic.similarity(), scrubber.snapshots()[0].pos_similarity)
 
 
 def test_save_as_writes_our_format_with_the_class_names(qtbot, ready, tmp_path):
@@ -296,14 +297,16 @@ def test_a_full_disk_is_reported_and_the_last_checkpoint_survives(qtbot, ready, 
         return real_save(obj, path, *args, **kwargs)
 
     monkeypatch.setattr(torch, "save", disk_full_on_second_checkpoint)
-    ready.form.epochs.setValue(3)
+    ready.form.set_value("epochs", 3)
     with qtbot.waitSignal(ready.errorShown, timeout=WAIT_MS) as shown:
         ready.start()
     message = shown.args[0]
-    assert message.startswith("the disk is full while training; free some space")
+    checkpoint = ready.run_paths.checkpoint
+    assert message.startswith(f"{checkpoint}: the disk is full while writing the training "
+                              "checkpoint; free some space")  # fmt: skip
     assert "the last checkpoint (colours.checkpoint.pt) is kept: Resume continues it" in message
     qtbot.waitUntil(lambda: not ready.client.running, timeout=WAIT_MS)
-    assert ready.state() == panel_module.FAILED
+    assert ready.state() == PanelState.FAILED
     assert load_checkpoint(ready.run_paths.checkpoint).epoch == 1
 
     monkeypatch.setattr(torch, "save", real_save)
@@ -313,7 +316,7 @@ def test_a_full_disk_is_reported_and_the_last_checkpoint_survives(qtbot, ready, 
 
 
 def test_a_run_resumes_from_its_checkpoint_file_on_the_folder_it_recorded(qtbot, ready):
-    ready.form.epochs.setValue(20)
+    ready.form.set_value("epochs", 20)
     with cancelling_after_first_epoch(ready), qtbot.waitSignal(ready.runEnded, timeout=WAIT_MS):
         ready.start()
     paths, folder = ready.run_paths, ready.run_info.scan.root

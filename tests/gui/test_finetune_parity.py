@@ -1,5 +1,5 @@
 """`vit-studio finetune` and the fine-tune panel make the same model, bit for bit, from the same
-folder, base model, seed and settings: both go through `engine.finetune` and `training.train`."""
+folder, base model, seed and settings: both go through `engine.training.pipeline`."""
 
 from __future__ import annotations
 
@@ -50,11 +50,11 @@ def test_the_command_recorded_by_the_panel_reproduces_its_model(
     qtbot, ready, tmp_path, one_torch_thread
 ):
     form = ready.form
-    form.seed.setValue(5)
-    form.freeze_mode.setCurrentIndex(form.freeze_mode.findData("none"))
-    form.augment.setCurrentIndex(form.augment.findData("strong"))
-    form.label_smoothing.setValue(0.2)
-    form.batch_size.setValue(12)
+    form.set_value("seed", 5)
+    form.set_value("freeze", "none")
+    form.set_value("augment", "strong")
+    form.set_value("label_smoothing", 0.2)
+    form.set_value("batch_size", 12)
     run_to_end(qtbot, ready, epochs=3)
 
     command = load_studio_model(ready.model_path()).meta.provenance["command"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from tests.gui.conftest import WAIT_MS, run_to_end
 from tests.test_cli_train import COLOURS
-from vit_studio.gui.finetune import panel as panel_module
+from vit_studio.gui.finetune.states import PanelState
 from vit_studio.gui.main_window import VIEWS
 
 
@@ -28,12 +28,12 @@ def test_the_explorer_analyses_images_while_a_run_trains(
     qtbot, window, model_file, class_folder, images
 ):
     panel = finetune_ready(qtbot, window, model_file, class_folder)
-    panel.form.epochs.setValue(50)
+    panel.form.set_value("epochs", 50)
     with qtbot.waitSignal(panel.client.stepDone, timeout=WAIT_MS):
         panel.start()
     with qtbot.waitSignal(window.analysisReady, timeout=WAIT_MS):
         window.open_image(images[0])
-    assert panel.state() in (panel_module.TRAINING, panel_module.FINISHED)
+    assert panel.state() in (PanelState.TRAINING, PanelState.FINISHED)
     with qtbot.waitSignal(panel.runEnded, timeout=WAIT_MS):
         panel.cancel()
 

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import QApplication, QDockWidget
 from vit_studio.engine.device import DEVICE_CHOICES
 from vit_studio.engine.images import is_image_path
 from vit_studio.engine.resources import SAMPLES_DIR, default_model_path
-from vit_studio.gui.finetune.panel import BLOCKED, READY
+from vit_studio.gui.finetune.states import PanelState
 from vit_studio.gui.main_window import VIEWS, MainWindow
 from vit_studio.gui.settings import APPLICATION, ORGANIZATION, Settings
 
@@ -153,7 +153,7 @@ def run(argv: Sequence[str] | None = None) -> int:
             panel = window.finetune_panel
             # Start once, as soon as the folder is scanned and the base model known.
             panel.readyChanged.connect(
-                lambda ready: ready and panel.state() == READY and panel.start()
+                lambda ready: ready and panel.state() == PanelState.READY and panel.start()
             )
             panel.runEnded.connect(capture)
             panel.errorShown.connect(fail)
@@ -199,7 +199,7 @@ def _prepare_view(window: MainWindow, view: str) -> None:
             window.findChild(QDockWidget, name).hide()
         window.show_view(view)
         panel = window.finetune_panel
-        if panel.state() == BLOCKED:
+        if panel.state() == PanelState.BLOCKED:
             panel.show_page("data")
         else:
             panel.show_biggest_confusion()

@@ -168,6 +168,21 @@ class EpochScrubber(QWidget):
         if rows:
             self.slider.setValue(rows[0])
 
+    def show_biggest_confusion(self) -> None:
+        """The newest epoch, with the cell of its most frequent mistake (or else the first
+        class's correct predictions) and its images selected."""
+        if not self._snapshots:
+            return
+        newest = self._snapshots[-1]
+        self.show_epoch(newest.epoch)
+        if newest.confusion is None:
+            return
+        mistakes = newest.confusion - np.diag(np.diag(newest.confusion))
+        true_class, predicted = np.unravel_index(mistakes.argmax(), mistakes.shape)
+        if mistakes[true_class, predicted] == 0:
+            true_class = predicted = 0
+        self.select_cell(int(true_class), int(predicted))
+
     def select_cell(self, true_class: int, predicted: int) -> None:
         """List the images of one cell of the shown epoch's confusion matrix."""
         self._cell = (true_class, predicted)

@@ -14,15 +14,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QFileDialog,
-    QHBoxLayout,
-    QLabel,
-    QProgressBar,
-    QPushButton,
     QScrollArea,
     QSplitter,
     QTabWidget,
@@ -31,37 +26,27 @@ from PySide6.QtWidgets import (
 )
 
 from vit_studio.engine.checkpoints import CheckpointInfo
-from vit_studio.engine.text import clock_text, counted, elapsed_text
-from vit_studio.engine.training import StepInfo, TrainPaths, TrainResult
+from vit_studio.engine.text import counted, elapsed_text
+from vit_studio.engine.training import RunStatus, StepInfo, TrainPaths, TrainResult
+from vit_studio.engine.training.pipeline import RunRequest
+from vit_studio.engine.training.settings import FINETUNE
 from vit_studio.gui.finetune.curves import TrainingCurves
 from vit_studio.gui.finetune.epoch_scrubber import EpochScrubber
+from vit_studio.gui.finetune.folder_row import FolderRow
 from vit_studio.gui.finetune.results import ResultsView
+from vit_studio.gui.finetune.run_bar import RunBar
 from vit_studio.gui.finetune.scan_report import ScanReport
 from vit_studio.gui.finetune.settings_form import SettingsForm
 from vit_studio.gui.finetune.snapshots import EpochSnapshot
-from vit_studio.gui.finetune.worker import (
+from vit_studio.gui.finetune.states import PanelState
+from vit_studio.gui.finetune.training_client import (
     BASE,
     RUN,
-    RunRequest,
     RunStarted,
     ScanResult,
     TrainingClient,
 )
 from vit_studio.gui.widgets.banner import Banner
-
-# Panel states (`state()`), in the order a run goes through them.
-IDLE, SCANNING, BLOCKED, READY = "idle", "scanning", "blocked", "ready"
-PREPARING, TRAINING, PAUSED, STOPPING = "preparing", "training", "paused", "stopping"
-FINISHED, CANCELLED, FAILED = "finished", "cancelled", "failed"
-RUNNING_STATES = frozenset({PREPARING, TRAINING, PAUSED, STOPPING})
-CHECKPOINT_SUFFIX = ".checkpoint.pt"
-
-
-def model_beside_checkpoint(checkpoint: Path) -> Path:
-    """M.checkpoint.pt -> M.safetensors (the inverse of `TrainPaths.beside`)."""
-    name = checkpoint.name
-    stem = name[: -len(CHECKPOINT_SUFFIX)] if name.endswith(CHECKPOINT_SUFFIX) else checkpoint.stem
-    return checkpoint.with_name(f"{stem}.safetensors")
 
 
 class FinetunePanel(QWidget):
@@ -72,7 +57,7 @@ class FinetunePanel(QWidget):
     `errorShown(message)`; `readyChanged(bool)` when starting becomes possible or not.
     """
 
-    stateChanged = Signal(str)
+    stateChanged = Signal(PanelState)
     scanned = Signal(object)
     runStarted = Signal(object)
     epochShown = Signal(object)
@@ -93,7 +78,7 @@ class FinetunePanel(QWidget):
         super().__init__(parent)
         self._runs_dir = Path(runs_dir)
         self._device = device
-        self._state = IDLE
+        self._state = PanelState.IDLE
         self._folder: Path | None = None
         self._scan_result: ScanResult | None = None
         self._out: Path | None = None  # the current run's model file
@@ -104,31 +89,20 @@ class FinetunePanel(QWidget):
         self._continuing = False  # the run being launched resumes the one the scrubber shows
         self._stopped = False
         self._ready = False
+        self._epochs = 1  # of the current run, for the progress bar
 
         self._client = TrainingClient(self, num_threads)
         self._build()
         self._connect()
         self.setAcceptDrops(True)
-        self._set_state(IDLE)
+        self._set_state(PanelState.IDLE)
 
     # --- building -----------------------------------------------------------------------------
 
     def _build(self) -> None:
-        self._choose = QPushButton("Choose Folder…")
-        self._choose.setToolTip(
-            "A folder with one subfolder of images per class (or train/ and val/ folders of "
-            "them). You can also drop a folder on this panel."
-        )
-        self._choose.clicked.connect(self._ask_folder)
-        self._folder_label = QLabel("No folder chosen")
-        self._folder_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self._rescan = QPushButton("Rescan")
-        self._rescan.setToolTip("Check the folder again, e.g. after adding or fixing images")
-        self._rescan.clicked.connect(self.rescan)
-        top = QHBoxLayout()
-        top.addWidget(self._choose)
-        top.addWidget(self._folder_label, 1)
-        top.addWidget(self._rescan)
+        self.folder_row = FolderRow()
+        self.folder_row.folderChosen.connect(self.choose_folder)
+        self.folder_row.rescanClicked.connect(self.rescan)
 
         self._banner = Banner()
 
@@ -159,36 +133,17 @@ class FinetunePanel(QWidget):
             index = self.pages.addTab(page, title)
             self.pages.setTabToolTip(index, tip)
 
-        self._start = QPushButton("Start")
-        self._start.setToolTip("Train with these settings; the explorer stays usable meanwhile")
-        self._start.clicked.connect(self.start)
-        self._pause = QPushButton("Pause")
-        self._pause.setToolTip("Hold the run between two steps; Continue picks it up again")
-        self._pause.clicked.connect(self._toggle_pause)
-        self._cancel = QPushButton("Cancel")
-        self._cancel.setToolTip(
-            "Stop before the next step. The files of the last finished epoch stay, so the run "
-            "can be resumed."
-        )
-        self._cancel.clicked.connect(self.cancel)
-        self._resume = QPushButton("Resume Run")
-        self._resume.setToolTip("Continue the stopped run from its last checkpoint")
-        self._resume.clicked.connect(self.resume_run)
-        self._progress = QProgressBar()
-        self._progress.setTextVisible(True)
-        self._status = QLabel()
-        self._status.setMinimumWidth(200)
-        controls = QHBoxLayout()
-        for button in (self._start, self._pause, self._cancel, self._resume):
-            controls.addWidget(button)
-        controls.addWidget(self._progress, 1)
+        self.run_bar = RunBar()
+        self.run_bar.startClicked.connect(self.start)
+        self.run_bar.pauseClicked.connect(self._toggle_pause)
+        self.run_bar.cancelClicked.connect(self.cancel)
+        self.run_bar.resumeClicked.connect(self.resume_run)
 
         layout = QVBoxLayout(self)
-        layout.addLayout(top)
+        layout.addWidget(self.folder_row)
         layout.addWidget(self._banner)
         layout.addWidget(self.pages, 1)
-        layout.addLayout(controls)
-        layout.addWidget(self._status)
+        layout.addWidget(self.run_bar)
 
     def _connect(self) -> None:
         client = self._client
@@ -212,11 +167,11 @@ class FinetunePanel(QWidget):
 
     # --- the testable surface -------------------------------------------------------------------
 
-    def state(self) -> str:
+    def state(self) -> PanelState:
         return self._state
 
     def status_text(self) -> str:
-        return self._status.text()
+        return self.run_bar.status()
 
     def error_text(self) -> str:
         """The error in the panel's banner ('' when there is none)."""
@@ -247,22 +202,9 @@ class FinetunePanel(QWidget):
         return next(k for k, w in self._pages.items() if w is self.pages.currentWidget())
 
     def show_biggest_confusion(self) -> None:
-        """The Training page at the newest epoch, with the cell of the most frequent mistake (or
-        else the first class's correct predictions) and its images selected."""
+        """The Training page at the newest epoch, its most frequent mistake selected."""
         self.show_page("training")
-        scrubber = self.scrubber
-        snapshots = scrubber.snapshots()
-        if not snapshots:
-            return
-        scrubber.show_epoch(snapshots[-1].epoch)
-        counts = snapshots[-1].confusion
-        if counts is None:
-            return
-        mistakes = counts - np.diag(np.diag(counts))
-        true_class, predicted = np.unravel_index(mistakes.argmax(), mistakes.shape)
-        if mistakes[true_class, predicted] == 0:
-            true_class = predicted = 0
-        scrubber.select_cell(int(true_class), int(predicted))
+        self.scrubber.show_biggest_confusion()
 
     def set_explorer_model(self, path: Path, name: str) -> None:
         """The explorer's model, offered (and by default used) as the base model."""
@@ -277,29 +219,28 @@ class FinetunePanel(QWidget):
 
     def choose_folder(self, folder: str | Path) -> None:
         """Scan `folder` and show its report (the Data page)."""
-        if self._state in RUNNING_STATES:
+        if self._state.running:
             self._show_error("a run is going on; cancel it before choosing another folder")
             return
         self._folder = Path(folder)
-        self._folder_label.setText(str(self._folder))
-        self._folder_label.setToolTip(str(self._folder))
+        self.folder_row.show_folder(str(self._folder))
         self.show_page("data")
         self.rescan()
 
     def rescan(self) -> None:
-        if self._folder is None or self._state in RUNNING_STATES:
+        if self._folder is None or self._state.running:
             return
         self._banner.clear()
         self._scan_result = None
         self.form.set_data(None)
         self.report.show_scanning(self._folder, 0, 0)
-        self._set_state(SCANNING)
+        self._set_state(PanelState.SCANNING)
         self._client.scan(self._folder, self.form.val_share_value())
 
     def can_start(self) -> bool:
         scan = self._scan_result
         ready = scan is not None and scan.scan is not None
-        return ready and self.form.choices() is not None and self._state not in RUNNING_STATES
+        return ready and self.form.values() is not None and not self._state.running
 
     def start(self) -> None:
         """Start a new run with the form's settings."""
@@ -307,46 +248,48 @@ class FinetunePanel(QWidget):
             self._show_error("choose a usable folder and a base model before starting")
             return
         assert self._folder is not None
-        choices, base = self.form.choices(), self.form.base_path()
+        values = self.form.values() or {}
         stamp = time.strftime("%Y%m%d-%H%M%S")
         name = self._folder.name or "model"
         self._out = self._runs_dir / f"{name}-{stamp}" / f"{name}.safetensors"
-        self._launch(RunRequest(self._folder, self._out, base, choices, self._device))
+        settings = values | {"device": self._device}
+        request = RunRequest(FINETUNE, self._folder, self._out, settings, self.form.base_path())
+        self._launch(request, epochs=values.get("epochs", 1))
 
     def resume_run(self) -> None:
         """Continue the current run from its last checkpoint."""
         paths = self.run_paths
-        if self._state in RUNNING_STATES:
+        if self._state.running:
             return
         if paths is None or not paths.checkpoint.is_file():
             self._show_error("this run has no checkpoint yet; start it again instead")
             return
-        self._launch(RunRequest(self._folder, paths.model, None, None, self._device))
+        self._launch(self._resume_request(self._folder, paths.model))
 
     def resume_checkpoint(self, checkpoint: str | Path) -> None:
         """Continue any run from its M.checkpoint.pt (its folder comes from the checkpoint)."""
-        if self._state in RUNNING_STATES:
+        if self._state.running:
             self._show_error("a run is going on; cancel it before resuming another")
             return
-        self._out = model_beside_checkpoint(Path(checkpoint))
+        self._out = TrainPaths.of_checkpoint(checkpoint).model
         self._folder = None
-        self._folder_label.setText(f"the folder of {Path(checkpoint).name}")
-        self._launch(RunRequest(None, self._out, None, None, self._device))
+        self.folder_row.show_folder(f"the folder of {Path(checkpoint).name}", str(checkpoint))
+        self._launch(self._resume_request(None, self._out))
 
     def pause(self) -> None:
-        if self._state == TRAINING:
+        if self._state == PanelState.TRAINING:
             self._client.pause()
-            self._set_state(PAUSED)
+            self._set_state(PanelState.PAUSED)
 
     def continue_run(self) -> None:
-        if self._state == PAUSED:
+        if self._state == PanelState.PAUSED:
             self._client.resume()
-            self._set_state(TRAINING)
+            self._set_state(PanelState.TRAINING)
 
     def cancel(self) -> None:
-        if self._state in (PREPARING, TRAINING, PAUSED):
+        if self._state in (PanelState.PREPARING, PanelState.TRAINING, PanelState.PAUSED):
             self._client.cancel()
-            self._set_state(STOPPING)
+            self._set_state(PanelState.STOPPING)
 
     def model_path(self) -> Path | None:
         """The run's kept model, once it exists."""
@@ -378,7 +321,7 @@ class FinetunePanel(QWidget):
     # --- worker results -------------------------------------------------------------------------
 
     def _on_scanned(self, result: ScanResult) -> None:
-        if self._state in RUNNING_STATES:
+        if self._state.running:
             return  # a run's own scan comes with runStarted
         self._scan_result = result
         if result.scan is None:
@@ -386,21 +329,19 @@ class FinetunePanel(QWidget):
                 result.folder, result.problem or "", result.found, result.short_classes
             )
             self.form.set_data(None)
-            self._set_state(BLOCKED)
+            self._set_state(PanelState.BLOCKED)
         else:
             self.report.show_scan(result.scan)
             self.form.set_data(result.scan)
-            self._set_state(READY)
+            self._set_state(PanelState.READY)
         self.scanned.emit(result)
 
     def _on_base(self, info: CheckpointInfo) -> None:
         self.form.set_base(info)
 
     def _on_stage(self, what: str, done: int, total: int) -> None:
-        self._progress.setRange(0, max(total, 1))
-        self._progress.setValue(done)
-        self._progress.setFormat(f"{what}: %v / %m")
-        if self._state == SCANNING and self._folder is not None:
+        self.run_bar.show_progress(done, total, f"{what}: %v / %m")
+        if self._state == PanelState.SCANNING and self._folder is not None:
             self.report.show_scanning(self._folder, done, total)
 
     def _on_run_started(self, run: RunStarted) -> None:
@@ -411,38 +352,39 @@ class FinetunePanel(QWidget):
         self.scrubber.start(
             run.class_names, run.validation, run.probe, continuing=self._continuing
         )
-        self._progress.setRange(0, config.epochs)
-        self._progress.setValue(run.history[-1].epoch if run.history else 0)
-        self._progress.setFormat("epoch %v / %m")
+        self._epochs = config.epochs
+        done = run.history[-1].epoch if run.history else 0
+        self.run_bar.show_progress(done, config.epochs, "epoch %v / %m")
         if run.skipped:
             self._banner.show_notice(
                 f"{counted(len(run.skipped), 'file')} left out: unreadable since the scan "
                 f"(first: {run.skipped[0].path.name}: {run.skipped[0].reason})"
             )
-        if self._state == PREPARING:
-            self._set_state(TRAINING)
+        if self._state == PanelState.PREPARING:
+            self._set_state(PanelState.TRAINING)
         self.runStarted.emit(run)
 
     def _on_step(self, info: StepInfo) -> None:
         self.curves.add_step(info)
-        if self._state in (TRAINING, PAUSED):
-            self._status.setText(_step_text(info) + (" — paused" if self._state == PAUSED else ""))
+        if self._state in (PanelState.TRAINING, PanelState.PAUSED):
+            self.run_bar.show_step(info, paused=self._state == PanelState.PAUSED)
 
     def _on_epoch(self, snapshot: EpochSnapshot) -> None:
         if snapshot.info is not None:
             self.curves.add_epoch(snapshot.info)
-            self._progress.setValue(snapshot.info.epoch)
+            self.run_bar.show_progress(snapshot.info.epoch, self._epochs, "epoch %v / %m")
         self.scrubber.add_snapshot(snapshot)
         self.epochShown.emit(snapshot)
 
     def _on_note(self, message: str) -> None:
-        self._status.setText(message)
+        self.run_bar.set_status(message)
 
     def _on_run_ended(self, result: TrainResult | None) -> None:
         self._result = result
         if result is None:
-            self._status.setText("Cancelled before training began; nothing was written")
-            self._set_state(READY if self._scan_result and self._scan_result.scan else IDLE)
+            self.run_bar.set_status("Cancelled before training began; nothing was written")
+            usable = self._scan_result is not None and self._scan_result.scan is not None
+            self._set_state(PanelState.READY if usable else PanelState.IDLE)
             self.runEnded.emit(None)
             return
         run = self._run
@@ -452,12 +394,12 @@ class FinetunePanel(QWidget):
         where = f"Run files: {model.parent}" if model is not None else "No model was written."
         self.results.show_result(result, names, command, where)
         self.results.set_model_available(model is not None)
-        completed = result.status == "completed"
-        self._status.setText(
+        completed = result.status == RunStatus.COMPLETED
+        self.run_bar.set_status(
             f"Run {result.status} after {counted(result.epochs_completed, 'epoch')} in "
             f"{elapsed_text(result.seconds)}"
         )
-        self._set_state(FINISHED if completed else CANCELLED)
+        self._set_state(PanelState.FINISHED if completed else PanelState.CANCELLED)
         if completed:
             self.show_page("result")
         self.runEnded.emit(result)
@@ -469,7 +411,7 @@ class FinetunePanel(QWidget):
 
     def _on_failed(self, kind: str, message: str) -> None:
         if kind == RUN:
-            self._set_state(FAILED)
+            self._set_state(PanelState.FAILED)
             self.results.set_model_available(self.model_path() is not None)
         elif kind == BASE:
             self.form.set_base(None)
@@ -477,34 +419,33 @@ class FinetunePanel(QWidget):
 
     # --- controls -------------------------------------------------------------------------------
 
-    def _launch(self, request: RunRequest) -> None:
+    def _resume_request(self, folder: Path | None, model: Path) -> RunRequest:
+        """Continue the run of `model` (in `folder`, or the one its checkpoint names)."""
+        return RunRequest(FINETUNE, folder, model, {"device": self._device}, resume=True)
+
+    def _launch(self, request: RunRequest, epochs: int = 1) -> None:
         self._banner.clear()
         self._run = None
         self._result = None
         self._saved = None
-        self.curves.reset(request.choices.epochs if request.choices else 1)
+        self.curves.reset(epochs)
         # Resuming the run on screen keeps its epochs, so the slider spans the whole run.
         run = request.out.resolve()
-        self._continuing = request.resuming and run == self._scrubbed
+        self._continuing = request.resume and run == self._scrubbed
         if not self._continuing:
             self.scrubber.clear()
         self._scrubbed = run
         self.results.clear()
-        self._status.setText("Preparing: checking and loading the images…")
-        self._set_state(PREPARING)
+        self.run_bar.set_status("Preparing: checking and loading the images…")
+        self._set_state(PanelState.PREPARING)
         self.show_page("training")
         self._client.start(request)
 
     def _toggle_pause(self) -> None:
-        if self._state == PAUSED:
+        if self._state == PanelState.PAUSED:
             self.continue_run()
         else:
             self.pause()
-
-    def _ask_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Folder to Fine-tune On", str(Path.home()))
-        if folder:
-            self.choose_folder(folder)
 
     def _ask_save(self) -> None:
         suggested = f"{self._folder.name if self._folder else 'finetuned'}.safetensors"
@@ -514,24 +455,20 @@ class FinetunePanel(QWidget):
         if path:
             self.save_model_as(path)
 
-    def _set_state(self, state: str) -> None:
+    def _set_state(self, state: PanelState) -> None:
         self._state = state
-        self.form.set_locked(state in RUNNING_STATES)
+        self.form.set_locked(state.running)
         self._update_controls()
         self.stateChanged.emit(state)
 
     def _update_controls(self) -> None:
-        state, running = self._state, self._state in RUNNING_STATES
-        self._choose.setEnabled(not running)
-        self._rescan.setEnabled(not running and self._folder is not None)
-        self._start.setEnabled(self.can_start())
-        self._pause.setEnabled(state in (TRAINING, PAUSED))
-        self._pause.setText("Continue" if state == PAUSED else "Pause")
-        self._cancel.setEnabled(state in (PREPARING, TRAINING, PAUSED))
+        state, running = self._state, self._state.running
+        has_folder = self._folder is not None
+        self.folder_row.set_usable(choose=not running, rescan=not running and has_folder)
         paths = self.run_paths
         resumable = paths is not None and paths.checkpoint.is_file()
-        self._resume.setEnabled(state in (CANCELLED, FAILED) and resumable)
         ready = self.can_start()
+        self.run_bar.show_state(state, can_start=ready, resumable=resumable)
         if ready != self._ready:
             self._ready = ready
             self.readyChanged.emit(ready)
@@ -553,12 +490,3 @@ class FinetunePanel(QWidget):
         if folders:
             event.acceptProposedAction()
             self.choose_folder(folders[0])
-
-
-def _step_text(info: StepInfo) -> str:
-    return (
-        f"Epoch {info.epoch}/{info.epochs} · step {info.step}/{info.steps_per_epoch} · "
-        f"loss {info.loss:.3f} · accuracy {info.acc:.0%} · {info.images_per_s:,.0f} images/s · "
-        f"{clock_text(info.eta_s)} left"
-    )
-

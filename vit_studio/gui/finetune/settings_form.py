@@ -1,103 +1,55 @@
 """The settings of a fine-tune: defaults from the data, every one explained, any one overridable.
 
+Its fields are made from the engine's settings table (`engine.training.settings`), the same
+table the `vit-studio finetune` flags come from: what each does, its bounds and its default rule.
 The form follows the CLI's rule for flags: a setting the user has not touched is derived from the
-data by `engine.finetune.plan_finetune` and follows the others (the learning rate follows the
-batch size and what trains, the warmup the epochs); a setting the user changed is kept as given.
-Each field's tooltip says what it does and the rule behind its default.
+data by `plan_finetune` and follows the others (the learning rate follows the batch size and what
+trains, the warmup the epochs); a setting the user changed is kept as given. Each field's tooltip
+says what it does and the rule behind its default.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import (
     QComboBox,
-    QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QSpinBox,
     QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from vit_studio.engine.augment import AugmentConfig
 from vit_studio.engine.checkpoints import CheckpointInfo
+from vit_studio.engine.checkpoints.reading import MODEL_SUFFIXES
 from vit_studio.engine.data import FolderScan
 from vit_studio.engine.errors import StudioError
-from vit_studio.engine.finetune import DEFAULT_VAL_SHARE, FinetunePlan, plan_finetune
-from vit_studio.gui.dialogs import MODEL_SUFFIXES, dialog_filter
-from vit_studio.gui.finetune.choices import AUGMENT_PRESETS, FinetuneChoices
+from vit_studio.engine.training.plan import DEFAULT_VAL_SHARE, RunPlan, plan_finetune
+from vit_studio.engine.training.settings import DATA, FINETUNE, LEARNING, SHAPE, settings_for
+from vit_studio.gui.dialogs import dialog_filter
+from vit_studio.gui.finetune.setting_editors import (
+    FreezeEditor,
+    NumberEditor,
+    SettingEditor,
+    editor_for,
+)
 
 MODEL_FILTER = dialog_filter("ViT checkpoints", MODEL_SUFFIXES)
-FREEZE_MODES = (
-    ("none", "Every layer"),
-    ("blocks", "The last blocks and the head"),
-    ("backbone", "Only the new head"),
-)
-# What each field does; the rule behind its default is added from the plan.
-DESCRIPTIONS = {
-    "epochs": "Passes over the training images.",
-    "batch_size": "Images per optimiser step.",
-    "lr": "Peak learning rate of AdamW, reached after the warmup, then lowered along a cosine.",
-    "freeze": "Which weights change. The patch embedding, class token and position embedding "
-    "stay fixed whenever anything is frozen.",
-    "image_size": "The size images are trained at, a multiple of the patch size; another size "
-    "than the base model's resizes its position embeddings.",
-    "augment": "How training images are varied each epoch. light: random crops and flips; "
-    "strong: also TrivialAugment and random erasing; off: none.",
-    "mixup": "Mixup alpha: blend pairs of images and their labels (0: off).",
-    "cutmix": "CutMix alpha: paste a box of one image into another, labels mixed by area (0: off).",
-    "label_smoothing": "Share of each target spread over the other classes: a little keeps the "
-    "model from becoming overconfident.",
-    "warmup_epochs": "Epochs over which the learning rate rises linearly from zero.",
-    "seed": "Decides the sample order and the augmentation: the same seed and settings give the "
-    "same model, in the GUI and with vit-studio finetune.",
-    "val_share": "Share of each class held out to validate on (ignored for a folder with val/).",
-}
-FIELDS = tuple(DESCRIPTIONS)
-
-
-class ScientificSpinBox(QDoubleSpinBox):
-    """A spin box for learning rates: shows and accepts 2.5e-04 style numbers."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setDecimals(12)
-        self.setRange(1e-8, 1.0)
-
-    def textFromValue(self, value: float) -> str:
-        return f"{value:.3g}"
-
-    def valueFromText(self, text: str) -> float:
-        try:
-            return float(text)
-        except ValueError:
-            return self.value()
-
-    def validate(self, text: str, position: int) -> tuple[QValidator.State, str, int]:
-        try:
-            value = float(text)
-        except ValueError:
-            return QValidator.State.Intermediate, text, position
-        if self.minimum() <= value <= self.maximum():
-            return QValidator.State.Acceptable, text, position
-        return QValidator.State.Intermediate, text, position
-
-    def stepBy(self, steps: int) -> None:
-        self.setValue(self.value() * 2.0**steps)  # halving and doubling suit a rate
+# The settings the form shows: everything a fine-tune learns with (where and how fast it runs
+# follows the explorer's device).
+FORM_SETTINGS = settings_for(FINETUNE, LEARNING, SHAPE, DATA)
 
 
 class SettingsForm(QWidget):
     """Base model, the main settings and an Advanced section.
 
-    `changed` whenever the choices change; `valShareChanged(share)` when the validation share is
+    `changed` whenever the values change; `valShareChanged(share)` when the validation share is
     edited (the split, so the report, changes); `baseModelChosen(path)` when the user picks
     another base model.
     """
@@ -110,11 +62,9 @@ class SettingsForm(QWidget):
         super().__init__(parent)
         self._scan: FolderScan | None = None
         self._base: CheckpointInfo | None = None
-        self._plan: FinetunePlan | None = None
+        self._plan: RunPlan | None = None
         self._rules: dict[str, str] = {}
-        self._chosen: set[str] = set()
-        self._share = DEFAULT_VAL_SHARE
-        self._updating = False
+        self._chosen: dict[str, Any] = {}
 
         self._base_combo = QComboBox()
         self._base_combo.setToolTip(
@@ -126,71 +76,29 @@ class SettingsForm(QWidget):
         self._has_explorer_item = False
         self._base_row = 0
 
-        self.epochs = QSpinBox()
-        self.epochs.setRange(1, 1000)
-        self.batch_size = QSpinBox()
-        self.batch_size.setRange(1, 4096)
-        self.lr = ScientificSpinBox()
-        self.freeze_mode = QComboBox()
-        for key, label in FREEZE_MODES:
-            self.freeze_mode.addItem(label, key)
-        self.freeze_blocks = QSpinBox()
-        self.freeze_blocks.setRange(1, 1)
-        self.freeze_blocks.setSuffix(" blocks")
-        self.image_size = QSpinBox()
-        self.image_size.setRange(1, 2048)
-        self.image_size.setSuffix(" px")
-        self.augment = QComboBox()
-        for name in AUGMENT_PRESETS:
-            self.augment.addItem(name, name)
-        self.mixup = _spin(0.0, 10.0, 0.1, 2)
-        self.cutmix = _spin(0.0, 10.0, 0.1, 2)
-        self.label_smoothing = _spin(0.0, 0.9, 0.05, 3)
-        self.warmup_epochs = _spin(0.0, 100.0, 0.5, 2)
-        self.seed = QSpinBox()
-        self.seed.setRange(0, 2**31 - 1)
-        self.val_share = _spin(0.0, 0.9, 0.05, 2)
-        self.val_share.setValue(DEFAULT_VAL_SHARE)
-
-        freeze_row = QHBoxLayout()
-        freeze_row.setContentsMargins(0, 0, 0, 0)
-        freeze_row.addWidget(self.freeze_mode, 1)
-        freeze_row.addWidget(self.freeze_blocks)
+        self._editors: dict[str, SettingEditor] = {}
         self._labels: dict[str, QLabel] = {}
         main = QFormLayout()
         main.addRow("Base model", self._base_combo)
-        for name, label, field in (
-            ("epochs", "Epochs", self.epochs),
-            ("batch_size", "Batch size", self.batch_size),
-            ("lr", "Learning rate", self.lr),
-            ("freeze", "What trains", freeze_row),
-            ("image_size", "Image size", self.image_size),
-        ):
-            self._labels[name] = QLabel(label)
-            main.addRow(self._labels[name], field)
+        self._advanced = QWidget()
+        advanced = QFormLayout(self._advanced)
+        advanced.setContentsMargins(0, 0, 0, 0)
+        for entry in FORM_SETTINGS:
+            editor = editor_for(entry)
+            editor.edited.connect(lambda name=entry.name: self._edited(name))
+            self._editors[entry.name] = editor
+            self._labels[entry.name] = QLabel(entry.label)
+            (advanced if entry.advanced else main).addRow(self._labels[entry.name], editor)
+        self._editors["val_share"].display(DEFAULT_VAL_SHARE)
 
         self._advanced_button = QToolButton()
         self._advanced_button.setText("Advanced")
         self._advanced_button.setCheckable(True)
         self._advanced_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self._advanced_button.setToolTip(
-            "Augmentation, Mixup/CutMix, label smoothing, warmup, seed, validation share"
+            ", ".join(entry.label for entry in FORM_SETTINGS if entry.advanced)
         )
         self._advanced_button.toggled.connect(self._show_advanced)
-        self._advanced = QWidget()
-        advanced = QFormLayout(self._advanced)
-        advanced.setContentsMargins(0, 0, 0, 0)
-        for name, label, field in (
-            ("augment", "Augmentation", self.augment),
-            ("mixup", "Mixup alpha", self.mixup),
-            ("cutmix", "CutMix alpha", self.cutmix),
-            ("label_smoothing", "Label smoothing", self.label_smoothing),
-            ("warmup_epochs", "Warmup epochs", self.warmup_epochs),
-            ("seed", "Seed", self.seed),
-            ("val_share", "Validation share", self.val_share),
-        ):
-            self._labels[name] = QLabel(label)
-            advanced.addRow(self._labels[name], field)
         self._show_advanced(False)
 
         self._reset = QPushButton("Reset to Defaults")
@@ -213,23 +121,6 @@ class SettingsForm(QWidget):
         row.addWidget(self._reset)
         layout.addLayout(row)
         layout.addStretch(1)
-
-        for name, signal in (
-            ("epochs", self.epochs.valueChanged),
-            ("batch_size", self.batch_size.valueChanged),
-            ("lr", self.lr.valueChanged),
-            ("freeze", self.freeze_mode.currentIndexChanged),
-            ("freeze", self.freeze_blocks.valueChanged),
-            ("image_size", self.image_size.valueChanged),
-            ("augment", self.augment.currentIndexChanged),
-            ("mixup", self.mixup.valueChanged),
-            ("cutmix", self.cutmix.valueChanged),
-            ("label_smoothing", self.label_smoothing.valueChanged),
-            ("warmup_epochs", self.warmup_epochs.valueChanged),
-            ("seed", self.seed.valueChanged),
-        ):
-            signal.connect(lambda _value, n=name: self._edited(n))
-        self.val_share.editingFinished.connect(self._on_val_share)
         self._set_fields_enabled(False)
         self._update_tooltips()
 
@@ -261,11 +152,6 @@ class SettingsForm(QWidget):
             combo.setItemData(row, str(path), Qt.ItemDataRole.ToolTipRole)
         self._pick_row(row)
 
-    def _pick_row(self, row: int) -> None:
-        self._base_combo.setCurrentIndex(row)
-        self._base_row = row
-        self.baseModelChosen.emit(self._base_combo.itemData(row))
-
     def base_path(self) -> Path | None:
         return self._base_combo.currentData()
 
@@ -278,10 +164,12 @@ class SettingsForm(QWidget):
         self._base = info
         if info is not None:
             arch = info.arch
-            with _Updating(self):
-                self.freeze_blocks.setRange(1, arch.num_layers)
-                self.image_size.setSingleStep(arch.patch_size)
-                self.image_size.setMinimum(arch.patch_size)
+            freeze = self._editors["freeze"]
+            assert isinstance(freeze, FreezeEditor)
+            freeze.set_layers(arch.num_layers)
+            size = self._editors["image_size"]
+            assert isinstance(size, NumberEditor)
+            size.set_range(arch.patch_size, 2048, arch.patch_size)
         self._replan()
 
     def set_locked(self, locked: bool) -> None:
@@ -291,30 +179,46 @@ class SettingsForm(QWidget):
 
     # --- values ---------------------------------------------------------------------------------
 
-    def plan(self) -> FinetunePlan | None:
+    def plan(self) -> RunPlan | None:
         return self._plan
 
-    def choices(self) -> FinetuneChoices | None:
-        """The settings to run with; None until a folder and a base model are known."""
-        if self._plan is None:
-            return None
-        # Values not chosen come from the plan itself, not from the widgets, which round.
-        return FinetuneChoices.from_plan(self._plan, self._share)
+    def values(self) -> dict[str, Any] | None:
+        """Every setting to run with, by name; None until a folder and a base model are known.
+
+        They come from the plan itself, not from the widgets, which round.
+        """
+        return None if self._plan is None else self._plan.values()
+
+    def value(self, name: str) -> Any:
+        """The value the field of setting `name` shows."""
+        return self._editors[name].value()
+
+    def set_value(self, name: str, value: Any) -> None:
+        """Set a field as the user would: the value is kept as chosen."""
+        self._editors[name].enter(value)
+
+    def label(self, name: str) -> str:
+        """The field's label; a chosen setting's ends with " *"."""
+        return self._labels[name].text()
+
+    def tooltip(self, name: str) -> str:
+        return self._labels[name].toolTip()
+
+    def is_editable(self, name: str) -> bool:
+        return self._editors[name].isEnabled()
 
     def val_share_value(self) -> float:
         """The validation share the folder is to be split with."""
-        return self._share
+        return float(self._chosen.get("val_share", DEFAULT_VAL_SHARE))
 
     def chosen(self) -> frozenset[str]:
         """The settings the user has set (the others follow the data)."""
         return frozenset(self._chosen)
 
     def reset_defaults(self) -> None:
+        share_changed = self.val_share_value() != DEFAULT_VAL_SHARE
         self._chosen.clear()
-        share_changed = self._share != DEFAULT_VAL_SHARE
-        self._share = DEFAULT_VAL_SHARE
-        with _Updating(self):
-            self.val_share.setValue(DEFAULT_VAL_SHARE)
+        self._editors["val_share"].display(DEFAULT_VAL_SHARE)
         self._replan()
         if share_changed:
             self.valShareChanged.emit(DEFAULT_VAL_SHARE)
@@ -325,18 +229,21 @@ class SettingsForm(QWidget):
     # --- reacting -------------------------------------------------------------------------------
 
     def _edited(self, name: str) -> None:
-        if self._updating:
+        value = self._editors[name].value()
+        if name == "val_share":
+            if value == self.val_share_value():
+                return
+            self._chosen[name] = value
+            self._update_tooltips()
+            self.valShareChanged.emit(value)
             return
-        self._chosen.add(name)
+        self._chosen[name] = value
         self._replan()
 
-    def _on_val_share(self) -> None:
-        share = self.val_share.value()
-        if share != self._share:
-            self._share = share
-            self._chosen.add("val_share")
-            self._update_tooltips()
-            self.valShareChanged.emit(share)
+    def _pick_row(self, row: int) -> None:
+        self._base_combo.setCurrentIndex(row)
+        self._base_row = row
+        self.baseModelChosen.emit(self._base_combo.itemData(row))
 
     def _on_base_activated(self, row: int) -> None:
         if self._base_combo.itemData(row) is not None:
@@ -348,29 +255,6 @@ class SettingsForm(QWidget):
         else:
             self._base_combo.setCurrentIndex(self._base_row)
 
-    def _given(self) -> dict:
-        """The chosen settings as `plan_finetune` arguments."""
-        given: dict = {}
-        for name in ("epochs", "batch_size", "lr", "label_smoothing", "warmup_epochs", "seed"):
-            if name in self._chosen:
-                given[name] = getattr(self, name).value()
-        if "freeze" in self._chosen:
-            given["freeze"] = self._freeze_value()
-        if self._chosen & {"augment", "mixup", "cutmix"}:
-            # Built as FinetuneChoices.augment_config (and the CLI) build it: a preset whose
-            # Mixup and CutMix are replaced where the user set them.
-            preset = AugmentConfig.preset(self.augment.currentData())
-            given["augment"] = replace(
-                preset,
-                mixup_alpha=self.mixup.value() if "mixup" in self._chosen else preset.mixup_alpha,
-                cutmix_alpha=(
-                    self.cutmix.value() if "cutmix" in self._chosen else preset.cutmix_alpha
-                ),
-            )
-        if "image_size" in self._chosen:
-            given["image_size"] = self.image_size.value()
-        return given
-
     def _replan(self) -> None:
         if self._scan is None or self._base is None:
             self._plan = None
@@ -381,78 +265,36 @@ class SettingsForm(QWidget):
         arch = self._base.arch
         try:
             self._rules = dict(plan_finetune(self._scan, arch).reasons)
-            plan = plan_finetune(self._scan, arch, **self._given())
+            plan = plan_finetune(self._scan, arch, **self._chosen)
         except StudioError as exc:
             self._message.setText(str(exc))
             self._plan = None
             self.changed.emit()
             return
-        if plan.image_size % arch.patch_size:
-            fitting = plan.image_size - plan.image_size % arch.patch_size
-            self._message.setText(
-                f"The image size must be a multiple of the base model's patch size "
-                f"({arch.patch_size} px), e.g. {fitting} px."
-            )
-            self._plan = None
-            self.changed.emit()
-            return
         self._message.clear()
         self._plan = plan
-        self._show_plan(plan)
+        for name, value in plan.values().items():
+            self._editors[name].display(value)
         self._set_fields_enabled(True)
         self._update_tooltips()
         self._summary.setText(f"<b>Run:</b> {plan.describe()}.")
         self.changed.emit()
 
-    def _show_plan(self, plan: FinetunePlan) -> None:
-        config = plan.config
-        values = FinetuneChoices.from_plan(plan)
-        with _Updating(self):
-            self.epochs.setValue(config.epochs)
-            self.batch_size.setValue(config.batch_size)
-            self.lr.setValue(config.lr)
-            mode = "blocks" if config.freeze.isdigit() else config.freeze
-            self.freeze_mode.setCurrentIndex(self.freeze_mode.findData(mode))
-            if config.freeze.isdigit():
-                self.freeze_blocks.setValue(int(config.freeze))
-            self.freeze_blocks.setEnabled(mode == "blocks")
-            self.image_size.setValue(plan.image_size)
-            self.augment.setCurrentIndex(self.augment.findData(values.augment))
-            self.mixup.setValue(values.mixup)
-            self.cutmix.setValue(values.cutmix)
-            self.label_smoothing.setValue(config.label_smoothing)
-            self.warmup_epochs.setValue(config.warmup_epochs)
-            self.seed.setValue(config.seed)
-
-    def _freeze_value(self) -> str:
-        mode = self.freeze_mode.currentData()
-        return str(self.freeze_blocks.value()) if mode == "blocks" else mode
-
     def _update_tooltips(self) -> None:
-        for name in FIELDS:
-            text = DESCRIPTIONS[name]
-            rule = self._rules.get(name)
-            if rule:
-                text += f"\n\nDefault: {rule}."
-            if name in self._chosen:
+        for entry in FORM_SETTINGS:
+            text = entry.help
+            rule = self._rules.get(entry.name) or entry.default_for(FINETUNE)
+            text += f"\n\nDefault: {rule}."
+            if entry.name in self._chosen:
                 text += "\n\nYou set this; Reset to Defaults makes it follow the data again."
-            self._labels[name].setToolTip(text)
-            label = self._labels[name].text().rstrip(" *")
-            self._labels[name].setText(label + (" *" if name in self._chosen else ""))
-            for widget in self._widgets(name):
-                widget.setToolTip(text)
-
-    def _widgets(self, name: str) -> tuple[QWidget, ...]:
-        if name == "freeze":
-            return (self.freeze_mode, self.freeze_blocks)
-        return (getattr(self, name),)
+            label = self._labels[entry.name]
+            label.setToolTip(text)
+            label.setText(entry.label + (" *" if entry.name in self._chosen else ""))
+            self._editors[entry.name].setToolTip(text)
 
     def _set_fields_enabled(self, enabled: bool) -> None:
-        for name in FIELDS:
-            for widget in self._widgets(name):
-                widget.setEnabled(enabled)
-        if enabled:
-            self.freeze_blocks.setEnabled(self.freeze_mode.currentData() == "blocks")
+        for editor in self._editors.values():
+            editor.setEnabled(enabled)
         self._reset.setEnabled(enabled)
 
     def _show_advanced(self, shown: bool) -> None:
@@ -460,24 +302,3 @@ class SettingsForm(QWidget):
         self._advanced_button.setArrowType(
             Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow
         )
-
-
-class _Updating:
-    """Marks value changes made by the form itself, so they do not count as the user's."""
-
-    def __init__(self, form: SettingsForm) -> None:
-        self._form = form
-
-    def __enter__(self) -> None:
-        self._form._updating = True
-
-    def __exit__(self, *_exc: object) -> None:
-        self._form._updating = False
-
-
-def _spin(low: float, high: float, step: float, decimals: int) -> QDoubleSpinBox:
-    spin = QDoubleSpinBox()
-    spin.setRange(low, high)
-    spin.setSingleStep(step)
-    spin.setDecimals(decimals)
-    return spin

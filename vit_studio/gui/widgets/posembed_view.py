@@ -100,6 +100,10 @@ class PosEmbedMosaic(QWidget):
         self._highlighted = patch_index
         self.update()
 
+    def similarity(self) -> np.ndarray | None:
+        """The `[g, g, g, g]` similarities shown (None: nothing yet)."""
+        return self._similarity
+
     def highlighted(self) -> int | None:
         return self._highlighted
 

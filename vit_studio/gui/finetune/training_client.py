@@ -1,0 +1,277 @@
+"""The fine-tune panel's thread: scans folders, inspects base models, trains, saves copies.
+
+A run goes through the engine's training pipeline (`engine.training.pipeline`), exactly as
+`vit-studio finetune` does; the engine's plain callbacks become this client's signals. Pause and
+cancel go through a `RunControl` the engine polls every step. Between epochs the thread also takes
+an `EpochSnapshot` of the live model for the panel's per-epoch views. Failures come back as one
+line that says whether the last checkpoint is there to resume from.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from PySide6.QtCore import QObject, Signal
+
+from vit_studio.engine.checkpoints import CheckpointInfo, inspect_checkpoint
+from vit_studio.engine.data import FolderScan, SkippedFile, UntrainableFolder
+from vit_studio.engine.errors import Cancelled, StudioError, describe_failure
+from vit_studio.engine.model import load_studio_model, save_model, with_meta
+from vit_studio.engine.training import (
+    EpochInfo,
+    EvalResult,
+    StepInfo,
+    TrainCallbacks,
+    TrainConfig,
+    TrainPaths,
+)
+from vit_studio.engine.training.pipeline import (
+    TRAINING_MEMORY_FIX,
+    PrepareCallbacks,
+    PreparedRun,
+    RunRequest,
+    prepare_run,
+    run,
+    scan_training_folder,
+)
+from vit_studio.gui.cpu import default_num_threads
+from vit_studio.gui.finetune.run_control import Pacer, RunControl
+from vit_studio.gui.finetune.snapshots import (
+    EpochSnapshot,
+    Probe,
+    SnapshotTaker,
+    ValidationSet,
+    probe_image,
+    validation_set,
+)
+from vit_studio.gui.workers.thread import JobContext, WorkerThread
+
+# Kinds of job: the newest scan and base inspection win; runs and saves go one at a time.
+SCAN, BASE, RUN, SAVE = "scan", "base", "run", "save"
+REPORTS_PER_EPOCH = 10  # step reports the panel gets per epoch (the engine also reports every 2 s)
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """A folder's scan report, or the problem that blocks training on it (one line, with fix)
+    and, where the folder could be read, what it holds all the same."""
+
+    folder: Path
+    scan: FolderScan | None  # None: training on the folder is blocked by `problem`
+    problem: str | None = None
+    found: FolderScan | None = None  # a blocked folder's classes, counts and skipped files
+    short_classes: tuple[str, ...] = ()  # the blocked folder's classes with too few images
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    """Everything the panel needs before the first step."""
+
+    scan: FolderScan
+    config: TrainConfig
+    paths: TrainPaths
+    class_names: tuple[str, ...]
+    train_images: int
+    validation: ValidationSet | None
+    probe: Probe
+    history: tuple[EpochInfo, ...]  # epochs a resumed run has already done
+    skipped: tuple[SkippedFile, ...]  # files that no longer decode since the scan
+    command: str  # the CLI command that makes the same run
+
+
+class TrainingClient(QObject):
+    """The GUI's handle on the fine-tune thread. Signals carry results of current jobs only;
+    `runningChanged(True)` comes with `start`, `runningChanged(False)` once the run has really
+    ended."""
+
+    scanned = Signal(ScanResult)
+    baseInspected = Signal(CheckpointInfo)
+    stage = Signal(str, int, int)  # what, done, total (checking and loading images)
+    runStarted = Signal(RunStarted)
+    stepDone = Signal(StepInfo)
+    epochDone = Signal(EpochSnapshot)
+    note = Signal(str)
+    runEnded = Signal(object)  # TrainResult, or None when cancelled before training began
+    saved = Signal(Path)
+    failed = Signal(str, str)  # job kind (SCAN, BASE, RUN, SAVE), one-line message
+    runningChanged = Signal(bool)
+
+    def __init__(self, parent: QObject | None = None, num_threads: int | None = None) -> None:
+        super().__init__(parent)
+        threads = num_threads or default_num_threads()
+        self._thread = WorkerThread(
+            "fine-tune", self, setup=lambda: torch.set_num_threads(threads)
+        )
+        self._control = RunControl()
+        self._running = False
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    @property
+    def paused(self) -> bool:
+        return self._control.paused
+
+    @property
+    def control(self) -> RunControl:
+        """The current run's pause and cancel switches (and whether the trainer waits)."""
+        return self._control
+
+    def scan(self, folder: Path, val_share: float) -> None:
+        """Scan `folder` (superseding any scan not yet reported)."""
+        folder = Path(folder)
+        self._thread.submit(
+            SCAN,
+            lambda context: self._scan(context, folder, val_share),
+            doing=f"scanning {folder}",
+            done=self.scanned.emit,
+            failed=self._failed(SCAN),
+        )
+
+    def inspect(self, path: Path) -> None:
+        """Read the architecture of a base model without loading its weights."""
+        path = Path(path)
+        self._thread.submit(
+            BASE,
+            lambda _context: inspect_checkpoint(path),
+            doing=f"reading {path.name}",
+            done=self.baseInspected.emit,
+            failed=self._failed(BASE),
+        )
+
+    def start(self, request: RunRequest) -> None:
+        """Start (or resume) the run `request` asks for; one run at a time."""
+        if self._running:
+            raise RuntimeError("a run is going; cancel it first")
+        self._control.reset()
+        self._running = True
+        self.runningChanged.emit(True)
+        self._thread.submit(
+            RUN,
+            lambda context: self._train(context, request),
+            doing="training",
+            done=self.runEnded.emit,
+            cancelled=lambda: self.runEnded.emit(None),
+            failed=self._failed(RUN),
+            ended=self._run_ended,
+            memory_fix=TRAINING_MEMORY_FIX,
+        )
+
+    def pause(self) -> None:
+        self._control.pause()
+
+    def resume(self) -> None:
+        self._control.resume()
+
+    def cancel(self) -> None:
+        """Stop the run before its next step; the files of the last finished epoch stay."""
+        self._control.cancel()
+
+    def save_copy(self, source: Path, target: Path) -> None:
+        """The run's model under a new name (its metadata name too), written atomically."""
+        source, target = Path(source), Path(target)
+
+        def copy(_context: JobContext) -> Path:
+            save_model(with_meta(load_studio_model(source), name=target.stem), target)
+            return target
+
+        self._thread.submit(
+            SAVE, copy, doing=f"saving {target}", done=self.saved.emit, failed=self._failed(SAVE)
+        )
+
+    def stop(self, timeout_ms: int = 5000) -> bool:
+        """Cancel whatever runs and end the thread; True if it ended within `timeout_ms`."""
+        self._control.cancel()
+        return self._thread.stop(timeout_ms)
+
+    # --- in the worker thread -------------------------------------------------------------------
+
+    def _scan(self, context: JobContext, folder: Path, val_share: float) -> ScanResult:
+        try:
+            scan = scan_training_folder(
+                folder,
+                val_share,
+                progress=lambda d, t: context.report(self.stage.emit, "checking images", d, t),
+                cancel=context.cancelled,
+            )
+        except UntrainableFolder as exc:
+            return ScanResult(folder, None, str(exc), exc.scan, exc.short_classes)
+        except StudioError as exc:
+            return ScanResult(folder, None, str(exc))
+        return ScanResult(folder, scan)
+
+    def _train(self, context: JobContext, request: RunRequest):
+        control = self._control
+
+        def cancelled() -> bool:
+            return control.cancelled or context.cancelled()
+
+        prepared = prepare_run(
+            request,
+            PrepareCallbacks(progress=lambda *stage: context.report(self.stage.emit, *stage)),
+            cancel=cancelled,
+        )
+        model, config = prepared.model, prepared.config
+        probe, probe_input = probe_image(prepared.val_images or prepared.train_images, model)
+        context.report(self.runStarted.emit, _run_started(prepared, probe))
+        images = len(prepared.train_images.labels)
+        taker = SnapshotTaker(model, prepared.val_images, probe_input, config, images, cancelled)
+        history = prepared.checkpoint.history if prepared.checkpoint is not None else ()
+        before = taker.take(len(history), history[-1] if history else None)
+        context.report(self.epochDone.emit, before)
+        pacer = Pacer(min(config.batch_size, images), len(history), control.paused_seconds)
+        validated: list[EvalResult] = []  # this epoch's, from on_validated
+
+        def on_epoch(info: EpochInfo) -> None:
+            validation = validated.pop() if validated else None
+            # Cancelled while scoring: no snapshot; the engine stops before its next step.
+            with contextlib.suppress(Cancelled):
+                context.report(self.epochDone.emit, taker.take(info.epoch, info, validation))
+
+        callbacks = TrainCallbacks(
+            on_step=lambda info: context.report(self.stepDone.emit, pacer.adjust(info)),
+            on_validated=validated.append,
+            on_epoch=on_epoch,
+            on_note=lambda message: context.report(self.note.emit, message),
+        )
+        try:
+            return run(prepared, callbacks, control.poll, reports_per_epoch=REPORTS_PER_EPOCH)
+        except Exception as exc:
+            checkpoint = prepared.resumable_checkpoint()
+            if checkpoint is None:
+                raise
+            message = describe_failure(exc, "training", memory_fix=TRAINING_MEMORY_FIX,
+                                       gpu_memory_fix=TRAINING_MEMORY_FIX)  # fmt: skip
+            raise StudioError(
+                f"{message} — the last checkpoint ({checkpoint.name}) is kept: Resume continues it"
+            ) from exc
+
+    # --- on the GUI thread ----------------------------------------------------------------------
+
+    def _failed(self, kind: str):
+        return lambda message: self.failed.emit(kind, message)
+
+    def _run_ended(self) -> None:
+        self._running = False
+        self.runningChanged.emit(False)
+
+
+def _run_started(prepared: PreparedRun, probe: Probe) -> RunStarted:
+    names = prepared.model.meta.class_names
+    val = prepared.val_images
+    return RunStarted(
+        scan=prepared.scan,
+        config=prepared.config,
+        paths=prepared.paths,
+        class_names=names,
+        train_images=len(prepared.train_images.labels),
+        validation=validation_set(names, val) if val is not None else None,
+        probe=probe,
+        history=prepared.checkpoint.history if prepared.checkpoint is not None else (),
+        skipped=prepared.skipped,
+        command=prepared.command_line,
+    )
