@@ -36,7 +36,7 @@ from PySide6.QtWidgets import QApplication  # noqa: E402
 from vit_studio.engine.model import from_torchvision, save_model  # noqa: E402
 from vit_studio.gui.main_window import MainWindow  # noqa: E402
 from vit_studio.gui.settings import Settings  # noqa: E402
-from vit_studio.gui.widgets.rollout_controls import RolloutSettings  # noqa: E402
+from vit_studio.gui.state.rollout import RolloutSettings  # noqa: E402
 
 TICK_MS = 10
 TIMEOUT_S = 600

@@ -1,43 +1,52 @@
-"""`vit-studio [IMAGE] --model M --screenshot OUT.png`: a picture of the window, then exit."""
+"""`vit-studio [IMAGE] --model M --screenshot OUT.png`: a picture of the window showing what was
+asked for, one line saying what it shows, then exit."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from PySide6.QtGui import QImage
 
 from tests.conftest import write_image
-from vit_studio.gui.app import SCREENSHOT_SIZE, build_parser
+from vit_studio.gui.screenshot import SIZE
 
 
 def run_app(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "vit_studio.gui.app", *args],
-        capture_output=True, text=True, timeout=300,
+        [sys.executable, "-m", "vit_studio", *args], capture_output=True, text=True, timeout=300
     )
+
+
+def assert_a_picture_of_the_window(path) -> None:
+    picture = QImage(str(path))
+    # At least the requested size: a machine without fonts draws wider boxes for letters.
+    assert picture.width() >= SIZE[0] and picture.height() >= SIZE[1]
+    pixels = np.frombuffer(picture.convertToFormat(QImage.Format.Format_Grayscale8).constBits(),
+                           np.uint8)  # fmt: skip
+    assert pixels.std() > 10  # drawn, not a blank surface
 
 
 @pytest.mark.slow
 def test_screenshot_of_a_view_once_the_analysis_is_shown(model_file, images, tmp_path):
     out = tmp_path / "window.png"
     done = run_app(str(images[0]), "--model", str(model_file), "--view", "attention",
-                   "--screenshot", str(out))
+                   "--screenshot", str(out))  # fmt: skip
     assert done.returncode == 0, done.stderr
-    picture = QImage(str(out))
-    # At least the requested size: a machine without fonts draws wider boxes for letters.
-    assert picture.width() >= SCREENSHOT_SIZE[0] and picture.height() >= SCREENSHOT_SIZE[1]
+    assert done.stdout.startswith(f"{out}: attention of {images[0].name} by tiny: class ")
+    assert_a_picture_of_the_window(out)
 
 
 @pytest.mark.slow
 def test_screenshot_of_a_finished_fine_tune_of_a_folder(model_file, class_folder, tmp_path):
     out = tmp_path / "finetune.png"
     done = run_app(str(class_folder), "--model", str(model_file), "--device", "cpu",
-                   "--view", "finetune", "--screenshot", str(out))
+                   "--view", "finetune", "--screenshot", str(out))  # fmt: skip
     assert done.returncode == 0, done.stderr
-    picture = QImage(str(out))
-    assert picture.width() >= SCREENSHOT_SIZE[0] and picture.height() >= SCREENSHOT_SIZE[1]
+    assert done.stdout.startswith(f"{out}: a fine-tune completed after 50 epochs")
+    assert_a_picture_of_the_window(out)
 
 
 @pytest.mark.slow
@@ -46,13 +55,14 @@ def test_a_folder_that_cannot_train_is_pictured_as_its_report_and_exits_2(model_
     write_image(folder / "cats" / "0.png")
     out = tmp_path / "blocked.png"
     done = run_app(str(folder), "--model", str(model_file), "--view", "finetune",
-                   "--screenshot", str(out))
+                   "--screenshot", str(out))  # fmt: skip
     assert done.returncode == 2
     errors = [line for line in done.stderr.splitlines() if line.startswith("vit-studio:")]
     assert errors == [f"vit-studio: error: {folder} needs at least 2 class subfolders (found "
                       f"only 'cats'); put each class's images in its own subfolder, e.g. "
-                      f"{folder / 'cats'}"]
-    assert QImage(str(out)).width() >= SCREENSHOT_SIZE[0]
+                      f"{folder / 'cats'}"]  # fmt: skip
+    assert done.stdout == f"{out}: the scan report of {folder}, which cannot be trained on\n"
+    assert_a_picture_of_the_window(out)
 
 
 @pytest.mark.slow
@@ -60,7 +70,7 @@ def test_a_bad_image_exits_2_with_a_one_line_message(model_file, tmp_path):
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"not a png")
     done = run_app(str(bad), "--model", str(model_file), "--screenshot",
-                   str(tmp_path / "never.png"))
+                   str(tmp_path / "never.png"))  # fmt: skip
     assert done.returncode == 2
     errors = [line for line in done.stderr.splitlines() if line.startswith("vit-studio:")]
     assert errors == [f"vit-studio: error: {bad}: not an image; save it as one of .jpg, .jpeg, "
@@ -69,10 +79,20 @@ def test_a_bad_image_exits_2_with_a_one_line_message(model_file, tmp_path):
     assert not (tmp_path / "never.png").exists()
 
 
-def test_command_line_options():
-    args = build_parser().parse_args(["photo.jpg", "--model", "m.safetensors", "--device", "cpu",
-                                      "--screenshot", "out.png", "--view", "posembed"])
-    assert (args.image, args.model, args.device, args.screenshot, args.view) == (
-        "photo.jpg", "m.safetensors", "cpu", "out.png", "posembed")
-    assert build_parser().parse_args(["folder", "--view", "finetune"]).view == "finetune"
-    assert build_parser().parse_args([]).image is None
+def test_the_explorers_options_are_read_without_loading_qt():
+    script = (
+        "import sys\n"
+        "from vit_studio.cli.explore import build_parser\n"
+        "options = build_parser().parse_args(['photo.jpg', '--view', 'posembed'])\n"
+        "print(options.view, options.device, sorted(m for m in sys.modules if "
+        "m.startswith('PySide6')))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          check=True, timeout=120)  # fmt: skip
+    assert done.stdout.strip() == "posembed None []"
+
+
+def test_an_unknown_view_is_refused_by_name_with_the_ones_there_are():
+    done = run_app("photo.jpg", "--view", "heads")
+    assert done.returncode == 2
+    assert "invalid choice: 'heads'" in done.stderr and "'posembed'" in done.stderr

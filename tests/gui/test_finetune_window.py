@@ -6,7 +6,7 @@ from __future__ import annotations
 from tests.gui.conftest import WAIT_MS, run_to_end
 from tests.test_cli_train import COLOURS
 from vit_studio.gui.finetune.states import PanelState
-from vit_studio.gui.main_window import VIEWS
+from vit_studio.gui.state.explorer import VIEWS
 
 
 def finetune_ready(qtbot, window, model_file, class_folder):
@@ -48,4 +48,4 @@ def test_open_in_explorer_switches_the_explorer_to_the_fine_tuned_model(
         panel.results.open_button.click()
     summary = ready.args[0]
     assert summary.path == panel.model_path() and summary.class_names == COLOURS
-    assert window._tabs.currentWidget() is window._pages["predictions"]
+    assert window.views.current_view() == "predictions"

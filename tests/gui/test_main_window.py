@@ -15,9 +15,10 @@ from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 from threadpoolctl import threadpool_info
 
+from tests.conftest import write_image
 from tests.gui.conftest import WAIT_MS, make_settings, open_window
 from vit_studio.engine.model import StudioModel
-from vit_studio.gui.widgets.rollout_controls import RolloutSettings
+from vit_studio.gui.state.rollout import RolloutSettings
 
 
 def shown_paths(window) -> list:
@@ -34,7 +35,7 @@ def wait_idle(qtbot, window) -> None:
 def test_opening_an_image_shows_its_analysis_everywhere(loaded, images):
     analysis = loaded.result.analysis
     assert loaded.result.path == images[0]
-    shown = [p.index for p in loaded._predictions.bars.predictions()]
+    shown = [p.index for p in loaded.views.predictions.bars.predictions()]
     assert shown == [p.index for p in analysis.top_k(5)]
     assert loaded.overlay_kind() == "rollout"
     np.testing.assert_allclose(loaded.view_map, analysis.rollout("mean", 0.0, 0))
@@ -44,7 +45,7 @@ def test_opening_an_image_shows_its_analysis_everywhere(loaded, images):
 
 
 def test_model_panel_describes_the_model(loaded, model_file):
-    panel = loaded._model_panel
+    panel = loaded.model_panel
     assert panel.field("name") == "tiny"
     assert panel.field("architecture").startswith("3 layers × 4 heads")
     assert panel.field("grid").startswith("4 × 4 patches of 8 px")
@@ -93,7 +94,7 @@ def test_choosing_a_cached_class_shows_its_gradient_rollout_at_once(qtbot, windo
     analysis = window.result.analysis
     top = [p.index for p in analysis.top_k(5)]
     assert sorted(analysis.class_relevance) == sorted(top)  # top-k gradients in one pass
-    window.choose_class(top[2])
+    window.state.choose_class(top[2])
     np.testing.assert_allclose(window.view_map, analysis.gradient_rollout(top[2]))
     assert window.result.analysis is analysis
     assert f"'{analysis.class_names[top[2]]}'" in window.image_view.title()
@@ -104,7 +105,7 @@ def test_a_class_outside_the_cache_is_computed_in_the_worker(qtbot, loaded_eight
     analysis = window.result.analysis
     outside = next(i for i in range(8) if i not in analysis.class_relevance)
     with qtbot.waitSignal(window.analysisReady, timeout=WAIT_MS):
-        window.choose_class(outside)
+        window.state.choose_class(outside)
         assert "Computing" in window.image_view.title()
         assert window.view_map is None  # an export now must not save the previous class's map
     relevance = window.result.analysis.class_relevance
@@ -131,9 +132,9 @@ def test_clicking_a_patch_shows_where_it_attends_and_its_position_similarity(loa
     assert loaded.overlay_kind() == "patch"
     np.testing.assert_allclose(loaded.view_map, analysis.patch_attention(last, patch))
     assert "row 2, column 3" in loaded.image_view.title()
-    patch_view = loaded._patch_view
-    assert loaded._tabs.currentWidget() is patch_view
-    assert loaded._posembed.highlighted() == patch
+    patch_view = loaded.views.patch
+    assert loaded.views.current_view() == "patch"
+    assert loaded.views.posembed.highlighted() == patch
     assert "Where patch row 2, column 3 attends" in patch_view.attention_view().title()
     assert "Position-embedding similarity" in patch_view.similarity_view().title()
 
@@ -141,7 +142,7 @@ def test_clicking_a_patch_shows_where_it_attends_and_its_position_similarity(loa
 def test_clicking_an_attention_thumbnail_overlays_that_head(loaded):
     analysis = loaded.result.analysis
     loaded.show_view("attention")
-    grid = loaded._attention
+    grid = loaded.views.attention
     QTest.mouseClick(grid.canvas, Qt.MouseButton.LeftButton,
                      pos=grid.canvas.cell_rect(1, 2).center())
     assert loaded.overlay_kind() == "attention"
@@ -149,7 +150,7 @@ def test_clicking_an_attention_thumbnail_overlays_that_head(loaded):
     assert "layer 2, head 3" in loaded.image_view.title()
     # The patch inspector follows the selected layer and head.
     loaded.show_view("patch")
-    assert loaded._patch_view.layer_head() == (1, 2)
+    assert loaded.views.patch.layer_head() == (1, 2)
 
 
 def test_exports_view_png_and_analysis_json_and_npz(qtbot, loaded, tmp_path):
@@ -174,7 +175,7 @@ def test_folder_export_writes_top_k_per_image_in_the_worker(qtbot, loaded, image
     loaded.open_folder(images[0].parent)
     out = tmp_path / "predictions.csv"
     progress = []
-    loaded._batch.progress.connect(lambda done, total: progress.append((done, total)))
+    loaded.exporter.progress.connect(lambda done, total: progress.append((done, total)))
     with qtbot.waitSignal(loaded.exportFinished, timeout=WAIT_MS) as blocker:
         loaded.export_folder_csv(out)
     assert blocker.args == [out]
@@ -192,7 +193,7 @@ def test_cancelling_a_folder_export_writes_nothing(qtbot, loaded, images, tmp_pa
     out = tmp_path / "cancelled.csv"
     finished = []
     loaded.exportFinished.connect(finished.append)
-    with qtbot.waitSignal(loaded._batch.runningChanged, timeout=WAIT_MS,
+    with qtbot.waitSignal(loaded.exporter.runningChanged, timeout=WAIT_MS,
                           check_params_cb=lambda running: not running):
         loaded.export_folder_csv(out)
         loaded.cancel_export()
@@ -277,7 +278,7 @@ def test_switching_device_moves_the_model_and_analyses_again(qtbot, loaded, sett
     assert loaded.model_summary.device == "cpu"
     assert loaded.result.device == "cpu"
     assert settings.device == "cpu"
-    assert loaded._menus.device_chooser.currentData() == "cpu"
+    assert loaded.menus.device_chooser.currentData() == "cpu"
 
 
 @pytest.mark.cuda
@@ -343,7 +344,7 @@ def test_settings_persist_across_windows(qtbot, settings_file, model_file, image
     first.image_view.set_opacity(0.3)
     first.image_view.set_grid_visible(False)
     first.rollout_controls.set_settings(RolloutSettings("plain", "min", 0.25, 1))
-    first.select_head(0, 1)
+    first.state.select_head(0, 1)
     first.close()
     assert first.shutdown()
 
@@ -362,12 +363,32 @@ def test_settings_persist_across_windows(qtbot, settings_file, model_file, image
         assert second.shutdown()
 
 
-def test_recent_files_and_samples_menus_list_files(loaded, images):
-    menus = loaded._menus
+def test_the_recent_files_menu_lists_what_was_opened_newest_first(qtbot, loaded, images):
+    menus = loaded.menus
+    with qtbot.waitSignal(loaded.analysisReady, timeout=WAIT_MS):
+        loaded.open_image(images[1])
     menus.fill_recent_menu()
-    assert [a.text() for a in menus.recent_menu.actions()][0] == images[0].name
+    assert [a.text() for a in menus.recent_menu.actions()][:2] == [images[1].name, images[0].name]
+    with qtbot.waitSignal(loaded.analysisReady, timeout=WAIT_MS):
+        menus.recent_menu.actions()[1].trigger()
+    assert loaded.result.path == images[0]
+
+
+def test_the_samples_menu_lists_the_sample_photos_and_opens_them(qtbot, loaded, tmp_path,
+                                                                 monkeypatch):
+    samples = [write_image(tmp_path / "samples" / name) for name in ("b.jpg", "a.png")]
+    monkeypatch.setattr("vit_studio.gui.menus.SAMPLES_DIR", tmp_path / "samples")
+    menus = loaded.menus
     menus.fill_samples_menu()
-    assert menus.samples_menu.actions()  # the bundled samples, or a disabled "None yet"
+    texts = [action.text() for action in menus.samples_menu.actions()]
+    assert texts == ["a.png", "b.jpg", "", "Open All Samples as a Folder"]
+    with qtbot.waitSignal(loaded.analysisReady, timeout=WAIT_MS):
+        menus.samples_menu.actions()[1].trigger()
+    assert loaded.result.path == samples[0]
+    monkeypatch.setattr("vit_studio.gui.menus.SAMPLES_DIR", tmp_path / "nowhere")
+    menus.fill_samples_menu()
+    [none] = menus.samples_menu.actions()
+    assert none.text() == "None yet" and not none.isEnabled()
 
 
 def test_a_folder_without_images_is_reported(qtbot, window, tmp_path):

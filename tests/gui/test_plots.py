@@ -1,7 +1,5 @@
 """The embedded charts plot what the analysis holds, with labelled axes, and redraw cheaply."""
 
-import time
-
 import numpy as np
 import pytest
 from matplotlib._pylab_helpers import Gcf
@@ -124,20 +122,17 @@ def test_norm_map_clears(norm_map, analysis):
     norm_map.canvas.draw()
 
 
-def test_vit_b_sized_analysis_draws_quickly(distance_plot, norm_map, analysis):
-    for chart in (distance_plot, norm_map):
-        chart.show_analysis(analysis)
-        chart.canvas.draw()  # warm up fonts and caches, which a running app already has
-    vit_b = fake_analysis()
-    for chart in (distance_plot, norm_map):
-        start = time.perf_counter()
-        chart.show_analysis(vit_b)
-        chart.canvas.draw()
-        assert time.perf_counter() - start < 0.5
-    start = time.perf_counter()
+def test_a_vit_b_sized_analysis_shows_every_head_and_token(distance_plot, norm_map):
+    vit_b = fake_analysis()  # 12 layers x 12 heads, 197 tokens (benchmarks/bench_views.py times it)
+    distance_plot.show_analysis(vit_b)
+    norm_map.show_analysis(vit_b)
     norm_map.set_layer(3)
+    distance_plot.canvas.draw()
     norm_map.canvas.draw()
-    assert time.perf_counter() - start < 0.3
+    assert distance_plot.point_count() == 12 * 12
+    np.testing.assert_allclose(
+        norm_map.map_axes.images[0].get_array(), vit_b.patch_token_norms()[3]
+    )
 
 
 def test_a_hidden_chart_draws_only_once_it_is_shown(qtbot, analysis):

@@ -36,21 +36,35 @@ def test_model_card_and_local_models(qtbot, tmp_path):
     local = LocalModel(tmp_path / "m.safetensors", "vit_studio", "mine", TINY_ARCH, "bundled")
     panel.show_local_models([local])
     with qtbot.waitSignal(panel.modelChosen) as chosen:
-        panel._list.setCurrentRow(0)
-        panel._open.click()
+        panel.local_models.setCurrentRow(0)
+        panel.open_button.click()
     assert chosen.args == [tmp_path / "m.safetensors"]
     assert format_count(86_567_656) == "86.6 M" and format_count(999) == "999"
 
 
-def test_filmstrip_lists_images_only_and_steps_through_them(qtbot, tmp_path):
+@pytest.fixture
+def filmstrip():
+    """Filmstrips made by a test, whose thumbnail threads are stopped when it ends."""
+    made = []
+
+    def make(qtbot) -> Filmstrip:
+        strip = Filmstrip()
+        qtbot.addWidget(strip)
+        made.append(strip)
+        return strip
+
+    yield make
+    assert all(strip.stop() for strip in made)
+
+
+def test_filmstrip_lists_images_only_and_steps_through_them(qtbot, tmp_path, filmstrip):
     paths = [write_image(tmp_path / f"{name}.png") for name in ("b", "a", "c")]
     (tmp_path / ".hidden.png").write_bytes(paths[0].read_bytes())
     (tmp_path / "readme.txt").write_text("x")
     (tmp_path / "sub").mkdir()
     files = image_files_in(tmp_path)
     assert files == sorted(paths)
-    strip = Filmstrip()
-    qtbot.addWidget(strip)
+    strip = filmstrip(qtbot)
     strip.set_paths(files, current=files[1])
     assert strip.currentRow() == 1
     with qtbot.waitSignal(strip.imageChosen) as chosen:
@@ -65,10 +79,9 @@ def test_filmstrip_lists_images_only_and_steps_through_them(qtbot, tmp_path):
 
 
 @pytest.mark.parametrize("count", [0, 1])
-def test_filmstrip_handles_tiny_folders(qtbot, tmp_path, count):
+def test_filmstrip_handles_tiny_folders(qtbot, tmp_path, count, filmstrip):
     files = [write_image(tmp_path / f"{i}.png") for i in range(count)]
-    strip = Filmstrip()
-    qtbot.addWidget(strip)
+    strip = filmstrip(qtbot)
     strip.set_paths(files)
     strip.step(-1)
     assert strip.currentRow() == (0 if count else -1)

@@ -46,10 +46,9 @@ def _wants_gui(argv: list[str]) -> bool:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if _wants_gui(argv):
-        # Imported here so headless subcommands never load Qt.
-        from vit_studio.gui.app import run
+        from vit_studio.cli import explore
 
-        return run(argv)
+        return explore.run(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -10,7 +10,7 @@ import numpy as np
 from matplotlib import colormaps
 from PySide6.QtGui import QImage, QPixmap
 
-DEFAULT_COLORMAP = "inferno"
+from vit_studio.gui.state.overlay import DEFAULT_COLORMAP
 
 
 def colormap_lut(name: str = DEFAULT_COLORMAP) -> np.ndarray:

@@ -1,158 +1,118 @@
 """The explorer's commands: its actions, menu bar and toolbar (with the device chooser), and the
-menus that list files (recent images, recent models, samples, models found on this computer)."""
+menus that list files (recent images, recent models, samples, models found on this computer).
+
+`Menus` holds the actions as attributes and says what is picked from the menus of files through
+its signals; the window connects both to what they do, so nothing here knows the window.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QSignalBlocker, QUrl
+from PySide6.QtCore import QObject, QSignalBlocker, QUrl, Signal
 from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
-from PySide6.QtWidgets import QComboBox, QDockWidget, QLabel, QMenu, QMessageBox, QWidget
+from PySide6.QtWidgets import QComboBox, QDockWidget, QLabel, QMainWindow, QMenu, QMessageBox
 
 from vit_studio import __version__
 from vit_studio.engine.checkpoints.discovery import LocalModel
+from vit_studio.engine.device import CHOICE_LABELS
 from vit_studio.engine.resources import SAMPLES_DIR
-from vit_studio.gui.dialogs import FileDialogs
 from vit_studio.gui.settings import Settings
 from vit_studio.gui.widgets.filmstrip import image_files_in
 
-if TYPE_CHECKING:
-    from vit_studio.gui.main_window import MainWindow
 
-DEVICE_LABELS = {"auto": "Auto", "cpu": "CPU", "cuda": "CUDA", "mps": "Apple MPS"}
+class Menus(QObject):
+    """The actions, menus and toolbar of `window`; `docks` get a show/hide entry under View.
 
+    Signals: `fileChosen(path)` for a recent image or folder, a sample or the samples folder;
+    `modelChosen(path)` for a recent or local model; `deviceChosen(name)` from the toolbar.
+    """
 
-class Menus:
-    """Builds the actions, menus and toolbar of `window`, which they drive through its public
-    methods and `dialogs`; `docks` get a show/hide entry in the View menu."""
+    fileChosen = Signal(Path)
+    modelChosen = Signal(Path)
+    deviceChosen = Signal(str)
 
     def __init__(
-        self,
-        window: MainWindow,
-        settings: Settings,
-        dialogs: FileDialogs,
-        docks: Iterable[QDockWidget],
+        self, window: QMainWindow, settings: Settings, docks: Iterable[QDockWidget]
     ) -> None:
+        super().__init__(window)
         self._window = window
         self._settings = settings
-        self._build_actions(dialogs)
+        self._build_actions()
         self._build_menus(tuple(docks))
         self._build_toolbar()
 
-    def _action(self, text: str, slot, shortcut=None, tip: str = "") -> QAction:
+    def _action(self, text: str, shortcut=None, tip: str = "") -> QAction:
         action = QAction(text, self._window)
         if shortcut is not None:
             action.setShortcut(QKeySequence(shortcut))
         action.setToolTip(tip or text.replace("…", ""))
         action.setStatusTip(tip or text.replace("…", ""))
-        action.triggered.connect(slot)
         return action
 
-    def _build_actions(self, dialogs: FileDialogs) -> None:
-        window = self._window
-        self._open_image_action = self._action(
-            "&Open Image…",
-            dialogs.open_image,
-            QKeySequence.StandardKey.Open,
-            "Open an image file and analyse it",
+    def _build_actions(self) -> None:
+        keys = QKeySequence.StandardKey
+        self.open_image = self._action(
+            "&Open Image…", keys.Open, "Open an image file and analyse it"
         )
-        self._open_folder_action = self._action(
-            "Open &Folder…",
-            dialogs.open_folder,
-            "Ctrl+Shift+O",
+        self.open_folder = self._action(
+            "Open &Folder…", "Ctrl+Shift+O",
             "Open a folder of images as a filmstrip (arrow keys move between them)",
-        )
-        self._open_model_action = self._action(
-            "Open &Model…",
-            dialogs.open_model,
-            "Ctrl+M",
+        )  # fmt: skip
+        self.open_model = self._action(
+            "Open &Model…", "Ctrl+M",
             "Open a ViT Studio .safetensors, a torchvision or timm checkpoint",
-        )
-        self._open_model_folder_action = self._action(
-            "Open Model &Folder…",
-            dialogs.open_model_folder,
-            None,
+        )  # fmt: skip
+        self.open_model_folder = self._action(
+            "Open Model &Folder…", None,
             "Open a Hugging Face or timm model folder (it holds config.json)",
-        )
-        self._export_view_action = self._action(
-            "Export View as &PNG…",
-            dialogs.export_view,
-            QKeySequence.StandardKey.Save,
+        )  # fmt: skip
+        self.export_view = self._action(
+            "Export View as &PNG…", keys.Save,
             "Save the image with its overlay and the visible view as a PNG",
-        )
-        self._export_json_action = self._action(
-            "Export Analysis as &JSON…",
-            lambda: dialogs.export_analysis("json"),
-            "Ctrl+Shift+S",
+        )  # fmt: skip
+        self.export_json = self._action(
+            "Export Analysis as &JSON…", "Ctrl+Shift+S",
             "Save predictions, timings, view settings and the shown map as JSON",
-        )
-        self._export_npz_action = self._action(
-            "Export Analysis as &NPZ…",
-            lambda: dialogs.export_analysis("npz"),
-            None,
+        )  # fmt: skip
+        self.export_npz = self._action(
+            "Export Analysis as &NPZ…", None,
             "Save every array of the analysis (attentions, rollout, embeddings…) as NPZ",
-        )
-        self._export_csv_action = self._action(
-            "Export Folder Predictions as &CSV…",
-            dialogs.export_folder_csv,
-            None,
+        )  # fmt: skip
+        self.export_csv = self._action(
+            "Export Folder Predictions as &CSV…", None,
             "Classify every image of the open folder in the background and save the top-5 "
             "predictions as CSV",
+        )  # fmt: skip
+        self.quit = self._action("&Quit", keys.Quit, "Close ViT Studio")
+        self.next_image = self._action(
+            "&Next Image", "Ctrl+Right", "Show the next image of the folder"
         )
-        self._quit_action = self._action(
-            "&Quit", window.close, QKeySequence.StandardKey.Quit, "Close ViT Studio"
+        self.previous_image = self._action(
+            "&Previous Image", "Ctrl+Left", "Show the previous image of the folder"
         )
-        self._next_action = self._action(
-            "&Next Image",
-            lambda: window.step_image(1),
-            "Ctrl+Right",
-            "Show the next image of the folder",
-        )
-        self._previous_action = self._action(
-            "&Previous Image",
-            lambda: window.step_image(-1),
-            "Ctrl+Left",
-            "Show the previous image of the folder",
-        )
-        self.grid_action = self._action(
-            "Patch &Grid",
-            window.image_view.set_grid_visible,
-            "G",
-            "Show or hide the patch grid on the image",
-        )
-        self.grid_action.setCheckable(True)
-        self._finetune_folder_action = self._action(
-            "Choose &Folder…",
-            dialogs.finetune_folder,
-            "Ctrl+T",
+        self.grid = self._action("Patch &Grid", "G", "Show or hide the patch grid on the image")
+        self.grid.setCheckable(True)
+        self.finetune_folder = self._action(
+            "Choose &Folder…", "Ctrl+T",
             "Fine-tune a model on a folder with one subfolder of images per class",
-        )
-        self._finetune_resume_action = self._action(
-            "&Resume a Run…",
-            dialogs.resume_finetune,
-            None,
+        )  # fmt: skip
+        self.resume_finetune = self._action(
+            "&Resume a Run…", None,
             "Continue a cancelled or interrupted fine-tune from its .checkpoint.pt file",
+        )  # fmt: skip
+        self.show_finetune = self._action(
+            "Show Fine-tune &Panel", None, "Bring the fine-tune panel to the front"
         )
-        self._finetune_show_action = self._action(
-            "Show Fine-tune &Panel",
-            lambda: window.show_view("finetune"),
-            None,
-            "Bring the fine-tune panel to the front",
-        )
-        self._about_action = self._action(
-            "&About ViT Studio",
-            lambda: _show_about(window),
-            None,
-            "Version and what the views show",
-        )
+        self.about = self._action("&About ViT Studio", None, "Version and what the views show")
+        self.about.triggered.connect(self._show_about)
 
     def _build_menus(self, docks: tuple[QDockWidget, ...]) -> None:
         bar = self._window.menuBar()
         menu = bar.addMenu("&File")
-        menu.addAction(self._open_image_action)
-        menu.addAction(self._open_folder_action)
+        menu.addAction(self.open_image)
+        menu.addAction(self.open_folder)
         self.recent_menu = menu.addMenu("Open &Recent")
         self.recent_menu.setToolTipsVisible(True)
         self.recent_menu.aboutToShow.connect(self.fill_recent_menu)
@@ -160,69 +120,63 @@ class Menus:
         self.samples_menu.setToolTipsVisible(True)
         self.samples_menu.aboutToShow.connect(self.fill_samples_menu)
         menu.addSeparator()
-        for action in (
-            self._export_view_action,
-            self._export_json_action,
-            self._export_npz_action,
-            self._export_csv_action,
-        ):
+        for action in (self.export_view, self.export_json, self.export_npz, self.export_csv):
             menu.addAction(action)
         menu.addSeparator()
-        menu.addAction(self._quit_action)
+        menu.addAction(self.quit)
 
         menu = bar.addMenu("&Model")
-        menu.addAction(self._open_model_action)
-        menu.addAction(self._open_model_folder_action)
-        self._recent_models_menu = menu.addMenu("&Recent Models")
-        self._recent_models_menu.aboutToShow.connect(self.fill_recent_models_menu)
-        self._local_models_menu = menu.addMenu("Models on This &Computer")
-        self._local_models_menu.setToolTipsVisible(True)
-        self._local_models_menu.addAction("Looking…").setEnabled(False)
+        menu.addAction(self.open_model)
+        menu.addAction(self.open_model_folder)
+        self.recent_models_menu = menu.addMenu("&Recent Models")
+        self.recent_models_menu.aboutToShow.connect(self.fill_recent_models_menu)
+        self.local_models_menu = menu.addMenu("Models on This &Computer")
+        self.local_models_menu.setToolTipsVisible(True)
+        self.local_models_menu.addAction("Looking…").setEnabled(False)
 
         menu = bar.addMenu("Fine-&tune")
-        menu.addAction(self._finetune_folder_action)
-        menu.addAction(self._finetune_resume_action)
+        menu.addAction(self.finetune_folder)
+        menu.addAction(self.resume_finetune)
         menu.addSeparator()
-        menu.addAction(self._finetune_show_action)
+        menu.addAction(self.show_finetune)
 
         menu = bar.addMenu("&View")
-        menu.addAction(self._next_action)
-        menu.addAction(self._previous_action)
-        menu.addAction(self.grid_action)
+        menu.addAction(self.next_image)
+        menu.addAction(self.previous_image)
+        menu.addAction(self.grid)
         menu.addSeparator()
         for dock in docks:
             menu.addAction(dock.toggleViewAction())
 
         menu = bar.addMenu("&Help")
-        menu.addAction(self._about_action)
+        menu.addAction(self.about)
 
     def _build_toolbar(self) -> None:
-        window = self._window
-        toolbar = window.addToolBar("Main")
+        toolbar = self._window.addToolBar("Main")
         toolbar.setObjectName("main_toolbar")
-        toolbar.addAction(self._open_image_action)
-        toolbar.addAction(self._open_folder_action)
-        toolbar.addAction(self._open_model_action)
+        toolbar.addAction(self.open_image)
+        toolbar.addAction(self.open_folder)
+        toolbar.addAction(self.open_model)
         toolbar.addSeparator()
         chooser = self.device_chooser = QComboBox()
         chooser.setToolTip(
             "Where the model runs. Auto picks a CUDA GPU when there is one, else the CPU."
         )
-        chooser.addItem(DEVICE_LABELS["auto"], "auto")
+        chooser.addItem(CHOICE_LABELS["auto"], "auto")
         device_label = QLabel(" Device ")
         device_label.setToolTip(chooser.toolTip())
         toolbar.addWidget(device_label)
         toolbar.addWidget(chooser)
         toolbar.addSeparator()
-        toolbar.addAction(self._export_view_action)
-        chooser.activated.connect(lambda _row: window.set_device(chooser.currentData()))
+        toolbar.addAction(self.export_view)
+        chooser.activated.connect(lambda _row: self.deviceChosen.emit(chooser.currentData()))
 
     # --- state --------------------------------------------------------------------------------
 
     def update_enabled(self, *, has_analysis: bool, can_export_folder: bool) -> None:
-        for action in (self._export_json_action, self._export_npz_action):
+        for action in (self.export_json, self.export_npz):
             action.setEnabled(has_analysis)
-        self._export_csv_action.setEnabled(can_export_folder)
+        self.export_csv.setEnabled(can_export_folder)
 
     def show_devices(self, devices: list[str]) -> None:
         """Offer `devices` ('auto', 'cpu', 'cuda', ...) in the toolbar; `select_device` then
@@ -230,7 +184,7 @@ class Menus:
         with QSignalBlocker(self.device_chooser):
             self.device_chooser.clear()
             for name in devices:
-                self.device_chooser.addItem(DEVICE_LABELS.get(name, name), name)
+                self.device_chooser.addItem(CHOICE_LABELS.get(name, name), name)
 
     def select_device(self, device: str) -> None:
         """Show `device` as chosen, without choosing it (the window already has)."""
@@ -240,33 +194,31 @@ class Menus:
                 self.device_chooser.setCurrentIndex(row)
 
     def show_local_models(self, models: list[LocalModel]) -> None:
-        menu = self._local_models_menu
+        menu = self.local_models_menu
         menu.clear()
         for model in models:
             action = menu.addAction(f"{model.name} ({model.source})")
             action.setToolTip(str(model.path))
-            action.triggered.connect(lambda _=False, p=model.path: self._window.load_model(p))
+            action.triggered.connect(lambda _=False, p=model.path: self.modelChosen.emit(p))
         if not models:
             menu.addAction("None found").setEnabled(False)
 
     # --- menus of files, filled as they open --------------------------------------------------
 
     def fill_recent_menu(self) -> None:
-        _fill_path_menu(self.recent_menu, self._settings.recent_files, self._window.open_image)
+        _fill_path_menu(self.recent_menu, self._settings.recent_files, self.fileChosen)
 
     def fill_recent_models_menu(self) -> None:
-        _fill_path_menu(
-            self._recent_models_menu, self._settings.recent_models, self._window.load_model
-        )
+        _fill_path_menu(self.recent_models_menu, self._settings.recent_models, self.modelChosen)
 
     def fill_samples_menu(self) -> None:
         menu = self.samples_menu
         samples = image_files_in(SAMPLES_DIR) if SAMPLES_DIR.is_dir() else []
-        _fill_path_menu(menu, samples, self._window.open_image)
+        _fill_path_menu(menu, samples, self.fileChosen)
         if samples:
             menu.addSeparator()
             menu.addAction("Open All Samples as a Folder").triggered.connect(
-                lambda: self._window.open_folder(SAMPLES_DIR)
+                lambda: self.fileChosen.emit(SAMPLES_DIR)
             )
             licence = SAMPLES_DIR / "LICENSES.md"
             if licence.is_file():
@@ -274,24 +226,24 @@ class Menus:
                     lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(licence)))
                 )
 
+    def _show_about(self) -> None:
+        QMessageBox.about(
+            self._window,
+            "About ViT Studio",
+            f"<b>ViT Studio {__version__}</b><p>Look inside Vision Transformers: predictions, "
+            "class-token attention per head, attention rollout (Abnar &amp; Zuidema 2020), "
+            "class-specific rollout (Chefer et al. 2021), position-embedding similarity and "
+            "mean attention distance (Dosovitskiy et al. 2021, Figure 7).</p>",
+        )
 
-def _fill_path_menu(menu: QMenu, paths: list[Path], open_path: Callable[[Path], None]) -> None:
+
+def _fill_path_menu(menu: QMenu, paths: list[Path], chosen) -> None:
+    """List the existing `paths` in `menu`; picking one emits `chosen(path)`."""
     menu.clear()
     existing = [p for p in paths if p.exists()]
     for path in existing:
         action = menu.addAction(path.name + ("/" if path.is_dir() else ""))
         action.setToolTip(str(path))
-        action.triggered.connect(lambda _=False, p=path: open_path(p))
+        action.triggered.connect(lambda _=False, p=path: chosen.emit(p))
     if not existing:
         menu.addAction("None yet").setEnabled(False)
-
-
-def _show_about(parent: QWidget) -> None:
-    QMessageBox.about(
-        parent,
-        "About ViT Studio",
-        f"<b>ViT Studio {__version__}</b><p>Look inside Vision Transformers: predictions, "
-        "class-token attention per head, attention rollout (Abnar &amp; Zuidema 2020), "
-        "class-specific rollout (Chefer et al. 2021), position-embedding similarity and "
-        "mean attention distance (Dosovitskiy et al. 2021, Figure 7).</p>",
-    )

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings, QStandardPaths
 
-from vit_studio.gui.widgets.rollout_controls import RolloutSettings
+from vit_studio.gui.state.rollout import RolloutSettings
 
 ORGANIZATION = "ViT Studio"
 APPLICATION = "ViT Studio"

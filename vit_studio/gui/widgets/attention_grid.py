@@ -19,8 +19,8 @@ from PySide6.QtWidgets import (
 
 from vit_studio.engine.analysis import Analysis
 from vit_studio.gui import imaging
+from vit_studio.gui.state.overlay import MEAN_HEAD
 
-MEAN_HEAD = -1  # `head` value that stands for the mean-over-heads column
 MIN_THUMBNAIL = 32
 MAX_THUMBNAIL = 96
 GAP = 4  # wide enough for the 2 px selection outline to sit between thumbnails

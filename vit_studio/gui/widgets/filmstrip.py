@@ -1,7 +1,7 @@
 """A folder as a strip of thumbnails; the arrow keys (or a click) move to another image.
 
-The strip only lists files; thumbnails arrive later from a worker (`set_thumbnail`), so a folder
-of thousands of photos opens at once.
+The strip only lists files; thumbnails arrive later from its own thumbnail thread
+(`workers.thumbnails`), so a folder of thousands of photos opens at once.
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QImage, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QListView, QListWidget, QListWidgetItem, QWidget
 
-from vit_studio.engine.images import is_image_path
+from vit_studio.engine.errors import StudioError
+from vit_studio.engine.images import IMAGE_EXTENSIONS, is_image_path
+from vit_studio.gui.workers.thumbnails import ThumbnailLoader
 
 THUMBNAIL_SIZE = 72
 
@@ -27,6 +29,21 @@ def image_files_in(folder: Path) -> list[Path]:
             if not entry.name.startswith(".") and entry.is_file() and is_image_path(entry.name)
         ]
     return sorted(found)
+
+
+def folder_images(folder: Path) -> list[Path]:
+    """`image_files_in(folder)`, or a `StudioError` saying why there is nothing to show."""
+    try:
+        files = image_files_in(folder)
+    except OSError as exc:
+        reason = exc.strerror or exc
+        raise StudioError(f"{folder}: cannot list it ({reason}); check the path") from exc
+    if not files:
+        raise StudioError(
+            f"{folder}: no images directly inside it; choose a folder that holds "
+            f"{', '.join(IMAGE_EXTENSIONS)} files"
+        )
+    return files
 
 
 def _placeholder(colour: QColor) -> QIcon:
@@ -58,6 +75,8 @@ class Filmstrip(QListWidget):
         self._loading = _placeholder(self.palette().mid().color())
         self._broken = _placeholder(QColor(160, 60, 60))
         self.currentRowChanged.connect(self._on_current_row)
+        self._thumbnails = ThumbnailLoader(self)
+        self._thumbnails.thumbnailReady.connect(self.set_thumbnail)
 
     def sizeHint(self) -> QSize:
         # One row of thumbnails: the dock should not take the height from the image.
@@ -67,7 +86,7 @@ class Filmstrip(QListWidget):
         return list(self._paths)
 
     def set_paths(self, paths: list[Path], current: Path | None = None) -> None:
-        """Show `paths` with placeholder icons; select `current` without emitting."""
+        """Show `paths`, their thumbnails as they come; select `current` without emitting."""
         self.blockSignals(True)
         self.clear()
         self._paths = list(paths)
@@ -77,6 +96,23 @@ class Filmstrip(QListWidget):
             self.addItem(item)
         self.blockSignals(False)
         self.set_current(current)
+        self._thumbnails.load(self._paths, THUMBNAIL_SIZE)
+
+    def show_image(self, path: Path) -> None:
+        """Select `path`, showing the images beside it first if the strip does not hold it (so
+        the arrow keys can walk its folder)."""
+        if path in self._paths:
+            self.set_current(path)
+            return
+        try:
+            files = image_files_in(path.parent)
+        except OSError:
+            files = []
+        self.set_paths(files if path in files else [path], path)
+
+    def stop(self, timeout_ms: int = 5000) -> bool:
+        """Stop the thumbnail thread."""
+        return self._thumbnails.stop(timeout_ms)
 
     def set_current(self, path: Path | None) -> None:
         """Select `path` if it is in the strip (else nothing), without emitting."""

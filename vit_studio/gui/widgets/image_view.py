@@ -28,18 +28,13 @@ from PySide6.QtWidgets import (
 )
 
 from vit_studio.gui import imaging
+from vit_studio.gui.state.overlay import patch_label
 
 GRID_COLOUR = QColor(255, 255, 255, 90)
 SELECTION_COLOUR = QColor(0, 200, 255)
 BAR_WIDTH = 14
 TICKS = 5
 DEFAULT_OPACITY = 0.6
-
-
-def patch_label(patch: int, grid_size: int) -> str:
-    """'row 3, column 5' for people (1-based, like every label in the app)."""
-    row, column = divmod(patch, grid_size)
-    return f"row {row + 1}, column {column + 1}"
 
 
 class HeatMapCanvas(QWidget):

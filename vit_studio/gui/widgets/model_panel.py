@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from vit_studio.engine.checkpoints.discovery import LocalModel
-from vit_studio.gui.workers.inference import ModelSummary
+from vit_studio.gui.state.results import ModelSummary
 
 CLASS_PREVIEW = 6  # class names written out; the tooltip lists (nearly) all of them
 CLASS_TOOLTIP = 60
@@ -78,25 +78,25 @@ class ModelPanel(QWidget):
             self._fields[key] = value
 
         local = QGroupBox("Models on this computer")
-        self._list = QListWidget()
-        self._list.setToolTip(
+        self.local_models = QListWidget()
+        self.local_models.setToolTip(
             "Bundled models and ViTs in the torch hub and Hugging Face caches; "
             "double-click one to open it"
         )
-        self._list.itemActivated.connect(self._on_activated)
-        self._open = QPushButton("Open selected model")
-        self._open.setToolTip("Load the selected model (the current image is analysed again)")
-        self._open.clicked.connect(self._on_open_clicked)
-        self._open.setEnabled(False)
-        self._list.currentItemChanged.connect(
-            lambda item, _previous: self._open.setEnabled(item is not None)
+        self.local_models.itemActivated.connect(self._on_activated)
+        self.open_button = QPushButton("Open selected model")
+        self.open_button.setToolTip("Load the selected model (the current image is analysed again)")
+        self.open_button.clicked.connect(self._on_open_clicked)
+        self.open_button.setEnabled(False)
+        self.local_models.currentItemChanged.connect(
+            lambda item, _previous: self.open_button.setEnabled(item is not None)
         )
         self._status = QLabel("Not searched yet.")
         self._status.setWordWrap(True)
         local_layout = QVBoxLayout(local)
         local_layout.addWidget(self._status)
-        local_layout.addWidget(self._list, 1)
-        local_layout.addWidget(self._open)
+        local_layout.addWidget(self.local_models, 1)
+        local_layout.addWidget(self.open_button)
 
         layout = QVBoxLayout(self)
         layout.addWidget(card)
@@ -127,7 +127,7 @@ class ModelPanel(QWidget):
         self._fields["classes"].setToolTip(_class_text(summary.class_names, CLASS_TOOLTIP))
 
     def show_local_models(self, models: list[LocalModel]) -> None:
-        self._list.clear()
+        self.local_models.clear()
         for model in models:
             arch = model.arch
             item = QListWidgetItem(
@@ -136,7 +136,7 @@ class ModelPanel(QWidget):
             )
             item.setToolTip(f"{model.path}\n{model.format} checkpoint, {model.source}")
             item.setData(Qt.ItemDataRole.UserRole, str(model.path))
-            self._list.addItem(item)
+            self.local_models.addItem(item)
         self._status.setText(
             f"{len(models)} found"
             if models
@@ -150,6 +150,6 @@ class ModelPanel(QWidget):
         self.modelChosen.emit(Path(item.data(Qt.ItemDataRole.UserRole)))
 
     def _on_open_clicked(self) -> None:
-        item = self._list.currentItem()
+        item = self.local_models.currentItem()
         if item is not None:
             self._on_activated(item)

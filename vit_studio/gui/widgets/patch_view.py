@@ -7,16 +7,15 @@ from PySide6.QtCore import QSignalBlocker, Signal
 from PySide6.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QLabel, QSpinBox, QWidget
 
 from vit_studio.engine.analysis import Analysis
-from vit_studio.gui.widgets.image_view import ImageView, patch_label
-
-MEAN_HEAD = -1  # as in AttentionGrid: the mean over heads
-SIMILARITY_COLORMAP = "viridis"  # the position-embedding mosaic's colours, so the two read alike
-ATTENTION_LABEL = "attention weight"
-SIMILARITY_LABEL = "cosine similarity"
-
-
-def head_text(head: int) -> str:
-    return "mean of heads" if head == MEAN_HEAD else f"head {head + 1}"
+from vit_studio.gui.state.overlay import (
+    ATTENTION_LABEL,
+    MEAN_HEAD,
+    SIMILARITY_COLORMAP,
+    SIMILARITY_LABEL,
+    head_text,
+    patch_label,
+)
+from vit_studio.gui.widgets.image_view import ImageView
 
 
 class PatchView(QWidget):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QToolButton, QWidget
 
-from vit_studio.gui.workers.inference import ImageResult, ModelSummary
+from vit_studio.gui.state.results import ImageResult, ModelSummary
 
 
 def timing_text(result: ImageResult) -> str:

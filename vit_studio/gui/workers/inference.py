@@ -2,27 +2,27 @@
 and look for other models on this computer.
 
 `InferenceClient` is the GUI's handle. Its thread owns the one interactive model (`_ModelOwner`);
-the GUI gets plain results back (`ModelSummary`, `ImageResult`). A new model supersedes every
-analysis in flight (those results would come from the previous model).
+the GUI gets plain results back (`state.results`: `ModelSummary`, `ImageResult`). A new model
+supersedes every analysis in flight (those results would come from the previous model).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from PySide6.QtCore import QObject, Signal
 
-from vit_studio.engine.analysis import Analysis, analyze
+from vit_studio.engine.analysis import analyze
 from vit_studio.engine.checkpoints import load_model
 from vit_studio.engine.checkpoints.discovery import find_local_models
 from vit_studio.engine.device import available_devices, device_label, resolve_device
 from vit_studio.engine.errors import StudioError
 from vit_studio.engine.images import PreparedImage, open_image, prepare_image
-from vit_studio.engine.model import StudioModel, ViTArch
+from vit_studio.engine.model import StudioModel
 from vit_studio.gui.cpu import default_num_threads
+from vit_studio.gui.state.results import ImageResult, ModelSummary
 from vit_studio.gui.workers.thread import WorkerThread
 
 # Kinds of job: the newest of each kind wins.
@@ -30,31 +30,6 @@ MODEL = "model"
 ANALYSIS = "analysis"
 LOCAL_MODELS = "local models"
 DEVICES = "devices"
-
-
-@dataclass(frozen=True)
-class ModelSummary:
-    """What the GUI shows about the loaded model."""
-
-    path: Path
-    name: str
-    arch: ViTArch
-    class_names: tuple[str, ...]
-    num_parameters: int
-    resize_size: int
-    device: str  # torch's name, e.g. "cpu", "cuda:0"
-    device_label: str  # for people, e.g. "CPU (3 threads)", "CUDA: NVIDIA H100 80GB HBM3"
-
-
-@dataclass(frozen=True)
-class ImageResult:
-    """One analysed image, as the views receive it."""
-
-    path: Path
-    analysis: Analysis
-    device: str
-    decode_ms: float  # opening, resizing and normalising the file
-    total_ms: float  # decode + analysis, as the worker measured it
 
 
 class _ModelOwner:

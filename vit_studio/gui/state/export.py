@@ -15,8 +15,10 @@ import numpy as np
 
 from vit_studio.engine import export as engine_export
 from vit_studio.engine.analysis import TOP_K
+from vit_studio.engine.errors import StudioError
 from vit_studio.engine.fileio import write_text_atomic
-from vit_studio.gui.workers.inference import ImageResult, ModelSummary
+from vit_studio.gui.state.explorer import ExplorerState
+from vit_studio.gui.state.results import ImageResult, ModelSummary
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,19 @@ class ViewState:
     patch: int | None
     class_index: int | None
     rollout: dict[str, Any]
+
+
+def view_state(state: ExplorerState) -> ViewState:
+    """What `state` shows on top of its analysis."""
+    return ViewState(
+        overlay=state.overlay_kind,
+        title=state.overlay.title if state.overlay is not None else "",
+        layer=state.layer,
+        head=state.head,
+        patch=state.patch,
+        class_index=state.class_index,
+        rollout=asdict(state.effective_rollout),
+    )
 
 
 def analysis_document(
@@ -49,10 +64,14 @@ def analysis_document(
     }
 
 
-def write_json(path: Path, document: dict[str, Any]) -> None:
+def write_analysis(path: Path, state: ExplorerState) -> None:
+    """The analysis `state` shows, as NPZ or (any other suffix) JSON; raises `StudioError`
+    when there is none yet or the file cannot be written."""
+    if state.result is None or state.model is None:
+        raise StudioError("nothing to export yet; open an image and wait for its analysis")
+    if path.suffix.lower() == ".npz":
+        extra = {} if state.view_map is None else {"view_map": state.view_map}
+        engine_export.write_npz(path, state.result.analysis, extra)
+        return
+    document = analysis_document(state.result, state.model, view_state(state), state.view_map)
     write_text_atomic(path, json.dumps(document, indent=2) + "\n", "the analysis JSON")
-
-
-def write_npz(path: Path, result: ImageResult, view_map: np.ndarray | None) -> None:
-    extra = {} if view_map is None else {"view_map": view_map}
-    engine_export.write_npz(path, result.analysis, extra)

@@ -4,11 +4,14 @@ import numpy as np
 import pytest
 
 from tests.gui.analyses import tiny_analysis
-from vit_studio.gui.imaging import DEFAULT_COLORMAP
-from vit_studio.gui.overlay import OVERLAYS, overlay_for
-from vit_studio.gui.widgets.attention_grid import MEAN_HEAD
-from vit_studio.gui.widgets.patch_view import SIMILARITY_COLORMAP
-from vit_studio.gui.widgets.rollout_controls import RolloutSettings
+from vit_studio.gui.state.overlay import (
+    DEFAULT_COLORMAP,
+    MEAN_HEAD,
+    OVERLAYS,
+    SIMILARITY_COLORMAP,
+    overlay_for,
+)
+from vit_studio.gui.state.rollout import RolloutSettings
 
 PATCH = 6  # row 2, column 3 of the tiny model's 4 × 4 grid
 PLAIN = RolloutSettings()

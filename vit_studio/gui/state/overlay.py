@@ -12,16 +12,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from vit_studio.engine.analysis import Analysis
-from vit_studio.gui import imaging
-from vit_studio.gui.widgets.attention_grid import MEAN_HEAD
-from vit_studio.gui.widgets.image_view import patch_label
-from vit_studio.gui.widgets.patch_view import (
-    ATTENTION_LABEL,
-    SIMILARITY_COLORMAP,
-    SIMILARITY_LABEL,
-    head_text,
-)
-from vit_studio.gui.widgets.rollout_controls import RolloutSettings, rollout_map
+from vit_studio.gui.state.rollout import RolloutSettings, rollout_map
+
+MEAN_HEAD = -1  # the `head` that stands for the mean over heads
+DEFAULT_COLORMAP = "inferno"  # matplotlib's name; attention and rollout maps
+SIMILARITY_COLORMAP = "viridis"  # the position-embedding mosaic's colours, so the two read alike
+ATTENTION_LABEL = "attention weight"
+SIMILARITY_LABEL = "cosine similarity"
 
 # Overlay kinds, in the order the window offers them, with what each paints.
 OVERLAYS = {
@@ -31,6 +28,17 @@ OVERLAYS = {
     "posembed": "Position similarity of the selected patch",
     "none": "Nothing (image only)",
 }
+
+
+def patch_label(patch: int, grid_size: int) -> str:
+    """'row 3, column 5' for people (1-based, like every label in the app)."""
+    row, column = divmod(patch, grid_size)
+    return f"row {row + 1}, column {column + 1}"
+
+
+def head_text(head: int) -> str:
+    """'head 3', or 'mean of heads' for `MEAN_HEAD`."""
+    return "mean of heads" if head == MEAN_HEAD else f"head {head + 1}"
 
 
 @dataclass(frozen=True)
@@ -46,7 +54,7 @@ class Overlay:
     label: str = ""
     vmin: float | None = None
     vmax: float | None = None
-    colormap: str = imaging.DEFAULT_COLORMAP
+    colormap: str = DEFAULT_COLORMAP
     awaiting_gradients: bool = False
 
 

@@ -1,0 +1,53 @@
+"""`vit-studio [IMAGE] [--model M] [--device D] [--screenshot OUT.png [--view V]]`: the explorer.
+
+The options are read here, before Qt is loaded, so `--help` and a mistyped option answer at once
+and without a display; `gui.app.run` then opens the window.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+
+from vit_studio.cli.common import add_device_argument, add_model_argument
+from vit_studio.gui.state.explorer import VIEWS
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vit-studio",
+        description="Open the ViT Studio explorer: predictions, attention per head, rollout and "
+        "position embeddings of a Vision Transformer, for one image or a folder.",
+    )
+    parser.add_argument(
+        "image",
+        nargs="?",
+        metavar="IMAGE",
+        help="an image file or a folder of images (default: a sample image); with --view "
+        "finetune, a folder of class subfolders to fine-tune on",
+    )
+    add_model_argument(parser, "the last model used, else the bundled model")
+    add_device_argument(parser, default=None)
+    parser.add_argument(
+        "--screenshot",
+        metavar="OUT.png",
+        help="render the window offscreen once the analysis is shown (with --view finetune and "
+        "a FOLDER: once the fine-tune with the default settings has ended), save it as a PNG, "
+        "say on one line what it shows, and exit",
+    )
+    parser.add_argument(
+        "--view",
+        choices=VIEWS,
+        default="predictions",
+        help="which view to bring to the front (default: predictions)",
+    )
+    return parser
+
+
+def run(argv: Sequence[str]) -> int:
+    """Read the options, then open the explorer (the exit code is the window's)."""
+    options = build_parser().parse_args(argv)
+    # Imported here so that reading the options never loads Qt.
+    from vit_studio.gui.app import run as run_app
+
+    return run_app(options)

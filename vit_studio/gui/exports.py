@@ -1,0 +1,98 @@
+"""The explorer's exports: the view as PNG, the analysis as JSON or NPZ (`state.export`), and
+the top-5 predictions of the folder's images as CSV, made in the export thread with progress in
+the status bar and a Cancel that writes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QPainter, QPixmap
+from PySide6.QtWidgets import QWidget
+
+from vit_studio.engine.analysis import TOP_K
+from vit_studio.engine.errors import StudioError
+from vit_studio.engine.text import counted
+from vit_studio.gui.state import export
+from vit_studio.gui.state.explorer import ExplorerState
+from vit_studio.gui.widgets.status_bar import StatusBar
+from vit_studio.gui.workers.batch_export import BatchExporter, BatchJob, BatchSummary
+
+
+class Exports(QObject):
+    """Writes what `state` shows; `written(path, message)` when a file is done, `failed(message)`
+    when one cannot be, `message(text)` for progress worth a line in the status bar."""
+
+    written = Signal(Path, str)
+    failed = Signal(str)
+    message = Signal(str)
+
+    def __init__(
+        self,
+        state: ExplorerState,
+        status: StatusBar,
+        folder: Callable[[], list[Path]],
+        parent: QObject | None = None,
+        num_threads: int | None = None,
+    ) -> None:
+        """`folder()` gives the images a folder export covers (the filmstrip's)."""
+        super().__init__(parent)
+        self._state = state
+        self._status = status
+        self._folder = folder
+        self.exporter = BatchExporter(self, num_threads)
+        self.exporter.progress.connect(status.show_export_progress)
+        self.exporter.runningChanged.connect(status.set_export_running)
+        self.exporter.finished.connect(self._folder_written)
+        self.exporter.failed.connect(self.failed)
+        status.cancelExportRequested.connect(self.cancel_folder)
+
+    def view_png(self, path: Path, left: QWidget, right: QWidget, background) -> None:
+        """`left` and `right` (the image and the visible view) side by side, as a PNG."""
+        first, second = left.grab(), right.grab()
+        picture = QPixmap(first.width() + second.width(), max(first.height(), second.height()))
+        picture.fill(background)
+        painter = QPainter(picture)
+        painter.drawPixmap(0, 0, first)
+        painter.drawPixmap(first.width(), 0, second)
+        painter.end()
+        if not picture.save(str(path), "PNG"):
+            self.failed.emit(f"{path}: could not write the PNG; choose a folder you can write to")
+            return
+        self.written.emit(path, f"Saved {path}")
+
+    def analysis(self, path: Path) -> None:
+        """The analysis as JSON or NPZ, chosen by the file's suffix."""
+        try:
+            export.write_analysis(path, self._state)
+        except StudioError as exc:
+            self.failed.emit(str(exc))
+            return
+        self.written.emit(path, f"Saved {path}")
+
+    def folder_csv(self, path: Path) -> None:
+        """The top-5 predictions of every image of the folder, in the export thread."""
+        files, model = self._folder(), self._state.model
+        if model is None or not files:
+            self.failed.emit("open a model and a folder of images before exporting predictions")
+            return
+        job = BatchJob(model.path, self._state.device, tuple(files), path, TOP_K)
+        self.exporter.start(job)
+        self._status.show_export_progress(0, len(files))
+        self.message.emit(f"Exporting predictions for {counted(len(files), 'image')}…")
+
+    def cancel_folder(self) -> None:
+        if self.exporter.running:
+            self.exporter.cancel()
+            self.message.emit("Folder export cancelled; no file written")
+
+    def stop(self, timeout_ms: int = 5000) -> bool:
+        return self.exporter.stop(timeout_ms)
+
+    def _folder_written(self, summary: BatchSummary) -> None:
+        failed = f", {summary.failures} unreadable" if summary.failures else ""
+        images = counted(summary.images, "image")
+        self.written.emit(
+            summary.output, f"Wrote predictions for {images}{failed} to {summary.output}"
+        )

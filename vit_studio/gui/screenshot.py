@@ -1,0 +1,121 @@
+"""`--screenshot OUT.png`: picture the window once it shows what was asked for, then exit.
+
+For an image: once its analysis is on screen, with the overlay that matches `--view`. For
+`--view finetune` and a folder: once a fine-tune with the panel's default settings has ended,
+at its biggest confusion; a folder that cannot be trained on is pictured as its scan report.
+The picture is saved as a PNG and one line says what it shows (exit 0); a user error is one
+line on standard error (exit 2); nothing shown in time is exit 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication, QDockWidget
+
+from vit_studio.engine.text import counted
+from vit_studio.gui.finetune.states import PanelState
+from vit_studio.gui.main_window import MainWindow
+
+EXIT_USER_ERROR = 2
+EXIT_TIMED_OUT = 1
+TIMEOUT_MS = 300_000  # a ViT-L on a slow CPU still finishes well within this
+SIZE = (1500, 950)
+
+
+class Screenshot:
+    """Waits for what `options` asks to see, then saves the window and closes it."""
+
+    def __init__(self, app: QApplication, window: MainWindow, options: argparse.Namespace):
+        self._app = app
+        self._window = window
+        self._view = options.view
+        self._out = Path(options.screenshot)
+        self.exit_code = 0
+
+    def start(self, model: Path | None, image: Path | None, finetuning: bool) -> None:
+        """Start waiting; `finetuning`: `image` is a folder to fine-tune on."""
+        window = self._window
+        if model is None or image is None:
+            self._fail("--screenshot needs a model (--model) and an image (IMAGE)")
+            return
+        if finetuning:
+            panel = window.finetune_panel
+            # Start once, as soon as the folder is scanned and the base model known.
+            panel.readyChanged.connect(
+                lambda ready: ready and panel.state() == PanelState.READY and panel.start()
+            )
+            panel.runEnded.connect(lambda result: self._capture(_run_text(result)))
+            panel.errorShown.connect(self._fail)
+            panel.scanned.connect(self._picture_if_blocked)
+        else:
+            window.analysisReady.connect(lambda _analysis: self._capture(self._analysis_text()))
+        window.errorShown.connect(self._fail)
+        QTimer.singleShot(TIMEOUT_MS, self._time_out)
+
+    def _capture(self, shows: str) -> None:
+        self._prepare_view()
+        self._app.processEvents()
+        if self._window.grab().save(str(self._out), "PNG"):
+            print(f"{self._out}: {shows}")
+        else:
+            print(f"vit-studio: error: {self._out}: could not write the PNG", file=sys.stderr)
+            self.exit_code = EXIT_USER_ERROR
+        self._window.close()
+
+    def _fail(self, message: str) -> None:
+        print(f"vit-studio: error: {message}", file=sys.stderr)
+        self.exit_code = EXIT_USER_ERROR
+        self._window.close()
+
+    def _time_out(self) -> None:
+        print("vit-studio: error: nothing was shown in time", file=sys.stderr)
+        self.exit_code = EXIT_TIMED_OUT
+        self._window.close()
+
+    def _picture_if_blocked(self, result) -> None:
+        if result.scan is None:
+            print(f"vit-studio: error: {result.problem}", file=sys.stderr)
+            self._capture(f"the scan report of {result.folder}, which cannot be trained on")
+            self.exit_code = EXIT_USER_ERROR
+
+    def _analysis_text(self) -> str:
+        state = self._window.state
+        best = state.result.analysis.top_k(1)[0]
+        return (
+            f"{self._view} of {state.result.path.name} by {state.model.name}: {best.label} "
+            f"{best.probability:.1%}"
+        )
+
+    def _prepare_view(self) -> None:
+        """Make the window match the view being pictured."""
+        window, view = self._window, self._view
+        if view == "finetune":
+            # The picture is of the panel: the explorer's side docks would only squeeze it.
+            for name in ("model_dock", "folder_dock"):
+                window.findChild(QDockWidget, name).hide()
+            window.show_view(view)
+            panel = window.finetune_panel
+            if panel.state() == PanelState.BLOCKED:
+                panel.show_page("data")
+            else:
+                panel.show_biggest_confusion()
+            return
+        state = window.state
+        analysis = state.result.analysis
+        if view == "attention":
+            state.select_head(analysis.num_layers - 1, -1)
+        elif view in ("posembed", "patch"):
+            g = analysis.grid_size
+            state.select_patch((g // 2) * g + g // 3, overlay=view)
+        window.show_view(view)
+
+
+def _run_text(result) -> str:
+    if result is None:
+        return "a fine-tune cancelled before it began"
+    best = f", best validation accuracy {result.best_val_acc:.1%}" if result.best_val_acc else ""
+    return f"a fine-tune {result.status} after {counted(result.epochs_completed, 'epoch')}{best}"

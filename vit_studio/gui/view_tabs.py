@@ -1,0 +1,170 @@
+"""The explorer's views, a tab each, kept in step with the `ExplorerState`.
+
+The tab in front draws a new analysis at once; the others are marked stale and draw it when they
+come to the front, so a new analysis costs only what is visible. The views write what the user
+chooses (a class, a head, a patch, rollout settings) to the state, and follow what the state says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import QSignalBlocker
+from PySide6.QtWidgets import QLabel, QTabWidget, QVBoxLayout, QWidget
+
+from vit_studio.engine.analysis import Analysis
+from vit_studio.gui.finetune.panel import FinetunePanel
+from vit_studio.gui.state.explorer import VIEWS, ExplorerState
+from vit_studio.gui.state.results import ImageResult
+from vit_studio.gui.state.rollout import RolloutSettings
+from vit_studio.gui.widgets.attention_grid import AttentionGrid
+from vit_studio.gui.widgets.patch_view import PatchView
+from vit_studio.gui.widgets.plots import MeanDistancePlot, TokenNormMap
+from vit_studio.gui.widgets.posembed_view import PosEmbedMosaic
+from vit_studio.gui.widgets.predictions import PredictionsView
+from vit_studio.gui.widgets.rollout_controls import RolloutControls
+
+ROLLOUT_NOTE = (
+    "The rollout map is painted on the image. Attention rollout follows how attention flows to "
+    "the class token through all layers; the class-specific rollout weights it by the gradient "
+    "of the chosen class (pick one under Predictions)."
+)
+
+
+class ViewTabs(QTabWidget):
+    """The views of `state`'s analysis, and the fine-tune panel, as tabs; see the module."""
+
+    def __init__(
+        self, state: ExplorerState, finetune: FinetunePanel, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.setDocumentMode(True)
+        self._state = state
+        self.predictions = PredictionsView()
+        self.attention = AttentionGrid()
+        self.rollout = RolloutControls()
+        self.posembed = PosEmbedMosaic()
+        self.patch = PatchView()
+        self.distance = MeanDistancePlot()
+        self.norms = TokenNormMap()
+        self.finetune = finetune
+        rollout_page = QWidget()
+        rollout_layout = QVBoxLayout(rollout_page)
+        rollout_layout.addWidget(self.rollout)
+        note = QLabel(ROLLOUT_NOTE)
+        note.setWordWrap(True)
+        rollout_layout.addWidget(note)
+        rollout_layout.addStretch(1)
+        pages = {
+            "predictions": (self.predictions, "Predictions", "Top-5 class probabilities"),
+            "attention": (self.attention, "Attention",
+                          "Class-token attention of every layer and head; click one to overlay"),
+            "rollout": (rollout_page, "Rollout", "Attention rollout settings"),
+            "posembed": (self.posembed, "Positions",
+                         "Cosine similarity of the learned position embeddings (ViT Figure 7)"),
+            "patch": (self.patch, "Patch",
+                      "Where the clicked patch attends, and its position-embedding similarity"),
+            "distance": (self.distance, "Distances",
+                         "Mean attention distance per head against depth (ViT Figure 7)"),
+            "norms": (self.norms, "Norms", "Patch-token norms per layer"),
+            "finetune": (finetune, "Fine-tune",
+                         "Fine-tune the model on a folder of your own images and watch it learn"),
+        }  # fmt: skip
+        assert tuple(pages) == VIEWS
+        self._pages: dict[str, QWidget] = {}
+        for key, (page, title, tip) in pages.items():
+            self.setTabToolTip(self.addTab(page, title), tip)
+            self._pages[key] = page
+        # How each view draws the analysis shown; run when it is (or comes) to the front.
+        self._drawers: dict[QWidget, Callable[[Analysis], None]] = {
+            self.predictions: lambda a: self.predictions.show_analysis(a, state.class_index),
+            self.attention: self._draw_attention,
+            self.posembed: self._draw_posembed,
+            self.patch: self._draw_patch,
+            self.distance: self._draw_distance,
+            self.norms: self.norms.show_analysis,
+        }
+        self._stale: set[QWidget] = set()
+        self._show_rollout(state.effective_rollout)
+        self._connect()
+
+    def _connect(self) -> None:
+        state = self._state
+        self.predictions.classChosen.connect(state.choose_class)
+        self.attention.headSelected.connect(state.select_head)
+        self.rollout.changed.connect(state.set_rollout)
+        self.posembed.patchSelected.connect(lambda patch: state.select_patch(patch, "posembed"))
+        self.patch.patchClicked.connect(state.select_patch)
+        self.patch.layerHeadChanged.connect(state.inspect_layer_head)
+        self.currentChanged.connect(lambda _index: self._draw_current())
+        state.result_changed.connect(self._on_result)
+        state.layer_head_changed.connect(self._on_layer_head)
+        state.patch_changed.connect(self._on_patch)
+        state.class_changed.connect(self.predictions.set_chosen)
+        state.rollout_changed.connect(self._show_rollout)
+
+    def show_view(self, view: str) -> None:
+        """Bring one tab to the front: one of `VIEWS`."""
+        self.setCurrentWidget(self._pages[view])
+
+    def current_view(self) -> str:
+        return next(key for key, page in self._pages.items() if page is self.currentWidget())
+
+    def is_fresh(self, page: QWidget) -> bool:
+        """Whether `page` already shows the current analysis (stale views draw when shown)."""
+        return self._state.result is not None and page not in self._stale
+
+    # --- following the state --------------------------------------------------------------------
+
+    def _on_result(self, result: ImageResult) -> None:
+        with QSignalBlocker(self.rollout):
+            self.rollout.set_num_layers(result.analysis.num_layers)
+            # Class gradients are computed on demand, so the mode is always available.
+            self.rollout.set_gradient_available(True)
+            self.rollout.set_settings(self._state.effective_rollout)
+        self._stale = set(self._drawers)
+        self._draw_current()
+
+    def _on_layer_head(self, layer: int, head: int) -> None:
+        if self.is_fresh(self.patch):
+            self.patch.set_layer_head(layer, head)
+        if self.is_fresh(self.attention):
+            self.attention.select(layer, head)
+        if self.is_fresh(self.distance):
+            self.distance.select(layer, head)
+
+    def _on_patch(self, patch: int) -> None:
+        self.posembed.highlight(patch)
+        if self.is_fresh(self.patch):
+            self.patch.set_patch(patch)
+        if self.currentWidget() not in (self.posembed, self.patch):
+            self.setCurrentWidget(self.patch)
+
+    def _show_rollout(self, settings: RolloutSettings) -> None:
+        with QSignalBlocker(self.rollout):
+            self.rollout.set_settings(settings)
+
+    # --- drawing --------------------------------------------------------------------------------
+
+    def _draw_current(self) -> None:
+        page = self.currentWidget()
+        result = self._state.result
+        if result is not None and page in self._stale:
+            self._stale.discard(page)
+            self._drawers[page](result.analysis)
+
+    def _draw_attention(self, analysis: Analysis) -> None:
+        self.attention.show_analysis(analysis)
+        self.attention.select(self._state.layer, self._state.head)
+
+    def _draw_patch(self, analysis: Analysis) -> None:
+        self.patch.show_analysis(analysis, self._state.patch)
+        self.patch.set_layer_head(self._state.layer, self._state.head)
+
+    def _draw_posembed(self, analysis: Analysis) -> None:
+        self.posembed.show_analysis(analysis)
+        self.posembed.highlight(self._state.patch)
+
+    def _draw_distance(self, analysis: Analysis) -> None:
+        self.distance.show_analysis(analysis)
+        self.distance.select(self._state.layer, self._state.head)
