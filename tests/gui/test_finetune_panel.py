@@ -15,6 +15,7 @@ from tests.conftest import write_image
 from tests.gui.conftest import WAIT_MS, run_to_end
 from tests.test_cli_train import COLOURS
 from vit_studio.engine.model import load_studio_model
+from vit_studio.engine.text import counted
 from vit_studio.engine.training import load_checkpoint
 from vit_studio.gui.finetune import snapshots
 from vit_studio.gui.finetune.panel import FinetunePanel
@@ -255,7 +256,7 @@ def test_clicking_a_confusion_cell_lists_its_images_with_their_probabilities(qtb
     validation = ready.run_info.validation
     expected = validation.members(0, snapshot.predictions, 0)
     assert sorted(scrubber.cell_images.shown()) == sorted(expected.tolist())
-    assert f"{len(expected)} validation images of 'blue' predicted correctly" in (
+    assert f"{counted(len(expected), 'validation image')} of 'blue' predicted correctly" in (
         scrubber.cell_images.title()
     )
     captions = [scrubber.cell_images.list.item(k).text() for k in range(len(expected))]

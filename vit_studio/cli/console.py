@@ -2,7 +2,7 @@
 
 On a terminal each stage (checking images, loading them, an epoch) gets a bar that redraws in
 place; in a log file (no terminal) bars would only fill it with carriage returns, so a plain
-progress line is printed instead, at most every `PLAIN_EVERY_S` seconds. Lines that stay (epoch
+progress line is printed instead, every `PLAIN_EVERY_S` seconds. Lines that stay (epoch
 summaries, notes) go to standard output without breaking a bar.
 """
 
@@ -18,6 +18,7 @@ from vit_studio.engine.text import clock_text
 from vit_studio.engine.training import StepInfo
 
 PLAIN_EVERY_S = 30.0
+_STEP_BAR = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt}{postfix}"
 
 
 class Console:
@@ -28,7 +29,7 @@ class Console:
         self._tty = self._stream.isatty()
         self._bar: tqdm | None = None
         self._bar_key: tuple | None = None
-        self._last_plain = 0.0
+        self._last_plain = time.monotonic()  # the first plain line after PLAIN_EVERY_S
 
     def stage(self, what: str, done: int, total: int) -> None:
         """`StageProgress`: a bar for `what` (images checked or loaded); nothing in a log."""
@@ -42,9 +43,10 @@ class Console:
             f"ETA {clock_text(info.eta_s)}"
         )
         if self._tty:
+            # The run's own speed and time left replace tqdm's (which know only this epoch).
             bar = self._update(
                 ("epoch", info.epoch), info.steps_per_epoch, info.step,
-                desc=f"epoch {info.epoch}/{info.epochs}", unit="step",
+                desc=f"epoch {info.epoch}/{info.epochs}", bar_format=_STEP_BAR,
             )  # fmt: skip
             bar.set_postfix_str(details, refresh=False)
             bar.refresh()
@@ -69,6 +71,5 @@ class Console:
             self._bar = tqdm(total=total, file=self._stream, leave=False, **options)
             self._bar_key = key
         assert self._bar is not None
-        self._bar.n = done
-        self._bar.refresh()
+        self._bar.update(done - self._bar.n)  # as a delta, so tqdm's rate means something
         return self._bar

@@ -46,6 +46,7 @@ class Setting:
     step: float = 1.0
     decimals: int = 0
     scientific: bool = False  # shown as 2.5e-04 (learning rates)
+    unit: str = ""  # after the number in the form: "px"
     widget: str = ""  # a field of its own kind in the form (FREEZE_WIDGET)
     field_name: str = ""  # the TrainConfig / ViTArch field, when not `name`
     commands: tuple[str, ...] = field(default=COMMANDS)
@@ -102,7 +103,7 @@ SETTINGS: tuple[Setting, ...] = (
         "The size images are trained at, a multiple of the patch size; another size than the "
         "base model's resizes its position embeddings.",
         {FINETUNE: "the base model's"},
-        kind=SHAPE, metavar="S", bounds=(1, 2048), commands=(FINETUNE,),
+        kind=SHAPE, metavar="S", bounds=(1, 2048), unit="px", commands=(FINETUNE,),
     ),
     Setting(
         "augment", "Augmentation",

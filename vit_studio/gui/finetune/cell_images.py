@@ -7,6 +7,7 @@ from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QLabel, QListView, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
+from vit_studio.engine.text import counted
 from vit_studio.gui import imaging
 from vit_studio.gui.finetune.snapshots import ValidationSet
 
@@ -60,7 +61,7 @@ class CellImages(QWidget):
         members = members[np.argsort(-probabilities[members, predicted], kind="stable")]
         verdict = "correctly" if true_class == predicted else f"as '{names[predicted]}'"
         self._title.setText(
-            f"Epoch {epoch}: {len(members)} validation images of '{names[true_class]}' "
+            f"Epoch {epoch}: {counted(len(members), 'validation image')} of '{names[true_class]}' "
             f"predicted {verdict}. Caption: probability of the predicted class."
         )
         self.list.clear()

@@ -99,6 +99,8 @@ class NumberEditor(SettingEditor):
             if not setting.scientific:
                 box.setDecimals(setting.decimals)
                 box.setSingleStep(setting.step)
+        if setting.unit:
+            box.setSuffix(f" {setting.unit}")
         self.box = self._add(box, 1)
         # The validation share re-splits the folder: once the user is done, not per keystroke.
         if setting.kind == DATA:
