@@ -17,13 +17,20 @@ def wait_until_waiting(control: RunControl, trainer: threading.Thread, timeout: 
         trainer.join(0.001)
 
 
-def test_poll_blocks_while_paused_until_continue():
-    control = RunControl()
+def paused_trainer(control: RunControl) -> tuple[threading.Thread, list[bool]]:
+    """A trainer thread that polls `control` once, started while paused and now waiting; the
+    list receives what its poll answered."""
     control.pause()
-    answers = []
+    answers: list[bool] = []
     trainer = threading.Thread(target=lambda: answers.append(control.poll()))
     trainer.start()
     wait_until_waiting(control, trainer)
+    return trainer, answers
+
+
+def test_poll_blocks_while_paused_until_continue():
+    control = RunControl()
+    trainer, answers = paused_trainer(control)
     assert trainer.is_alive() and not answers
     control.resume()
     trainer.join(5)
@@ -32,11 +39,7 @@ def test_poll_blocks_while_paused_until_continue():
 
 def test_cancel_wakes_a_paused_trainer_and_stops_it():
     control = RunControl()
-    control.pause()
-    answers = []
-    trainer = threading.Thread(target=lambda: answers.append(control.poll()))
-    trainer.start()
-    wait_until_waiting(control, trainer)
+    trainer, answers = paused_trainer(control)
     control.cancel()
     trainer.join(5)
     assert answers == [True]

@@ -48,14 +48,14 @@ def user_error(
     *,
     path: str | os.PathLike | None = None,
     writing: bool = False,
-    memory_fix: str = MEMORY_FIX,
-    gpu_memory_fix: str = GPU_MEMORY_FIX,
+    memory_fix: str | None = None,
 ) -> StudioError | None:
     """A `StudioError` for a failure the user can fix, or None for anything else (a bug).
 
     `doing` says what was going on ("saving the model"); `path` is the file being written
     (`writing`) or read when the exception does not name it (safetensors and torch errors do
-    not); `memory_fix` and `gpu_memory_fix` say what to do about too little memory for this work.
+    not); `memory_fix` says what to do about too little memory for this work (default: close
+    other programs, or for the GPU choose the CPU).
     """
     if isinstance(exc, StudioError):
         return exc
@@ -65,8 +65,8 @@ def user_error(
         gpu = _is_gpu_out_of_memory(exc)
         if gpu:
             _release_gpu_memory()
-        memory, fix = ("GPU memory", gpu_memory_fix) if gpu else ("memory", memory_fix)
-        return StudioError(f"out of {memory} while {doing}; {fix}")
+        memory, usual = ("GPU memory", GPU_MEMORY_FIX) if gpu else ("memory", MEMORY_FIX)
+        return StudioError(f"out of {memory} while {doing}; {memory_fix or usual}")
     if _is_disk_full(exc, where if writing else None):
         return StudioError(
             f"{prefix}the disk is full while {doing}; free some space, or write to another disk"
@@ -90,16 +90,10 @@ def user_error(
     return None
 
 
-def describe_failure(
-    exc: BaseException,
-    doing: str,
-    *,
-    memory_fix: str = MEMORY_FIX,
-    gpu_memory_fix: str = GPU_MEMORY_FIX,
-) -> str:
+def describe_failure(exc: BaseException, doing: str, *, memory_fix: str | None = None) -> str:
     """One line for the user: `user_error`'s message, or for a bug its type and first line
     (the traceback is logged in full, for the bug report)."""
-    known = user_error(exc, doing, memory_fix=memory_fix, gpu_memory_fix=gpu_memory_fix)
+    known = user_error(exc, doing, memory_fix=memory_fix)
     if known is not None:
         return str(known)
     log.error("unexpected error while %s", doing, exc_info=exc)

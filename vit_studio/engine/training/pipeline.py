@@ -206,8 +206,7 @@ def prepare_run(
     except (StudioError, KeyboardInterrupt):
         raise
     except Exception as exc:
-        known = user_error(exc, "preparing the run", memory_fix=TRAINING_MEMORY_FIX,
-                           gpu_memory_fix=TRAINING_MEMORY_FIX)  # fmt: skip
+        known = user_error(exc, "preparing the run", memory_fix=TRAINING_MEMORY_FIX)
         if known is None:
             raise
         raise known from exc
@@ -246,8 +245,7 @@ def run(
     except KeyboardInterrupt:
         raise
     except Exception as exc:
-        known = user_error(exc, "training", memory_fix=TRAINING_MEMORY_FIX,
-                           gpu_memory_fix=TRAINING_MEMORY_FIX)  # fmt: skip
+        known = user_error(exc, "training", memory_fix=TRAINING_MEMORY_FIX)
         if known is None:
             raise
         raise RunFailed(str(known), prepared.resumable_checkpoint()) from exc
@@ -332,8 +330,8 @@ def _planned(request: RunRequest) -> dict[str, Any]:
 def _prepare_resume(
     request: RunRequest, callbacks: PrepareCallbacks, cancel: Cancel | None
 ) -> PreparedRun:
-    shape = [setting(request.command, n).option for n in request.settings
-             if setting(request.command, n).kind == SHAPE]  # fmt: skip
+    given = [setting(request.command, name) for name in request.settings]
+    shape = [entry.option for entry in given if entry.kind == SHAPE]
     if shape or request.base_model is not None:
         flags = ", ".join(shape or ["--model"])
         raise StudioError(f"{flags}: a resumed run keeps its checkpoint's model; drop it")
@@ -341,12 +339,13 @@ def _prepare_resume(
     data = dict(checkpoint.provenance.get("data", {}))
     saved = config_values(request.command, checkpoint.config)
     saved["val_share"] = float(data.get("val_share", DEFAULT_VAL_SHARE))
-    for name, value in request.settings.items():
-        entry = setting(request.command, name)
-        if entry.kind in (LEARNING, DATA) and saved.get(name) != value:
+    for entry in given:
+        value = request.settings[entry.name]
+        if entry.kind in (LEARNING, DATA) and saved.get(entry.name) != value:
             raise StudioError(
-                f"{checkpoint.path}: the run was started with {name}={saved.get(name)!r}; drop "
-                f"{entry.option} to resume it, or start a new run without --resume"
+                f"{checkpoint.path}: the run was started with {entry.name}="
+                f"{saved.get(entry.name)!r}; drop {entry.option} to resume it, or start a new "
+                "run without --resume"
             )
     folder = request.folder or _checkpoint_folder(checkpoint)
     scan = _scan(folder, saved["val_share"], callbacks, cancel)
@@ -358,9 +357,7 @@ def _prepare_resume(
         )
     train_images, val_images = _cache(scan, model, callbacks, cancel)
     runtime = {
-        setting(request.command, name).target: value
-        for name, value in request.settings.items()
-        if setting(request.command, name).kind == RUNTIME
+        entry.target: request.settings[entry.name] for entry in given if entry.kind == RUNTIME
     }
     provenance = checkpoint.provenance
     command = str(provenance.get("command") or request.command_line())

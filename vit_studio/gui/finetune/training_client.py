@@ -244,8 +244,7 @@ class TrainingClient(QObject):
             checkpoint = prepared.resumable_checkpoint()
             if checkpoint is None:
                 raise
-            message = describe_failure(exc, "training", memory_fix=TRAINING_MEMORY_FIX,
-                                       gpu_memory_fix=TRAINING_MEMORY_FIX)  # fmt: skip
+            message = describe_failure(exc, "training", memory_fix=TRAINING_MEMORY_FIX)
             raise StudioError(
                 f"{message} — the last checkpoint ({checkpoint.name}) is kept: Resume continues it"
             ) from exc

@@ -91,7 +91,7 @@ class _Job:
     failed: Callable[[str], None] | None
     cancelled: Callable[[], None] | None
     ended: Callable[[], None] | None
-    memory_fixes: dict[str, str]  # describe_failure's memory_fix / gpu_memory_fix, if not theirs
+    memory_fix: str | None  # what to do about too little memory, if not the usual
 
 
 @dataclass(frozen=True)
@@ -127,7 +127,7 @@ class _Runner(QObject):
         except Cancelled:
             outcome = _Delivery(job, job.cancelled, settles=True)
         except Exception as exc:  # every failure must reach the user and leave the thread alive
-            message = describe_failure(exc, job.doing, **job.memory_fixes)
+            message = describe_failure(exc, job.doing, memory_fix=job.memory_fix)
             outcome = _Delivery(job, job.failed, (message,), settles=True)
         finally:
             self.delivered.emit(outcome)
@@ -186,9 +186,8 @@ class WorkerThread(QObject):
         of the GPU alike)."""
         if self._stopped:
             raise RuntimeError(f"the {self._thread.objectName()} thread has been stopped")
-        fixes = {"memory_fix": memory_fix, "gpu_memory_fix": memory_fix} if memory_fix else {}
         job_id = self._ledger.issue(kind)
-        job = _Job(job_id, kind, doing, work, done, failed, cancelled, ended, fixes)
+        job = _Job(job_id, kind, doing, work, done, failed, cancelled, ended, memory_fix)
         was_busy = self.busy
         self._pending[job.id] = kind
         if not was_busy:
