@@ -95,3 +95,16 @@ def test_cuda_resume_matches_an_uninterrupted_run(tmp_path):
     # wrong sample order or augmentation stream would differ grossly.
     for name, value in straight.module.state_dict().items():
         torch.testing.assert_close(resumed.module.state_dict()[name], value, atol=1e-4, rtol=1e-3)
+
+
+def test_a_resumed_run_reports_the_wall_time_of_the_whole_run(tmp_path, monkeypatch):
+    callbacks, cancel = stop_after_epoch(1)
+    first = train(fresh(), colour_images(48), None, config(epochs=3),
+                  out=tmp_path / "m.safetensors", callbacks=callbacks, cancel=cancel)  # fmt: skip
+    checkpoint = load_checkpoint(tmp_path / "m.checkpoint.pt")
+    assert 0 < checkpoint.seconds <= first.seconds
+    checkpoint.state["seconds"] = 600.0  # as if the first session had taken ten minutes
+    resumed = train(checkpoint.model(), colour_images(48), None, config(epochs=3),
+                    out=tmp_path / "m.safetensors", resume=checkpoint)  # fmt: skip
+    assert resumed.epochs_completed == 3 and 600.0 < resumed.seconds < 600.0 + 60.0
+    assert load_checkpoint(tmp_path / "m.checkpoint.pt").seconds > 600.0

@@ -60,6 +60,13 @@ class TrainCheckpoint:
     def history(self) -> tuple[EpochInfo, ...]:
         return tuple(EpochInfo.from_record(r) for r in self.state["history"])
 
+    @property
+    def seconds(self) -> float:
+        """The run's wall time up to this checkpoint, all sessions together (checkpoints written
+        before it was recorded: the time of their epochs)."""
+        recorded = self.state.get("seconds")
+        return float(recorded) if recorded is not None else sum(h.seconds for h in self.history)
+
     def model(self) -> StudioModel:
         """The model as it was at this checkpoint, on the CPU."""
         meta = self.state["meta"]
@@ -134,8 +141,12 @@ def save_checkpoint(
     best_val_acc: float | None,
     best_epoch: int | None,
     provenance: dict[str, Any],
+    seconds: float,
 ) -> None:
     """Write, atomically, everything needed to continue after `epoch` bit-exactly.
+
+    `seconds` is the run's wall time up to here, all sessions together, so a resumed run can
+    report how long the whole run took.
 
     `module` holds the weights being trained; `model` gives the architecture and metadata. Only
     tensors and primitive containers go in, so `load_checkpoint` reads it with weights_only.
@@ -156,6 +167,7 @@ def save_checkpoint(
         "best_val_acc": best_val_acc,
         "best_epoch": best_epoch,
         "provenance": provenance,
+        "seconds": seconds,
     }
     with atomic_path(path, "the training checkpoint") as tmp:
         torch.save(state, tmp)

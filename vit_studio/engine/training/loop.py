@@ -152,6 +152,7 @@ class _Run:
         self.best_acc: float | None = None
         self.best_epoch: int | None = None
         self.start_epoch = 0
+        self.earlier_seconds = 0.0
 
     # --- setting up ---------------------------------------------------------------------------
 
@@ -186,6 +187,7 @@ class _Run:
         self.history = list(checkpoint.history)
         self.best_acc, self.best_epoch = state["best_val_acc"], state["best_epoch"]
         self.start_epoch = checkpoint.epoch
+        self.earlier_seconds = checkpoint.seconds
         if self.files is not None:
             self.files.resume(self.history)
         _note(self.callbacks, f"resumed after epoch {self.start_epoch} of {self.config.epochs}")
@@ -248,7 +250,7 @@ class _Run:
             best_epoch=self.best_epoch,
             history=tuple(self.history),
             paths=self.paths,
-            seconds=time.monotonic() - self.started,
+            seconds=self._elapsed(),
         )
 
     def _fit_epochs(self, done: int, epoch_seconds: float) -> None:
@@ -472,7 +474,12 @@ class _Run:
             best_val_acc=self.best_acc,
             best_epoch=self.best_epoch,
             provenance=self.provenance,
+            seconds=self._elapsed(),
         )
+
+    def _elapsed(self) -> float:
+        """The run's wall time: earlier sessions' (a resumed run) and this one's."""
+        return self.earlier_seconds + time.monotonic() - self.started
 
 
 def _note(callbacks: TrainCallbacks, message: str) -> None:

@@ -117,7 +117,8 @@ class RunStatus(str, Enum):
 
 @dataclass(frozen=True)
 class TrainResult:
-    """How a run ended, what it kept, and how long it took (this session's time only)."""
+    """How a run ended, what it kept, and how long it took (`seconds`: the whole run's wall
+    time, the sessions before a resume included)."""
 
     status: RunStatus
     epochs_completed: int
