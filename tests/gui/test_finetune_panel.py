@@ -119,6 +119,9 @@ def test_a_run_reports_its_progress_and_ends_with_a_model_of_the_folder_classes(
     assert ready.state() == PanelState.FINISHED and ready.current_page() == "result"
     assert ready.status_text().startswith("Run completed after 3 epochs in ")
     assert "Finished" in ready.results.summary() and ready.results.open_button.isEnabled()
+    baseline = ready.run_info.pixel_baseline
+    assert 0.0 <= baseline <= 1.0 and ready.curves.baseline() == pytest.approx(baseline)
+    assert f"Pixels alone: {baseline:.1%}" in ready.results.summary()
     model = load_studio_model(ready.model_path())
     assert model.meta.class_names == COLOURS and model.meta.name == "colours"
     command = model.meta.provenance["command"]

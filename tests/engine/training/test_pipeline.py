@@ -60,6 +60,7 @@ def test_a_fine_tune_is_the_base_model_with_a_new_head_and_the_images_at_its_siz
     assert seen["scan"] is prepared.scan and seen["plan"] is prepared.plan
     assert "checking images" in stages and "loading training images at 24 px" in stages
     assert prepared.checkpoint is None and prepared.resumable_checkpoint() is None
+    assert 0.0 <= prepared.pixel_baseline() <= 1.0  # on the 2 validation images
 
 
 def test_the_recorded_command_names_every_chosen_setting(folder, base, tmp_path):

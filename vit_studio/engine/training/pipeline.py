@@ -35,6 +35,7 @@ from vit_studio.engine.errors import StudioError, user_error
 from vit_studio.engine.model import StudioModel, with_meta
 from vit_studio.engine.resources import model_or_default
 from vit_studio.engine.training.adapt import prepare_finetune
+from vit_studio.engine.training.baseline import pixel_baseline
 from vit_studio.engine.training.checkpoint import TrainCheckpoint, load_checkpoint
 from vit_studio.engine.training.config import TrainConfig
 from vit_studio.engine.training.loop import train
@@ -138,6 +139,15 @@ class PreparedRun:
         """Files that passed the scan but no longer decoded when the images were cached."""
         val = self.val_images.skipped if self.val_images is not None else ()
         return self.train_images.skipped + val
+
+    def pixel_baseline(self) -> float | None:
+        """Validation accuracy of logistic regression on the raw pixels of the training images
+        (`baseline`): what the model must beat to have learned anything; None without
+        validation images."""
+        if self.val_images is None:
+            return None
+        classes = self.model.arch.num_classes
+        return pixel_baseline(self.train_images, self.val_images, classes)
 
     def resumable_checkpoint(self) -> Path | None:
         """The checkpoint a resume would continue: the resumed one, or one this run wrote."""

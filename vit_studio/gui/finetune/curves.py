@@ -59,11 +59,15 @@ class TrainingCurves(QWidget):
             axes.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         self.acc_axes.yaxis.set_major_formatter(PercentFormatter(1.0))
         self.acc_axes.set_ylim(0.0, 1.0)
+        self._baseline = self.acc_axes.axhline(
+            0.0, color="#555555", ls=":", lw=1.5, label="pixels alone", visible=False
+        )
         # One legend for both charts, under them, so it never hides a curve.
         self.figure.legend(
-            handles=[self._lines["loss", kind] for kind in ("step", "train", "val")],
+            handles=[*(self._lines["loss", kind] for kind in ("step", "train", "val")),
+                     self._baseline],  # fmt: skip
             loc="outside lower center",
-            ncols=3,
+            ncols=4,
             fontsize="small",
             frameon=False,
         )
@@ -87,6 +91,16 @@ class TrainingCurves(QWidget):
         for marker in self._marker:
             marker.set_visible(False)
         self._refresh()
+
+    def set_baseline(self, accuracy: float | None) -> None:
+        """The validation accuracy of the raw pixels alone, as a line to beat (None: none)."""
+        self._baseline.set_visible(accuracy is not None)
+        if accuracy is not None:
+            self._baseline.set_ydata([accuracy, accuracy])
+        self.canvas.draw_idle()
+
+    def baseline(self) -> float | None:
+        return float(self._baseline.get_ydata()[0]) if self._baseline.get_visible() else None
 
     def add_step(self, info: StepInfo) -> None:
         x = info.epoch - 1 + info.step / info.steps_per_epoch

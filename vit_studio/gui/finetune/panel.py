@@ -349,6 +349,7 @@ class FinetunePanel(QWidget):
         config = run.config
         self.report.show_scan(run.scan)
         self.curves.reset(config.epochs, run.history)
+        self.curves.set_baseline(run.pixel_baseline)
         self.scrubber.start(
             run.class_names, run.validation, run.probe, continuing=self._continuing
         )
@@ -392,7 +393,8 @@ class FinetunePanel(QWidget):
         command = run.command if run is not None else ""
         model = self.model_path()
         where = f"Run files: {model.parent}" if model is not None else "No model was written."
-        self.results.show_result(result, names, command, where)
+        baseline = run.pixel_baseline if run is not None else None
+        self.results.show_result(result, names, command, where, baseline)
         self.results.set_model_available(model is not None)
         completed = result.status == RunStatus.COMPLETED
         self.run_bar.set_status(

@@ -10,11 +10,12 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from vit_studio.engine.text import counted, elapsed_text
-from vit_studio.engine.training import EpochInfo, TrainResult
+from vit_studio.engine.training import EpochInfo, RunStatus, TrainResult
 from vit_studio.gui.widgets.plots import PlotCanvas
 
 BAR_COLOUR = "#4a7fc1"
 MEAN_COLOUR = "#e07020"
+BASELINE_COLOUR = "#555555"
 
 
 class ClassAccuracyChart(QWidget):
@@ -35,7 +36,10 @@ class ClassAccuracyChart(QWidget):
         layout.addWidget(self.canvas)
         self.clear()
 
-    def show_epoch(self, info: EpochInfo, class_names: tuple[str, ...]) -> None:
+    def show_epoch(
+        self, info: EpochInfo, class_names: tuple[str, ...], baseline: float | None = None
+    ) -> None:
+        """The epoch's accuracy per class; `baseline`, the pixels-alone accuracy, as a line."""
         axes = self.axes
         axes.clear()
         axes.set_axis_on()
@@ -51,6 +55,10 @@ class ClassAccuracyChart(QWidget):
         if info.val_acc is not None:
             axes.axvline(info.val_acc, color=MEAN_COLOUR, ls="--",
                          label=f"all classes: {info.val_acc:.1%}")  # fmt: skip
+        if baseline is not None:
+            axes.axvline(baseline, color=BASELINE_COLOUR, ls=":",
+                         label=f"pixels alone: {baseline:.1%}")  # fmt: skip
+        if info.val_acc is not None or baseline is not None:
             axes.legend(loc="lower right", fontsize="small")
         axes.set_yticks(rows, class_names, fontsize="small" if len(rows) > 12 else None)
         axes.invert_yaxis()
@@ -123,13 +131,19 @@ class ResultsView(QWidget):
         self.open_button.setEnabled(available)
 
     def show_result(
-        self, result: TrainResult, class_names: tuple[str, ...], command: str, saved_to: str
+        self,
+        result: TrainResult,
+        class_names: tuple[str, ...],
+        command: str,
+        saved_to: str,
+        baseline: float | None = None,
     ) -> None:
+        """`baseline`: the validation accuracy of logistic regression on the raw pixels."""
         ended = {
-            "completed": "Finished",
-            "cancelled": "Cancelled",
-            "time budget": "Stopped at its time budget",
-        }.get(result.status, result.status)
+            RunStatus.COMPLETED: "Finished",
+            RunStatus.CANCELLED: "Cancelled",
+            RunStatus.TIME_BUDGET: "Stopped at its time budget",
+        }[result.status]
         text = (
             f"<b>{ended}</b> after {counted(result.epochs_completed, 'epoch')} in "
             f"{elapsed_text(result.seconds)}. "
@@ -139,6 +153,11 @@ class ResultsView(QWidget):
                 f"Kept model: epoch {result.best_epoch}, validation accuracy "
                 f"{result.best_val_acc:.1%}. "
             )
+            if baseline is not None:
+                text += (
+                    f"Pixels alone: {baseline:.1%} (logistic regression on the raw pixels: what "
+                    "the model must beat to have learned anything). "
+                )
         elif result.epochs_completed:
             text += "No validation images: the latest epoch's model was kept. "
         text += saved_to
@@ -147,7 +166,7 @@ class ResultsView(QWidget):
             (e for e in result.history if e.epoch == result.best_epoch and e.val_class_acc), None
         )
         if best is not None:
-            self.chart.show_epoch(best, class_names)
+            self.chart.show_epoch(best, class_names, baseline)
         else:
             self.chart.clear()
         self._command.setText(

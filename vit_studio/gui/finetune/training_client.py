@@ -80,6 +80,7 @@ class RunStarted:
     history: tuple[EpochInfo, ...]  # epochs a resumed run has already done
     skipped: tuple[SkippedFile, ...]  # files that no longer decode since the scan
     command: str  # the CLI command that makes the same run
+    pixel_baseline: float | None  # validation accuracy from the raw pixels alone
 
 
 class TrainingClient(QObject):
@@ -273,4 +274,5 @@ def _run_started(prepared: PreparedRun, probe: Probe) -> RunStarted:
         history=prepared.checkpoint.history if prepared.checkpoint is not None else (),
         skipped=prepared.skipped,
         command=prepared.command_line,
+        pixel_baseline=prepared.pixel_baseline(),
     )
