@@ -145,13 +145,14 @@ def test_finetune_derives_the_settings_left_open_from_the_folder_and_says_why(
             "--device", "cpu"]  # fmt: skip
     assert main(args) == 0
     printed = capsys.readouterr().out
-    assert "settings: 2 epochs, batches of 8, learning rate 3.13e-05, only the new head" in printed
+    assert "settings: 2 epochs, batches of 8, learning rate 6.25e-05, every layer trains" in printed
     assert "pixels alone: " in printed and ", pixels alone " in printed  # before and after
     assert "  freeze: the smallest class has 10 training images" in printed
     assert "  epochs:" not in printed  # given, so nothing to explain
     model = load_studio_model(out)
     config = model.meta.provenance["training"]["config"]
-    assert (config["epochs"], config["batch_size"], config["freeze"]) == (2, 8, "backbone")
+    assert (config["epochs"], config["batch_size"], config["freeze"]) == (2, 8, "none")
+    assert config["probe_head"] and config["layer_decay"] == 0.75
     assert model.meta.name == "ft"
 
 

@@ -45,7 +45,7 @@ def test_screenshot_of_a_finished_fine_tune_of_a_folder(model_file, class_folder
     done = run_app(str(class_folder), "--model", str(model_file), "--device", "cpu",
                    "--view", "finetune", "--screenshot", str(out))  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith(f"{out}: a fine-tune completed after 50 epochs")
+    assert done.stdout.startswith(f"{out}: a fine-tune completed after 60 epochs")
     assert_a_picture_of_the_window(out)
 
 

@@ -31,10 +31,10 @@ def test_choosing_a_folder_shows_its_report_and_settings_from_the_data(ready):
     assert (skipped.child(0).text(0), skipped.child(0).text(1)) == ("blue/broken.png", "truncated")
     assert ready.state() == PanelState.READY and ready.current_page() == "data"
     values = ready.form.values()
-    # 30 training images: batches of 8, 3 steps an epoch, 50 epochs; 10 images per class: head only
-    assert (values["epochs"], values["batch_size"], values["freeze"]) == (50, 8, "backbone")
-    assert "about 300 steps" in ready.form.tooltip("epochs")
-    assert "5e-4 × batch/128 when part is frozen" in ready.form.tooltip("lr")
+    # 30 training images: batches of 8, 3 steps an epoch, 60 epochs (at most); 10 a class: all
+    assert (values["epochs"], values["batch_size"], values["freeze"]) == (60, 8, "none")
+    assert "about 400 steps" in ready.form.tooltip("epochs")
+    assert "5e-4 × batch/128 when only the head trains" in ready.form.tooltip("lr")
 
 
 def scan_blocked(qtbot, panel, base_model, folder):

@@ -7,8 +7,7 @@ from __future__ import annotations
 from tests.conftest import TINY_ARCH
 from tests.engine.training.test_plan import fake_scan
 from vit_studio.engine.checkpoints import CheckpointInfo
-from vit_studio.engine.training import default_lr
-from vit_studio.engine.training.plan import plan_finetune
+from vit_studio.engine.training.plan import finetune_lr, plan_finetune
 from vit_studio.engine.training.settings import FINETUNE, RUNTIME, settings_for
 from vit_studio.gui.finetune.settings_form import FORM_SETTINGS, SettingsForm
 
@@ -41,8 +40,10 @@ def test_the_form_shows_the_plan_of_the_data_and_why(qtbot):
     form = form_for(qtbot)
     plan = plan_finetune(fake_scan(80), TINY_ARCH)
     assert form.values() == plan.values()
-    assert (form.value("epochs"), form.value("batch_size"), form.value("freeze")) == (25, 64, "1")
-    assert "Default: about 300 steps in all (12 per epoch)" in form.tooltip("epochs")
+    assert (form.value("epochs"), form.value("batch_size"), form.value("freeze")) == (33, 64,
+                                                                                     "none")
+    assert form.value("probe_head") is True and form.value("layer_decay") == 0.75
+    assert "Default: about 400 steps in all (12 per epoch)" in form.tooltip("epochs")
     assert "Passes over the training images." in form.tooltip("epochs")
     assert "Default: 0.05." in form.tooltip("weight_decay")  # a fixed default says so too
     assert form.chosen() == frozenset()
@@ -52,8 +53,8 @@ def test_a_changed_batch_size_is_kept_and_the_learning_rate_and_epochs_follow_it
     form = form_for(qtbot)
     form.set_value("batch_size", 16)
     values = form.values()
-    assert values["batch_size"] == 16 and values["lr"] == default_lr(16)
-    assert values["epochs"] == 6  # 50 steps per epoch: 300 steps
+    assert values["batch_size"] == 16 and values["lr"] == finetune_lr(16, "none")
+    assert values["epochs"] == 8  # 50 steps per epoch: 400 steps
     assert form.chosen() == {"batch_size"} and form.label("batch_size") == "Batch size *"
     assert "You set this" in form.tooltip("batch_size")
     form.set_value("lr", 0.001)
@@ -64,8 +65,10 @@ def test_a_changed_batch_size_is_kept_and_the_learning_rate_and_epochs_follow_it
 def test_reset_makes_every_setting_follow_the_data_again(qtbot):
     form = form_for(qtbot)
     form.set_value("epochs", 7)
-    form.set_value("freeze", "none")
-    assert form.values()["lr"] == default_lr(64, finetune=True)  # everything trains: smaller rate
+    form.set_value("freeze", "backbone")
+    assert form.values()["lr"] == finetune_lr(64, "backbone")  # the head alone: a larger rate
+    form.set_value("probe_head", False)
+    assert form.values()["probe_head"] is False
     form.reset_defaults()
     assert form.values() == plan_finetune(fake_scan(80), TINY_ARCH).values()
     assert form.chosen() == frozenset() and form.label("epochs") == "Epochs"

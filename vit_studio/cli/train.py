@@ -28,7 +28,7 @@ from vit_studio.engine.training.pipeline import (
     prepare_run,
     run,
 )
-from vit_studio.engine.training.settings import FINETUNE, TRAIN, Setting, settings_for
+from vit_studio.engine.training.settings import FINETUNE, RUNTIME, TRAIN, Setting, settings_for
 
 EXIT_INTERRUPTED = 130
 _DESCRIPTIONS = {
@@ -70,9 +70,12 @@ def add_setting_argument(parser: argparse.ArgumentParser, entry: Setting, comman
     """The flag of one setting. Every default is None, so that the settings given can be told
     from the ones left to the plan (or, when resuming, to the checkpoint)."""
     text = f"{entry.help} (default: {entry.default_for(command)})".replace("%", "%%")
-    if entry.type is bool:
+    if entry.type is bool and entry.kind == RUNTIME:
         parser.add_argument(entry.option, dest=entry.name, action="store_true", default=None,
                             help=text)  # fmt: skip
+    elif entry.type is bool:
+        parser.add_argument(entry.option, dest=entry.name, default=None,
+                            action=argparse.BooleanOptionalAction, help=text)  # fmt: skip
     elif entry.choices:
         parser.add_argument(entry.option, dest=entry.name, choices=entry.choices, help=text)
     else:

@@ -17,6 +17,7 @@ from vit_studio.engine.training.plan import (
     default_batch_size,
     default_epochs,
     default_freeze,
+    finetune_lr,
     plan_finetune,
     plan_train,
 )
@@ -34,17 +35,18 @@ def fake_scan(per_class: int, classes: int = 10, val_per_class: int = 0) -> Fold
     return FolderScan(Path("folder"), names, train, val, (), 0, False)
 
 
-def test_a_few_hundred_images_get_a_few_hundred_steps_with_the_last_half_of_the_blocks():
+def test_a_few_hundred_images_train_every_layer_from_a_probed_head_for_400_steps():
     plan = plan_finetune(fake_scan(per_class=80), TINY_ARCH)  # 800 training images
     config = plan.config
     assert config.batch_size == 64  # a tenth of 800 is 80: the largest power of two below, max 64
-    assert config.epochs == 25  # 12 steps per epoch -> 300 steps
-    assert config.freeze == "1"  # 80 images in the smallest class: half of the 3 blocks
-    assert config.lr == default_lr(64, finetune=False)  # part of the model is frozen
-    assert config.warmup_epochs == 1.25 and config.augment == AugmentConfig.light()
+    assert config.epochs == 33  # 12 steps per epoch -> about 400 steps
+    assert config.freeze == "none" and config.layer_decay == 0.75 and config.probe_head
+    assert config.lr == finetune_lr(64, "none") == 5e-4
+    assert config.warmup_epochs == 1.65 and config.augment == AugmentConfig.light()
     assert plan.image_size == TINY_ARCH.image_size
     assert set(plan.reasons) == {
-        "image_size", "batch_size", "epochs", "freeze", "lr", "warmup_epochs", "augment"
+        "image_size", "batch_size", "epochs", "freeze", "lr", "warmup_epochs", "augment",
+        "layer_decay", "probe_head",
     }  # fmt: skip
     assert "smallest class has 80 training images" in plan.reasons["freeze"]
 
@@ -56,24 +58,24 @@ def test_the_batch_is_a_power_of_two_near_a_tenth_of_the_images(images, batch):
     assert default_batch_size(images) == batch
 
 
-def test_epochs_aim_at_300_steps_within_bounds():
-    assert default_epochs(800, 64) == 25
-    assert default_epochs(24, 8) == 50  # 3 steps per epoch: capped
+def test_epochs_aim_at_400_steps_within_bounds():
+    assert default_epochs(800, 64) == 33
+    assert default_epochs(24, 8) == 60  # 3 steps per epoch: capped
     assert default_epochs(100_000, 64) == 3  # one epoch is plenty of steps: at least 3
 
 
-def test_less_of_the_network_trains_the_fewer_images_the_smallest_class_has():
-    assert default_freeze(5, 12) == "backbone"
-    assert default_freeze(50, 12) == "6"
-    assert default_freeze(500, 12) == "none"
+def test_every_layer_trains_unless_the_smallest_class_is_tiny():
+    assert default_freeze(5) == "backbone"
+    assert default_freeze(10) == default_freeze(500) == "none"
+    assert finetune_lr(64, "backbone") == 2.5e-4  # the head alone: the larger rate
 
 
 def test_chosen_settings_are_kept_and_the_learning_rate_follows_them():
     plan = plan_finetune(fake_scan(per_class=80), TINY_ARCH, batch_size=32, freeze="none", seed=7)
     config = plan.config
     assert (config.batch_size, config.freeze, config.seed) == (32, "none", 7)
-    assert config.lr == default_lr(32, finetune=True)  # every layer trains: the smaller rate
-    assert config.epochs == 12  # 25 steps per epoch
+    assert config.lr == finetune_lr(32, "none")  # follows the chosen batch
+    assert config.epochs == 16  # 25 steps per epoch
     assert {"batch_size", "freeze", "seed"}.isdisjoint(plan.reasons)
     assert plan_finetune(fake_scan(80), TINY_ARCH, lr=0.01, epochs=40).config.warmup_epochs == 2.0
     assert plan_finetune(fake_scan(80), TINY_ARCH, lr=0.01).config.lr == 0.01
@@ -88,7 +90,7 @@ def test_runtime_settings_pass_through_and_bad_values_are_refused():
 def test_the_plan_describes_itself_in_one_line():
     text = plan_finetune(fake_scan(per_class=10), TINY_ARCH).describe()
     assert text == (
-        "25 epochs, batches of 8, learning rate 3.13e-05, only the new head trains, 32 px, seed 0"
+        "33 epochs, batches of 8, learning rate 6.25e-05, every layer trains, 32 px, seed 0"
     )
 
 
@@ -103,7 +105,8 @@ def test_every_derived_setting_is_explained_in_table_order():
     lines = plan.explain()
     assert lines[0] == f"settings: {plan.describe()}"
     named = [line.split(":")[0].strip() for line in lines[1:]]
-    assert named == ["batch_size", "lr", "freeze", "image_size", "augment", "warmup_epochs"]
+    assert named == ["batch_size", "lr", "freeze", "layer_decay", "probe_head", "image_size",
+                     "augment", "warmup_epochs"]  # fmt: skip
     assert "epochs" not in named  # chosen: nothing to explain
 
 

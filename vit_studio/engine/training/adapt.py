@@ -13,6 +13,7 @@ from torchvision.models import VisionTransformer
 
 from vit_studio.engine.errors import StudioError
 from vit_studio.engine.model import ModelMeta, StudioModel, make_model
+from vit_studio.engine.training.baseline import fit_logistic_regression
 
 
 def interpolate_pos_embedding(pos_embedding: torch.Tensor, grid_size: int) -> torch.Tensor:
@@ -115,3 +116,41 @@ def _trainable_blocks(freeze: str, num_layers: int) -> int:
         f"freeze '{freeze}' is not understood; use none, backbone, or the number of last blocks "
         f"to train (0 to {num_layers})"
     )
+
+
+# L2 of the linear probe, on its mean cross-entropy: a few hundred images must not be memorised.
+PROBE_L2 = 1e-2
+
+
+@torch.no_grad()
+def head_inputs(module: VisionTransformer, source, prepare, batch_size: int) -> torch.Tensor:
+    """What the head sees for every image of `source` (a `BatchSource`), in eval mode: [N, D]."""
+    was_training = module.training
+    module.eval()
+    captured: list[torch.Tensor] = []
+    hook = module.heads.head.register_forward_pre_hook(
+        lambda _head, inputs: captured.append(inputs[0].float().cpu())
+    )
+    try:
+        for start in range(0, len(source), batch_size):
+            index = torch.arange(start, min(start + batch_size, len(source)),
+                                 device=source.index_device)  # fmt: skip
+            images, _labels = source.batch(index)
+            module(prepare(images))
+    finally:
+        hook.remove()
+        module.train(was_training)
+    return torch.cat(captured)
+
+
+def fit_head(module: VisionTransformer, source, prepare, batch_size: int) -> None:
+    """Fit the head as a linear probe: logistic regression on the frozen features of the
+    training images (LP-FT, Kumar et al. 2022), so fine-tuning starts from a head that fits."""
+    features = head_inputs(module, source, prepare, batch_size)
+    labels = source.labels.cpu()
+    head = module.heads.head
+    with torch.enable_grad():
+        weight, bias = fit_logistic_regression(features, labels, head.out_features, PROBE_L2)
+    with torch.no_grad():
+        head.weight.copy_(weight.to(head.weight))
+        head.bias.copy_(bias.to(head.bias))

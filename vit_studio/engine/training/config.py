@@ -40,6 +40,12 @@ class TrainConfig:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     seed: int = 0
     freeze: str = "none"  # see `apply_freeze`
+    # Layer-wise learning-rate decay: block i of L learns at lr · decay^(L - i), the patch and
+    # position embeddings at lr · decay^(L + 1), the head at lr (1: every layer alike).
+    layer_decay: float = 1.0
+    # Before the first step, fit the new head as a linear probe on the frozen features of the
+    # (unaugmented) training images, so fine-tuning starts from a head that already fits.
+    probe_head: bool = False
     device: str = "auto"
     precision: str = "auto"  # auto: bf16 autocast on CUDA (fp16 + scaler without bf16), fp32 else
     compile: bool = False  # torch.compile model and augmentation: for long GPU runs (~30 s start)
@@ -59,6 +65,8 @@ class TrainConfig:
         for name in ("lr", "min_lr", "weight_decay", "warmup_epochs"):
             if getattr(self, name) < 0:
                 raise StudioError(f"{name} must not be negative, not {getattr(self, name)}")
+        if not 0.0 < self.layer_decay <= 1.0:
+            raise StudioError(f"layer decay {self.layer_decay} must be in (0, 1]")
         if not 0.0 <= self.label_smoothing < 1.0:
             raise StudioError(f"label smoothing {self.label_smoothing} must be in [0, 1)")
         if self.precision not in PRECISIONS:

@@ -32,7 +32,7 @@ from vit_studio.engine.callbacks import Cancel
 from vit_studio.engine.device import device_label, resolve_device
 from vit_studio.engine.errors import StudioError
 from vit_studio.engine.model import StudioModel
-from vit_studio.engine.training.adapt import apply_freeze
+from vit_studio.engine.training.adapt import apply_freeze, fit_head
 from vit_studio.engine.training.checkpoint import (
     TrainCheckpoint,
     check_resumable,
@@ -163,6 +163,9 @@ class _Run:
         torch.manual_seed(config.seed)
         np.random.seed(config.seed % 2**32)
         random.seed(config.seed)
+        if config.probe_head:
+            fit_head(self.module, self.train_source, self._prepare_plain, 2 * self.batch_size)
+            _note(self.callbacks, "fitted the new head to the frozen features (linear probe)")
         self._make_optimizer()
 
     def restore(self, checkpoint: TrainCheckpoint) -> None:
@@ -195,7 +198,7 @@ class _Run:
     def _make_optimizer(self) -> None:
         config, device = self.config, self.device
         self.optimizer = torch.optim.AdamW(
-            param_groups(self.module, config.weight_decay),
+            param_groups(self.module, config.weight_decay, config.layer_decay),
             lr=config.lr,
             **({"fused": True} if device.type == "cuda" else {}),
         )
@@ -305,7 +308,7 @@ class _Run:
             global_step = epoch * self.steps_per_epoch + step
             self.lr = lr_at(global_step, config, self.total_steps, self.warmup_steps)
             for group in self.optimizer.param_groups:
-                group["lr"] = self.lr
+                group["lr"] = self.lr * group["lr_scale"]
             images, labels = self.train_source.batch(
                 order[step * batch_size : (step + 1) * batch_size]
             )
@@ -443,14 +446,14 @@ class _Run:
             self.callbacks.on_epoch(info)
         return out_of_time
 
+    def _prepare_plain(self, images: torch.Tensor) -> torch.Tensor:
+        """uint8 images as the model sees them without augmentation."""
+        pre = self.model.meta.preprocessing
+        return normalize_images(images, pre.mean, pre.std, self.model.arch.image_size)
+
     def _validate(self) -> EvalResult:
-        pre, size = self.model.meta.preprocessing, self.model.arch.image_size
-
-        def prepare(images: torch.Tensor) -> torch.Tensor:
-            return normalize_images(images, pre.mean, pre.std, size)
-
         logits, loss = predict(
-            self.module, self.val_source, prepare, 2 * self.batch_size, self.amp_dtype
+            self.module, self.val_source, self._prepare_plain, 2 * self.batch_size, self.amp_dtype
         )
         return EvalResult(
             class_names=self.model.meta.class_names,

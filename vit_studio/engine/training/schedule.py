@@ -27,23 +27,40 @@ def lr_at(step: int, config: TrainConfig, total_steps: int, warmup_steps: int) -
     return config.min_lr + (config.lr - config.min_lr) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def param_groups(module: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """Weight decay on weight matrices only; not on biases, norms, position embedding or token."""
-    decay, no_decay = [], []
+def param_groups(
+    module: nn.Module, weight_decay: float, layer_decay: float = 1.0
+) -> list[dict[str, Any]]:
+    """The trainable parameters in groups by depth and decay, each with its `lr_scale`.
+
+    Weight decay on weight matrices only; not on biases, norms, position embedding or token.
+    With `layer_decay` < 1, depth d of D (0: embeddings, 1..L: the blocks, L + 1: final norm and
+    head) learns at lr · layer_decay^(D - d).
+    """
+    layers = len(module.encoder.layers)
+    groups: dict[tuple[int, bool], dict[str, Any]] = {}
     for name, parameter in module.named_parameters():
         if not parameter.requires_grad:
             continue
-        if parameter.ndim <= 1 or name in ("class_token", "encoder.pos_embedding"):
-            no_decay.append(parameter)
-        else:
-            decay.append(parameter)
-    if not decay and not no_decay:
+        no_decay = parameter.ndim <= 1 or name in ("class_token", "encoder.pos_embedding")
+        depth = _depth(name, layers)
+        group = groups.setdefault((depth, no_decay), {
+            "params": [],
+            "weight_decay": 0.0 if no_decay else weight_decay,
+            "lr_scale": layer_decay ** (layers + 1 - depth),
+        })  # fmt: skip
+        group["params"].append(parameter)
+    if not groups:
         raise StudioError("every parameter is frozen; use --freeze none, backbone or a number")
-    groups = [
-        {"params": decay, "weight_decay": weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
-    return [group for group in groups if group["params"]]
+    return [groups[key] for key in sorted(groups)]
+
+
+def _depth(name: str, layers: int) -> int:
+    """0 for the embeddings, i + 1 for encoder block i, layers + 1 for the final norm and head."""
+    if name.startswith("encoder.layers.encoder_layer_"):
+        return int(name.split(".")[2].rsplit("_", 1)[1]) + 1
+    if name in ("class_token", "encoder.pos_embedding") or name.startswith("conv_proj"):
+        return 0
+    return layers + 1
 
 
 def epoch_seed(seed: int, epoch: int, stream: int) -> int:

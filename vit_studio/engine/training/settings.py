@@ -99,6 +99,23 @@ SETTINGS: tuple[Setting, ...] = (
         type=str, metavar="none|backbone|N", widget=FREEZE_WIDGET, commands=(FINETUNE,),
     ),
     Setting(
+        "layer_decay", "Layer decay",
+        "Layer-wise learning-rate decay: each block learns at this fraction of the rate of the "
+        "block above it, the head at the full rate (1: every layer alike), so the early, general "
+        "layers change least.",
+        {FINETUNE: "0.75"},
+        type=float, metavar="D", bounds=(0.05, 1.0), step=0.05, decimals=2, advanced=True,
+        commands=(FINETUNE,),
+    ),
+    Setting(
+        "probe_head", "Fit the head first",
+        "Before training, fit the new head to the frozen features of the training images "
+        "(a linear probe), so that fine-tuning starts from a head that already fits instead of "
+        "from random guesses that shake the pre-trained layers (LP-FT, Kumar et al. 2022).",
+        {FINETUNE: "on"},
+        type=bool, advanced=True, commands=(FINETUNE,),
+    ),
+    Setting(
         "image_size", "Image size",
         "The size images are trained at, a multiple of the patch size; another size than the "
         "base model's resizes its position embeddings.",
@@ -243,7 +260,8 @@ def setting(command: str, name: str) -> Setting:
 
 
 def command_arguments(command: str, values: Mapping[str, Any]) -> list[str]:
-    """The command-line flags that give `values` (in table order; None and off are left out).
+    """The command-line flags that give `values` (in table order; None and runtime switches that
+    are off are left out; a learning switch that is off is --no-NAME).
 
     Floats are written with repr(), which reads back as the same float, so a run repeated from
     the words is the same run.
@@ -251,9 +269,12 @@ def command_arguments(command: str, values: Mapping[str, Any]) -> list[str]:
     words: list[str] = []
     for entry in settings_for(command):
         value = values.get(entry.name)
-        if value is None or value is False:
+        if value is None or (value is False and entry.kind == RUNTIME):
             continue
-        words.append(entry.option)
-        if value is not True:
+        if value is False:  # a learning switch turned off: --no-NAME
+            words.append("--no-" + entry.option[2:])
+        else:
+            words.append(entry.option)
+        if not isinstance(value, bool):
             words.append(repr(value) if isinstance(value, float) else str(value))
     return words

@@ -1,7 +1,8 @@
 """The field that edits one training setting, made from its entry in the settings table.
 
 Numbers get spin boxes with the setting's bounds, step and decimals (learning rates a spin box
-that reads 2.5e-04 and steps by doubling), choices a drop-down, and what trains (`freeze`) a
+that reads 2.5e-04 and steps by doubling), choices a drop-down, switches a check box, and what
+trains (`freeze`) a
 drop-down of none / the last blocks / the head with a block count beside it. Every editor says
 `edited` when the user changes it, and nothing when the form shows a value (`display`).
 """
@@ -12,7 +13,14 @@ from typing import Any
 
 from PySide6.QtCore import QSignalBlocker, Signal
 from PySide6.QtGui import QValidator
-from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QHBoxLayout, QSpinBox, QWidget
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QHBoxLayout,
+    QSpinBox,
+    QWidget,
+)
 
 from vit_studio.engine.training.settings import DATA, FREEZE_WIDGET, Setting
 
@@ -179,10 +187,28 @@ class FreezeEditor(SettingEditor):
         self.blocks.setEnabled(self.isEnabled() and blocks)
 
 
+class SwitchEditor(SettingEditor):
+    """A check box for a setting that is on or off."""
+
+    def __init__(self, setting: Setting, parent: QWidget | None = None) -> None:
+        super().__init__(setting, parent)
+        self.check = self._add(QCheckBox(), 1)
+        self.check.toggled.connect(lambda _on: self.edited.emit())
+
+    def value(self) -> bool:
+        return self.check.isChecked()
+
+    def _put(self, value: Any) -> None:
+        with QSignalBlocker(self.check):
+            self.check.setChecked(bool(value))
+
+
 def editor_for(setting: Setting) -> SettingEditor:
     """The editor that fits `setting`."""
     if setting.widget == FREEZE_WIDGET:
         return FreezeEditor(setting)
+    if setting.type is bool:
+        return SwitchEditor(setting)
     if setting.choices:
         return ChoiceEditor(setting)
     return NumberEditor(setting)
