@@ -22,7 +22,8 @@ from vit_studio.gui.main_window import MainWindow
 
 EXIT_USER_ERROR = 2
 EXIT_TIMED_OUT = 1
-TIMEOUT_MS = 300_000  # a ViT-L on a slow CPU still finishes well within this
+TIMEOUT_MS = 300_000  # an analysis: a ViT-L on a slow CPU still finishes well within this
+FINETUNE_TIMEOUT_MS = 3_600_000  # a fine-tune with the default settings on a laptop CPU
 SIZE = (1500, 950)
 
 
@@ -54,7 +55,7 @@ class Screenshot:
         else:
             window.analysisReady.connect(lambda _analysis: self._capture(self._analysis_text()))
         window.errorShown.connect(self._fail)
-        QTimer.singleShot(TIMEOUT_MS, self._time_out)
+        QTimer.singleShot(FINETUNE_TIMEOUT_MS if finetuning else TIMEOUT_MS, self._time_out)
 
     def _capture(self, shows: str) -> None:
         self._prepare_view()
