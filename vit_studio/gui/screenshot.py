@@ -16,7 +16,7 @@ from pathlib import Path
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QDockWidget
 
-from vit_studio.engine.text import counted
+from vit_studio.engine.text import counted, elapsed_text
 from vit_studio.gui.finetune.states import PanelState
 from vit_studio.gui.main_window import MainWindow
 
@@ -49,7 +49,9 @@ class Screenshot:
             panel.readyChanged.connect(
                 lambda ready: ready and panel.state() == PanelState.READY and panel.start()
             )
-            panel.runEnded.connect(lambda result: self._capture(_run_text(result)))
+            panel.runEnded.connect(
+                lambda result: self._capture(_run_text(result, panel.run_info))
+            )
             panel.errorShown.connect(self._fail)
             panel.scanned.connect(self._picture_if_blocked)
         else:
@@ -115,8 +117,11 @@ class Screenshot:
         window.show_view(view)
 
 
-def _run_text(result) -> str:
+def _run_text(result, run) -> str:
     if result is None:
         return "a fine-tune cancelled before it began"
     best = f", best validation accuracy {result.best_val_acc:.1%}" if result.best_val_acc else ""
-    return f"a fine-tune {result.status} after {counted(result.epochs_completed, 'epoch')}{best}"
+    if run is not None and run.pixel_baseline is not None:
+        best += f" (pixels alone {run.pixel_baseline:.1%})"
+    epochs = counted(result.epochs_completed, "epoch")
+    return f"a fine-tune {result.status} after {epochs} in {elapsed_text(result.seconds)}{best}"

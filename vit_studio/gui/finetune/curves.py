@@ -7,6 +7,7 @@ step reports into one paint.
 from __future__ import annotations
 
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
@@ -59,13 +60,13 @@ class TrainingCurves(QWidget):
             axes.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         self.acc_axes.yaxis.set_major_formatter(PercentFormatter(1.0))
         self.acc_axes.set_ylim(0.0, 1.0)
-        self._baseline = self.acc_axes.axhline(
-            0.0, color="#555555", ls=":", lw=1.5, label="pixels alone", visible=False
-        )
-        # One legend for both charts, under them, so it never hides a curve.
+        style = {"color": "#555555", "ls": ":", "lw": 1.5}
+        self._baseline = self.acc_axes.axhline(0.0, visible=False, **style)
+        # One legend for both charts, under them, so it never hides a curve; the baseline's
+        # entry is drawn from a stand-in, as the line itself is hidden until a run starts.
         self.figure.legend(
             handles=[*(self._lines["loss", kind] for kind in ("step", "train", "val")),
-                     self._baseline],  # fmt: skip
+                     Line2D([], [], label="pixels alone", **style)],  # fmt: skip
             loc="outside lower center",
             ncols=4,
             fontsize="small",
