@@ -9,7 +9,9 @@ from more than one BLAS thread anyway.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
+import torch
 from threadpoolctl import ThreadpoolController
 
 
@@ -17,6 +19,12 @@ def default_num_threads() -> int:
     """Torch threads for a worker: every core but one, which stays free for the GUI thread."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return max(1, (cores or 1) - 1)
+
+
+def torch_setup(num_threads: int) -> Callable[[], None]:
+    """The setup of a worker thread that runs torch: `num_threads` for its own pool. OpenMP
+    thread counts are per calling thread, so this caps that worker only."""
+    return lambda: torch.set_num_threads(num_threads)
 
 
 def limit_blas_threads() -> None:

@@ -13,7 +13,6 @@ import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 from PySide6.QtCore import QObject, Signal
 
 from vit_studio.engine.checkpoints import CheckpointInfo, inspect_checkpoint
@@ -37,7 +36,7 @@ from vit_studio.engine.training.pipeline import (
     run,
     scan_training_folder,
 )
-from vit_studio.gui.cpu import default_num_threads
+from vit_studio.gui.cpu import default_num_threads, torch_setup
 from vit_studio.gui.finetune.run_control import Pacer, RunControl
 from vit_studio.gui.finetune.snapshots import (
     EpochSnapshot,
@@ -103,9 +102,7 @@ class TrainingClient(QObject):
     def __init__(self, parent: QObject | None = None, num_threads: int | None = None) -> None:
         super().__init__(parent)
         threads = num_threads or default_num_threads()
-        self._thread = WorkerThread(
-            "fine-tune", self, setup=lambda: torch.set_num_threads(threads)
-        )
+        self._thread = WorkerThread("fine-tune", self, setup=torch_setup(threads))
         self._control = RunControl()
         self._running = False
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 from PySide6.QtCore import QObject, Signal
 
 from vit_studio.engine.analysis import TOP_K
@@ -18,7 +17,7 @@ from vit_studio.engine.batch import predict_files, write_predictions_csv
 from vit_studio.engine.checkpoints import load_model
 from vit_studio.engine.device import resolve_device
 from vit_studio.engine.model import StudioModel
-from vit_studio.gui.cpu import default_num_threads
+from vit_studio.gui.cpu import default_num_threads, torch_setup
 from vit_studio.gui.workers.thread import JobContext, WorkerThread
 
 EXPORT = "export"
@@ -67,9 +66,7 @@ class BatchExporter(QObject):
     def __init__(self, parent: QObject | None = None, num_threads: int | None = None) -> None:
         super().__init__(parent)
         threads = num_threads or default_num_threads()
-        self._thread = WorkerThread(
-            "batch export", self, setup=lambda: torch.set_num_threads(threads)
-        )
+        self._thread = WorkerThread("batch export", self, setup=torch_setup(threads))
         self._thread.busyChanged.connect(self.runningChanged)
         self._model = _ExportModel()
 

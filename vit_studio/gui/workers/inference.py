@@ -21,7 +21,7 @@ from vit_studio.engine.device import available_devices, device_label, resolve_de
 from vit_studio.engine.errors import StudioError
 from vit_studio.engine.images import PreparedImage, open_image, prepare_image
 from vit_studio.engine.model import StudioModel
-from vit_studio.gui.cpu import default_num_threads
+from vit_studio.gui.cpu import default_num_threads, torch_setup
 from vit_studio.gui.state.results import ImageResult, ModelSummary
 from vit_studio.gui.workers.thread import WorkerThread
 
@@ -119,10 +119,7 @@ class InferenceClient(QObject):
     def __init__(self, parent: QObject | None = None, num_threads: int | None = None) -> None:
         super().__init__(parent)
         threads = num_threads or default_num_threads()
-        # OpenMP thread counts are per calling thread: this caps the worker's own pool only.
-        self._thread = WorkerThread(
-            "inference", self, setup=lambda: torch.set_num_threads(threads)
-        )
+        self._thread = WorkerThread("inference", self, setup=torch_setup(threads))
         self._thread.busyChanged.connect(self.busyChanged)
         self._owner = _ModelOwner(threads)
         self._model_path: Path | None = None
