@@ -127,6 +127,7 @@ class MainWindow(QMainWindow):
         state.move_requested.connect(inference.set_device)
         state.analysis_requested.connect(self._analyse)
         state.model_changed.connect(self._on_model)
+        state.image_changed.connect(lambda _path: self._update_title())
         state.result_changed.connect(self._on_result)
         state.overlay_kind_changed.connect(lambda kind: setattr(settings, "overlay_kind", kind))
         state.rollout_changed.connect(lambda _shown: setattr(settings, "rollout", state.rollout))
@@ -289,7 +290,6 @@ class MainWindow(QMainWindow):
             else f"{path.name} will be analysed once a model is open: Model ▸ Open Model…"
         )
         self.state.open_image(path)
-        self._update_title()
 
     def open_folder(self, folder: str | Path) -> None:
         """Show a folder's images as a filmstrip and analyse the first one."""

@@ -200,10 +200,6 @@ class WorkerThread(QObject):
         running ones see `cancelled()`, and nothing more of theirs is delivered."""
         self._ledger.supersede(kinds)
 
-    def is_current(self, job_id: int) -> bool:
-        kind = self._pending.get(job_id)
-        return kind is not None and self._ledger.is_current(kind, job_id)
-
     def stop(self, timeout_ms: int = STOP_TIMEOUT_MS) -> bool:
         """Supersede every job and end the thread; True if it ended within `timeout_ms`."""
         self._stopped = True
