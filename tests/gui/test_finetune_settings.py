@@ -62,6 +62,13 @@ def test_a_changed_batch_size_is_kept_and_the_learning_rate_and_epochs_follow_it
     assert form.values()["lr"] == 0.001  # set by the user: it no longer follows
 
 
+def test_derived_epochs_run_with_their_time_budget_and_chosen_epochs_without(qtbot):
+    form = form_for(qtbot)
+    assert (form.values()["max_minutes"], form.values()["fit_epochs"]) == (6.7, True)
+    form.set_value("epochs", 12)
+    assert (form.values()["max_minutes"], form.values()["fit_epochs"]) == (None, False)
+
+
 def test_reset_makes_every_setting_follow_the_data_again(qtbot):
     form = form_for(qtbot)
     form.set_value("epochs", 7)

@@ -12,15 +12,24 @@ from vit_studio.engine.data import FolderScan, ImageItem
 from vit_studio.engine.errors import StudioError
 from vit_studio.engine.training import TrainConfig, default_lr
 from vit_studio.engine.training.plan import (
+    BATCH_RANGE,
+    EPOCH_RANGE,
+    FINETUNE_LR,
+    FULL_FROM,
+    LAYER_DECAY,
+    MIN_BUDGET_MINUTES,
+    TARGET_STEPS,
     config_fields,
     config_values,
     default_batch_size,
+    default_budget_minutes,
     default_epochs,
     default_freeze,
     finetune_lr,
     plan_finetune,
     plan_train,
 )
+from vit_studio.engine.training.settings import FINETUNE, setting
 
 
 def fake_scan(per_class: int, classes: int = 10, val_per_class: int = 0) -> FolderScan:
@@ -46,9 +55,36 @@ def test_a_few_hundred_images_train_every_layer_from_a_probed_head_for_400_steps
     assert plan.image_size == TINY_ARCH.image_size
     assert set(plan.reasons) == {
         "image_size", "batch_size", "epochs", "freeze", "lr", "warmup_epochs", "augment",
-        "layer_decay", "probe_head",
+        "layer_decay", "probe_head", "max_minutes", "fit_epochs",
     }  # fmt: skip
     assert "smallest class has 80 training images" in plan.reasons["freeze"]
+    assert (config.max_minutes, config.fit_epochs) == (6.7, True)  # half a second per image
+
+
+def test_derived_epochs_come_with_a_time_budget_that_chosen_epochs_do_not():
+    assert default_budget_minutes(600) == 5.0
+    assert default_budget_minutes(50) == 5.0  # a small folder gets the minimum
+    assert default_budget_minutes(3000) == 25.0
+    chosen = plan_finetune(fake_scan(80), TINY_ARCH, epochs=40).config
+    assert (chosen.max_minutes, chosen.fit_epochs) == (None, False)
+    own_budget = plan_finetune(fake_scan(80), TINY_ARCH, max_minutes=2.0)
+    assert own_budget.config.max_minutes == 2.0 and own_budget.config.fit_epochs
+    assert "max_minutes" not in own_budget.reasons
+    no_fitting = plan_finetune(fake_scan(80), TINY_ARCH, fit_epochs=False).config
+    assert no_fitting.max_minutes == 6.7 and not no_fitting.fit_epochs
+
+
+def test_the_help_texts_state_the_rules_the_plan_uses():
+    def default(name):
+        return setting(FINETUNE, name).default_for(FINETUNE)
+
+    assert f"about {TARGET_STEPS} steps" in default("epochs")
+    assert f"from {EPOCH_RANGE[0]} to {EPOCH_RANGE[1]} epochs" in default("epochs")
+    assert f"from {BATCH_RANGE[0]} to {BATCH_RANGE[1]}" in default("batch_size")
+    assert f"{FINETUNE_LR:.0e} × batch/128".replace("e-0", "e-") in default("lr")
+    assert f"under {FULL_FROM} images" in default("freeze")
+    assert str(LAYER_DECAY) == default("layer_decay")
+    assert f"at least {MIN_BUDGET_MINUTES:g} min" in default("max_minutes")
 
 
 @pytest.mark.parametrize(
@@ -123,8 +159,9 @@ def test_a_plans_values_give_the_same_plan_back():
     again = plan_finetune(fake_scan(80), TINY_ARCH, **plan.values())
     assert again.config == plan.config and again.image_size == plan.image_size
     assert again.val_share == 0.3 and again.reasons == {}
+    # The learning settings alone round-trip through their names (runtime ones are the defaults).
     rebuilt = TrainConfig(**config_fields("finetune", config_values("finetune", plan.config)))
-    assert rebuilt == plan.config
+    assert rebuilt == replace(plan.config, max_minutes=None, fit_epochs=False)
 
 
 def test_training_from_scratch_gets_long_strongly_augmented_defaults():

@@ -11,7 +11,10 @@ and at beating a linear model of the raw pixels clearly even on images unlike th
 features (a linear probe), then every layer trains, the early ones slowest (layer-wise
 learning-rate decay), for about `TARGET_STEPS` steps in batches of about a tenth of the images.
 With fewer than `FULL_FROM` images in the smallest class only the head trains: a few images
-cannot re-tune a network without forgetting what it knew.
+cannot re-tune a network without forgetting what it knew. Derived epochs come with a time budget
+(`BUDGET_SECONDS_PER_IMAGE`, the five minutes per 600 images this aims at): a computer slower than
+the one that set the defaults, or the GUI's worker that leaves a core to the window, trains fewer
+epochs instead of longer.
 """
 
 from __future__ import annotations
@@ -52,6 +55,8 @@ LAYER_DECAY = 0.75  # each block learns at this fraction of the rate of the one 
 # Peak learning rates per 128 images: every layer training (the head's; the layers below learn
 # less by the layer decay), or the head alone.
 FINETUNE_LR, HEAD_LR = 1e-3, 5e-4
+# The time budget of derived epochs: 600 images in 5 min; small folders get the 5 min too.
+BUDGET_SECONDS_PER_IMAGE, MIN_BUDGET_MINUTES = 0.5, 5.0
 # Settings that go into TrainConfig other than one for one.
 _AUGMENT_SETTINGS = ("augment", "mixup", "cutmix")
 
@@ -85,8 +90,14 @@ class RunPlan:
         return lines
 
     def values(self) -> dict[str, Any]:
-        """Every setting of the run by name, as the user would give it (`settings` values)."""
-        values = config_values(self.command, self.config) | {"val_share": self.val_share}
+        """Every setting of the run by name, as the user would give it (`settings` values): its
+        learning settings and its time budget, which derived epochs come with."""
+        config = self.config
+        values = config_values(self.command, config) | {
+            "val_share": self.val_share,
+            "max_minutes": config.max_minutes,
+            "fit_epochs": config.fit_epochs,
+        }
         if self.command == FINETUNE:
             values["image_size"] = self.image_size
         return values
@@ -225,6 +236,8 @@ def plan_finetune(scan: FolderScan, base_arch: ViTArch, **given: Any) -> RunPlan
         f"{EPOCH_RANGE[1]} epochs: enough to adapt every layer to a new kind of image, few "
         "enough for minutes on a CPU",
     )
+    if "epochs" not in given:
+        _pick_budget(planner, images)
     freeze = pick(
         "freeze",
         default_freeze(smallest),
@@ -280,6 +293,28 @@ def plan_train(scan: FolderScan, image_size: int, **given: Any) -> RunPlan:
         "small dataset overfits without them",
     )
     return planner.plan(image_size)
+
+
+def default_budget_minutes(train_images: int) -> float:
+    """The time budget of a fine-tune with derived epochs (see the module)."""
+    return max(MIN_BUDGET_MINUTES, round(train_images * BUDGET_SECONDS_PER_IMAGE / 60, 1))
+
+
+def _pick_budget(planner: _Planner, images: int) -> None:
+    minutes = planner.pick(
+        "max_minutes",
+        default_budget_minutes(images),
+        f"half a second per training image, at least {MIN_BUDGET_MINUTES:g} min: the derived "
+        "epochs take about that on a 2-core laptop CPU, and a slower computer trains fewer "
+        "instead of longer",
+    )
+    if minutes is not None:
+        planner.pick(
+            "fit_epochs",
+            True,
+            "once the first epochs are timed, the derived epochs are cut to what fits the time "
+            "budget, so the learning rate still ends its cosine",
+        )
 
 
 def _warmup(epochs: int) -> float:

@@ -72,7 +72,7 @@ SETTINGS: tuple[Setting, ...] = (
     # --- what a run learns ------------------------------------------------------------------
     Setting(
         "epochs", "Epochs", "Passes over the training images.",
-        {TRAIN: "100", FINETUNE: "about 300 steps in all, from 3 to 50 epochs"},
+        {TRAIN: "100", FINETUNE: "about 400 steps in all, from 3 to 60 epochs"},
         bounds=(1, 1000),
     ),
     Setting(
@@ -85,7 +85,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Peak learning rate of AdamW, reached after the warmup, then lowered along a cosine.",
         {
             TRAIN: "5e-4 × batch/128",
-            FINETUNE: "1e-4 × batch/128 when every layer trains, else 5e-4 × batch/128",
+            FINETUNE: "1e-3 × batch/128 when every layer trains, else 5e-4 × batch/128",
         },
         type=float, metavar="LR", bounds=(1e-8, 1.0), scientific=True,
     ),
@@ -94,8 +94,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Which weights change: none (every layer), backbone (only the new head) or N (the last N "
         "blocks and the head). The patch embedding, class token and position embedding stay "
         "fixed whenever anything is frozen.",
-        {FINETUNE: "from the smallest class: only the head under 20 images, the last half of "
-         "the blocks under 200, else everything"},
+        {FINETUNE: "every layer, or only the head when the smallest class has under 10 images"},
         type=str, metavar="none|backbone|N", widget=FREEZE_WIDGET, commands=(FINETUNE,),
     ),
     Setting(
@@ -226,14 +225,15 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "max_minutes", "Time budget",
         "Stop, saved and resumable, when the next epoch would pass this many minutes.",
-        _both("none"),
+        {TRAIN: "none", FINETUNE: "with derived epochs: half a second per training image, at "
+         "least 5 min"},
         type=float, kind=RUNTIME, metavar="M",
     ),
     Setting(
         "fit_epochs", "Fit the epochs",
         "With a time budget: time the first epochs, then cut the epochs to what fits, so the "
         "learning-rate schedule ends inside the budget (re-planned if epochs slow down).",
-        _both("off"),
+        {TRAIN: "off", FINETUNE: "on with the derived time budget"},
         type=bool, kind=RUNTIME,
     ),
     Setting("val_every", "Validate every", "Validate every N epochs.", _both("1"), kind=RUNTIME),

@@ -274,7 +274,8 @@ class SettingsForm(QWidget):
         self._message.clear()
         self._plan = plan
         for name, value in plan.values().items():
-            self._editors[name].display(value)
+            if name in self._editors:  # the time budget has no field: it follows the epochs
+                self._editors[name].display(value)
         self._set_fields_enabled(True)
         self._update_tooltips()
         self._summary.setText(f"<b>Run:</b> {plan.describe()}.")
