@@ -90,3 +90,16 @@ def test_without_a_bundled_model_the_message_asks_for_one(photo, capsys, monkeyp
     monkeypatch.setattr("vit_studio.engine.resources.default_model_path", lambda: None)
     assert main(["analyze", str(photo)]) == 2
     assert "pass --model" in capsys.readouterr().err
+
+
+def test_without_an_image_the_shipped_sample_photos_are_analysed(model_file, tmp_path, capsys,
+                                                                  monkeypatch):
+    samples = [write_image(tmp_path / "samples" / name) for name in ("b.jpg", "a.png")]
+    (tmp_path / "samples" / "LICENSES.md").write_text("credits")
+    monkeypatch.setattr("vit_studio.engine.resources.SAMPLES_DIR", tmp_path / "samples")
+    assert main(["analyze", "--model", str(model_file)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(": ")[0] for line in lines] == [str(samples[1]), str(samples[0])]
+    monkeypatch.setattr("vit_studio.engine.resources.SAMPLES_DIR", tmp_path / "none")
+    assert main(["analyze", "--model", str(model_file)]) == 2
+    assert "no IMAGE given and no sample photos are installed" in capsys.readouterr().err

@@ -377,7 +377,7 @@ def test_the_recent_files_menu_lists_what_was_opened_newest_first(qtbot, loaded,
 def test_the_samples_menu_lists_the_sample_photos_and_opens_them(qtbot, loaded, tmp_path,
                                                                  monkeypatch):
     samples = [write_image(tmp_path / "samples" / name) for name in ("b.jpg", "a.png")]
-    monkeypatch.setattr("vit_studio.gui.menus.SAMPLES_DIR", tmp_path / "samples")
+    monkeypatch.setattr("vit_studio.engine.resources.SAMPLES_DIR", tmp_path / "samples")
     menus = loaded.menus
     menus.fill_samples_menu()
     texts = [action.text() for action in menus.samples_menu.actions()]
@@ -385,7 +385,7 @@ def test_the_samples_menu_lists_the_sample_photos_and_opens_them(qtbot, loaded, 
     with qtbot.waitSignal(loaded.analysisReady, timeout=WAIT_MS):
         menus.samples_menu.actions()[1].trigger()
     assert loaded.result.path == samples[0]
-    monkeypatch.setattr("vit_studio.gui.menus.SAMPLES_DIR", tmp_path / "nowhere")
+    monkeypatch.setattr("vit_studio.engine.resources.SAMPLES_DIR", tmp_path / "nowhere")
     menus.fill_samples_menu()
     [none] = menus.samples_menu.actions()
     assert none.text() == "None yet" and not none.isEnabled()

@@ -16,6 +16,7 @@ from vit_studio.engine.export import analysis_record, write_npz
 from vit_studio.engine.fileio import write_text_atomic
 from vit_studio.engine.images import open_image, prepare_image
 from vit_studio.engine.model import StudioModel
+from vit_studio.engine.resources import sample_images
 
 EXIT_SOME_FAILED = 2
 
@@ -28,7 +29,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "Bad images are reported on one line each; the others are still processed "
         "(exit code 2 if any failed).",
     )
-    parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files to analyse")
+    parser.add_argument(
+        "images",
+        nargs="*",
+        metavar="IMAGE",
+        help="image files to analyse (default: the sample photos shipped with ViT Studio)",
+    )
     add_model_argument(parser)
     parser.add_argument(
         "--top-k",
@@ -66,7 +72,15 @@ def _analyse_one(model: StudioModel, path: Path, top_k: int) -> tuple[Analysis, 
     return result, record
 
 
-def _summary_line(record: dict[str, Any]) -> str:
+def _summary_line(record: dict[str, Any], result: Analysis) -> str:
+    if not result.has_classifier:
+        # What a backbone does have, so the line says where to find it.
+        return (
+            f"{record['image']}: no classes ({record['no_classes']}); attention over "
+            f"{result.num_layers} layers x {result.num_heads} heads on {result.grid_size}x"
+            f"{result.grid_size} patches, rollout, position embeddings, distances and token "
+            "norms: see --npz"
+        )
     predictions = ", ".join(f"{p['label']} {p['probability']:.1%}" for p in record["top_k"])
     return f"{record['image']}: {predictions}"
 
@@ -75,7 +89,9 @@ def run(args: argparse.Namespace) -> int:
     if args.top_k < 1:
         raise StudioError(f"--top-k {args.top_k}: give a number of predictions of at least 1")
     model = open_model(args.model, args.device)
-    images = [Path(p) for p in args.images]
+    images = [Path(p) for p in args.images] or sample_images()
+    if not images:
+        raise StudioError("no IMAGE given and no sample photos are installed; name an image file")
     several = len(images) > 1
     quiet = args.json == "-"
     records: list[dict[str, Any]] = []
@@ -92,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
             continue
         records.append(record)
         if not quiet:
-            print(_summary_line(record))
+            print(_summary_line(record, result))
     if args.json:
         document = {
             "model": model.meta.name,

@@ -82,6 +82,17 @@ def is_image_path(path: str | os.PathLike) -> bool:
     return os.path.splitext(path)[1].lower() in IMAGE_EXTENSIONS
 
 
+def image_files_in(folder: Path) -> list[Path]:
+    """The image files directly inside `folder` (not below it), sorted; hidden files skipped."""
+    with os.scandir(folder) as entries:
+        found = [
+            Path(entry.path)
+            for entry in entries
+            if not entry.name.startswith(".") and entry.is_file() and is_image_path(entry.name)
+        ]
+    return sorted(found)
+
+
 def open_image(path: str | os.PathLike) -> Image.Image:
     """Decode an image file completely and return it upright, in RGB.
 

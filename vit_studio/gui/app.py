@@ -12,22 +12,10 @@ from pathlib import Path
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 
-from vit_studio.engine.images import is_image_path
-from vit_studio.engine.resources import SAMPLES_DIR, default_model_path
+from vit_studio.engine.resources import default_model_path, default_sample
 from vit_studio.gui import screenshot
 from vit_studio.gui.main_window import MainWindow
 from vit_studio.gui.settings import APPLICATION, ORGANIZATION, Settings
-
-DEFAULT_SAMPLE = "cat_chelsea.jpg"
-
-
-def default_sample() -> Path | None:
-    """The sample photo to start on: the cat (a class the bundled CIFAR-10 model knows)."""
-    if not SAMPLES_DIR.is_dir():
-        return None
-    samples = sorted(p for p in SAMPLES_DIR.iterdir() if p.is_file() and is_image_path(p))
-    preferred = SAMPLES_DIR / DEFAULT_SAMPLE
-    return preferred if preferred in samples else next(iter(samples), None)
 
 
 def run(options: argparse.Namespace) -> int:

@@ -15,11 +15,10 @@ from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import QComboBox, QDockWidget, QLabel, QMainWindow, QMenu, QMessageBox
 
 from vit_studio import __version__
+from vit_studio.engine import resources
 from vit_studio.engine.checkpoints.discovery import LocalModel
 from vit_studio.engine.device import CHOICE_LABELS
-from vit_studio.engine.resources import SAMPLES_DIR
 from vit_studio.gui.settings import Settings
-from vit_studio.gui.widgets.filmstrip import image_files_in
 
 
 class Menus(QObject):
@@ -213,14 +212,14 @@ class Menus(QObject):
 
     def fill_samples_menu(self) -> None:
         menu = self.samples_menu
-        samples = image_files_in(SAMPLES_DIR) if SAMPLES_DIR.is_dir() else []
+        samples = resources.sample_images()
         _fill_path_menu(menu, samples, self.fileChosen)
         if samples:
             menu.addSeparator()
             menu.addAction("Open All Samples as a Folder").triggered.connect(
-                lambda: self.fileChosen.emit(SAMPLES_DIR)
+                lambda: self.fileChosen.emit(resources.SAMPLES_DIR)
             )
-            licence = SAMPLES_DIR / "LICENSES.md"
+            licence = resources.SAMPLES_DIR / "LICENSES.md"
             if licence.is_file():
                 menu.addAction("Sample Photo Credits…").triggered.connect(
                     lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(licence)))

@@ -6,7 +6,6 @@ The strip only lists files; thumbnails arrive later from its own thumbnail threa
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, Signal
@@ -14,21 +13,10 @@ from PySide6.QtGui import QColor, QIcon, QImage, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QListView, QListWidget, QListWidgetItem, QWidget
 
 from vit_studio.engine.errors import StudioError
-from vit_studio.engine.images import IMAGE_EXTENSIONS, is_image_path
+from vit_studio.engine.images import IMAGE_EXTENSIONS, image_files_in
 from vit_studio.gui.workers.thumbnails import ThumbnailLoader
 
 THUMBNAIL_SIZE = 72
-
-
-def image_files_in(folder: Path) -> list[Path]:
-    """The image files directly inside `folder` (not below it), sorted; hidden files skipped."""
-    with os.scandir(folder) as entries:
-        found = [
-            Path(entry.path)
-            for entry in entries
-            if not entry.name.startswith(".") and entry.is_file() and is_image_path(entry.name)
-        ]
-    return sorted(found)
 
 
 def folder_images(folder: Path) -> list[Path]:
