@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+from tests.backbones import save_timm_folder, timm_dinov2
 from tests.conftest import TINY_ARCH, random_model, write_image
 from vit_studio.cli import main
 from vit_studio.engine.model import save_model
@@ -103,3 +104,16 @@ def test_without_an_image_the_shipped_sample_photos_are_analysed(model_file, tmp
     monkeypatch.setattr("vit_studio.engine.resources.SAMPLES_DIR", tmp_path / "none")
     assert main(["analyze", "--model", str(model_file)]) == 2
     assert "no IMAGE given and no sample photos are installed" in capsys.readouterr().err
+
+
+def test_a_backbone_is_analysed_and_the_line_says_it_has_no_classes(tmp_path, photo, capsys):
+    folder = save_timm_folder(timm_dinov2(), tmp_path / "dinov2-tiny")
+    out = tmp_path / "backbone.npz"
+
+    assert main(["analyze", str(photo), "--model", str(folder), "--npz", str(out)]) == 0
+
+    line = capsys.readouterr().out.strip()
+    assert line.startswith(f"{photo}: no classes (a backbone without a classifier")
+    assert "2 layers x 2 heads on 4x4 patches" in line
+    with np.load(out) as arrays:
+        assert arrays["attentions"].shape == (2, 2, 17, 17) and arrays["probs"].shape == (0,)

@@ -19,7 +19,7 @@ from vit_studio.engine import attribution
 from vit_studio.engine.capture import captured_forward
 from vit_studio.engine.errors import StudioError
 from vit_studio.engine.images import PreparedImage
-from vit_studio.engine.model import StudioModel
+from vit_studio.engine.model import NO_CLASSIFIER, StudioModel
 
 # How many of the best classes are listed, exported and given class gradients by default.
 TOP_K = 5
@@ -44,6 +44,8 @@ class Analysis:
 
     `attentions` is `[L, H, N, N]` with the class token at index 0 and patches in row-major
     order; `class_relevance` maps a class index to its Chefer-style relevance `[L, N, N]`.
+    A backbone's analysis has no classes (`C == 0`): everything but predictions and
+    class-specific rollout is there, and those two raise a `StudioError` saying why.
     """
 
     model_name: str
@@ -73,7 +75,17 @@ class Analysis:
     def num_heads(self) -> int:
         return self.attentions.shape[1]
 
+    @property
+    def has_classifier(self) -> bool:
+        return len(self.class_names) > 0
+
+    def no_classes(self, what: str) -> StudioError:
+        """The error for asking a backbone's analysis for classes ('to predict', ...)."""
+        return StudioError(f"{self.model_name} has no classes {what} ({NO_CLASSIFIER})")
+
     def top_k(self, k: int = 5) -> list[Prediction]:
+        if not self.has_classifier:
+            raise self.no_classes("to predict")
         order = np.argsort(-self.probs, kind="stable")[: max(1, k)]
         return [Prediction(int(i), self.class_names[i], float(self.probs[i])) for i in order]
 
@@ -94,6 +106,8 @@ class Analysis:
         self, class_index: int, discard_ratio: float = 0.0, start_layer: int = 0
     ) -> np.ndarray:
         """Class-specific (gradient-weighted) rollout, `[g, g]`, max 1."""
+        if not self.has_classifier:
+            raise self.no_classes("to explain with a class-specific rollout")
         if class_index not in self.class_relevance:
             raise StudioError(
                 f"no gradients were captured for class {class_index}; "
@@ -118,16 +132,29 @@ class Analysis:
         return self.token_norms[:, 1:].reshape(self.num_layers, g, g)
 
 
+def best_prediction_text(analysis: Analysis) -> str:
+    """'cat (55.6%)', or for a backbone 'no classes (a backbone without a classifier: ...)'."""
+    if not analysis.has_classifier:
+        return f"no classes ({NO_CLASSIFIER})"
+    best = analysis.top_k(1)[0]
+    return f"{best.label} ({best.probability:.1%})"
+
+
 def _resolve_gradient_classes(
-    gradient_classes: int | Iterable[int] | None, probs: torch.Tensor
+    gradient_classes: int | Iterable[int] | None, probs: torch.Tensor, model: StudioModel
 ) -> list[int]:
-    """`None` -> none, an int k -> the top-k predicted classes, else the given indices."""
+    """`None` -> none, an int k -> the top-k predicted classes, else the given indices.
+
+    A backbone has no top-k, so an int asks for nothing; naming classes is an error.
+    """
     if gradient_classes is None:
         return []
     if isinstance(gradient_classes, int):
         k = min(gradient_classes, probs.numel())
         return [int(i) for i in torch.topk(probs, k).indices]
     chosen = [int(i) for i in gradient_classes]
+    if chosen:
+        model.require_classifier("to explain with a class-specific rollout")
     for index in chosen:
         if not 0 <= index < probs.numel():
             raise StudioError(f"class index {index} is out of range 0..{probs.numel() - 1}")
@@ -161,7 +188,7 @@ def analyze(
         probs = torch.softmax(logits.detach().float(), dim=-1)
         attentions_t = torch.stack([a[0] for a in capture.attentions]).detach()
         relevance: dict[int, np.ndarray] = {}
-        chosen = _resolve_gradient_classes(gradient_classes, probs)
+        chosen = _resolve_gradient_classes(gradient_classes, probs, model)
         for position, class_index in enumerate(chosen):
             grads = torch.autograd.grad(
                 logits[class_index], capture.attentions, retain_graph=position < len(chosen) - 1

@@ -48,6 +48,7 @@ def predict_files(
     """
     if top_k < 1 or batch_size < 1:
         raise StudioError(f"top-k {top_k} and batch size {batch_size} must be at least 1")
+    model.require_classifier("to predict")
     results: list[FilePrediction] = []
     total = len(paths)
     for start in range(0, total, batch_size):

@@ -14,6 +14,7 @@ import numpy as np
 
 from vit_studio.engine.analysis import Analysis
 from vit_studio.engine.fileio import atomic_path
+from vit_studio.engine.model import NO_CLASSIFIER
 
 
 def analysis_arrays(analysis: Analysis) -> dict[str, np.ndarray]:
@@ -58,14 +59,20 @@ def analysis_record(
 ) -> dict[str, Any]:
     """{"top_k": the `top_k` best predictions, "timing_ms": `timings_ms` then the analysis's}.
 
+    A backbone has no predictions: its "top_k" is empty and "no_classes" says why.
+
     `timings_ms` are the caller's own steps (loading, decoding the image), listed first; every
     time is rounded to 0.01 ms and every probability to 6 decimals.
     """
     timings = dict(timings_ms or {}) | dict(analysis.timings_ms)
-    return {
+    predictions = analysis.top_k(top_k) if analysis.has_classifier else []
+    record: dict[str, Any] = {
         "top_k": [
             {"label": p.label, "index": p.index, "probability": round(p.probability, 6)}
-            for p in analysis.top_k(top_k)
+            for p in predictions
         ],
-        "timing_ms": {name: round(ms, 2) for name, ms in timings.items()},
     }
+    if not analysis.has_classifier:
+        record["no_classes"] = NO_CLASSIFIER
+    record["timing_ms"] = {name: round(ms, 2) for name, ms in timings.items()}
+    return record

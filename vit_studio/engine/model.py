@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import warnings
 from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -34,11 +35,18 @@ FORMAT_VERSION = 1
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 INTERPOLATIONS = ("nearest", "bilinear", "bicubic")
+# What every front end says where a backbone (num_classes == 0) is asked for classes.
+NO_CLASSIFIER = "a backbone without a classifier: fine-tune it on a folder to add one"
 
 
 @dataclass(frozen=True)
 class ViTArch:
-    """Shape of a class-token ViT; every field but `norm_eps` is a `VisionTransformer` argument."""
+    """Shape of a class-token ViT; every field but `norm_eps` is a `VisionTransformer` argument.
+
+    `num_classes == 0` is a backbone (DINO, DINOv2, MAE): torchvision then builds a zero-width
+    head, `Linear(hidden_dim, 0)`, so the state dict, our file format and stock torchvision all
+    keep working, and the logits are `[B, 0]`.
+    """
 
     image_size: int
     patch_size: int
@@ -80,6 +88,10 @@ class ViTArch:
     def head_dim(self) -> int:
         return self.hidden_dim // self.num_heads
 
+    @property
+    def has_classifier(self) -> bool:
+        return self.num_classes > 0
+
     def torchvision_kwargs(self) -> dict[str, Any]:
         kwargs = asdict(self)
         kwargs.pop("norm_eps")
@@ -91,7 +103,8 @@ class ViTArch:
         return (
             f"{self.num_layers} layers, {self.num_heads} heads, dim {self.hidden_dim}, "
             f"mlp {self.mlp_dim}, {self.image_size}px / patch {self.patch_size} "
-            f"({self.grid_size}x{self.grid_size} grid), {self.num_classes} classes"
+            f"({self.grid_size}x{self.grid_size} grid), "
+            + (f"{self.num_classes} classes" if self.has_classifier else "no classifier")
         )
 
 
@@ -149,11 +162,19 @@ class StudioModel:
     def label(self, index: int) -> str:
         return self.meta.class_names[index]
 
+    def require_classifier(self, what: str) -> None:
+        """Refuse a backbone where classes are needed ('to predict', 'to evaluate', ...)."""
+        if not self.arch.has_classifier:
+            raise StudioError(f"{self.meta.name} has no classes {what} ({NO_CLASSIFIER})")
+
 
 def build_vit(arch: ViTArch) -> VisionTransformer:
     """A randomly initialised torchvision ViT of this shape."""
     norm_layer = partial(nn.LayerNorm, eps=arch.norm_eps)
-    return VisionTransformer(**arch.torchvision_kwargs(), norm_layer=norm_layer)
+    with warnings.catch_warnings():
+        # A backbone's zero-width head: torch warns that initialising it does nothing.
+        warnings.filterwarnings("ignore", "Initializing zero-element tensors is a no-op")
+        return VisionTransformer(**arch.torchvision_kwargs(), norm_layer=norm_layer)
 
 
 def default_class_names(num_classes: int) -> tuple[str, ...]:

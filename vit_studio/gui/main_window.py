@@ -16,7 +16,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QWidget
 
-from vit_studio.engine.analysis import Analysis
+from vit_studio.engine.analysis import Analysis, best_prediction_text
 from vit_studio.engine.checkpoints.discovery import LocalModel
 from vit_studio.engine.checkpoints.reading import MODEL_SUFFIXES, is_model_path
 from vit_studio.engine.device import CHOICE_LABELS
@@ -411,9 +411,7 @@ class MainWindow(QMainWindow):
         self._status.show_timing(result)
         self._banner.clear()
         self._update_enabled()
-        best = analysis.top_k(1)[0]
-        self.statusBar().showMessage(f"{result.path.name}: {best.label} ({best.probability:.1%})",
-                                     5000)  # fmt: skip
+        self.statusBar().showMessage(f"{result.path.name}: {best_prediction_text(analysis)}", 5000)
         self.analysisReady.emit(analysis)
 
     def _on_failed(self, kind: str, message: str) -> None:

@@ -16,6 +16,7 @@ from pathlib import Path
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QDockWidget
 
+from vit_studio.engine.analysis import best_prediction_text
 from vit_studio.engine.text import counted, elapsed_text
 from vit_studio.gui.finetune.states import PanelState
 from vit_studio.gui.main_window import MainWindow
@@ -87,11 +88,8 @@ class Screenshot:
 
     def _analysis_text(self) -> str:
         state = self._window.state
-        best = state.result.analysis.top_k(1)[0]
-        return (
-            f"{self._view} of {state.result.path.name} by {state.model.name}: {best.label} "
-            f"{best.probability:.1%}"
-        )
+        best = best_prediction_text(state.result.analysis)
+        return f"{self._view} of {state.result.path.name} by {state.model.name}: {best}"
 
     def _prepare_view(self) -> None:
         """Make the window match the view being pictured."""

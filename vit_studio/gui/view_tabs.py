@@ -13,6 +13,7 @@ from PySide6.QtCore import QSignalBlocker
 from PySide6.QtWidgets import QLabel, QTabWidget, QVBoxLayout, QWidget
 
 from vit_studio.engine.analysis import Analysis
+from vit_studio.engine.model import NO_CLASSIFIER
 from vit_studio.gui.finetune.panel import FinetunePanel
 from vit_studio.gui.state.explorer import VIEWS, ExplorerState
 from vit_studio.gui.state.results import ImageResult
@@ -119,8 +120,10 @@ class ViewTabs(QTabWidget):
     def _on_result(self, result: ImageResult) -> None:
         with QSignalBlocker(self.rollout):
             self.rollout.set_num_layers(result.analysis.num_layers)
-            # Class gradients are computed on demand, so the mode is always available.
-            self.rollout.set_gradient_available(True)
+            # Class gradients are computed on demand, so the mode is there whenever classes are.
+            self.rollout.set_gradient_available(
+                result.analysis.has_classifier, f"this model is {NO_CLASSIFIER}"
+            )
             self.rollout.set_settings(self._state.effective_rollout)
         self._stale = set(self._drawers)
         self._draw_current()

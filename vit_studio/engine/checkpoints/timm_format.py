@@ -1,9 +1,12 @@
-"""timm checkpoints of class-token ViTs (AugReg, non-distilled DeiT) in torchvision's layout.
+"""timm checkpoints of class-token ViTs (AugReg, DeiT, DeiT-III, DINO, DINOv2, MAE) in
+torchvision's layout.
 
 Only the ViT variants a stock torchvision `VisionTransformer` computes exactly are accepted;
-every other timm feature is refused by name, so a converted model never silently differs from
-the original. A hub-style `config.json` beside the weights supplies labels, head count and
-preprocessing.
+some timm features are folded exactly into plain ViT weights (layer scale into the projections
+it scales, a class token without a position into a zero position row), every other one is
+refused by name, so a converted model never silently differs from the original. Backbones
+without a head become ViTs with a zero-width head (`ViTArch.num_classes == 0`). A hub-style
+`config.json` beside the weights supplies labels, head count and preprocessing.
 """
 
 from __future__ import annotations
@@ -58,6 +61,14 @@ _IN_BLOCK = {
     "mlp.fc2.": "mlp.3.",
 }
 _BLOCK = re.compile(r"blocks\.(\d+)\.(.+)")
+# Layer scale, by timm's name (ls1.gamma) and the older one (gamma_1) of DeiT-III's own files:
+# 1 scales the attention's output projection, 2 the MLP's second layer.
+_LAYER_SCALE = re.compile(r"blocks\.(\d+)\.(?:ls([12])\.gamma|gamma_([12]))")
+_SCALED = {"1": "attn.proj", "2": "mlp.fc2"}
+# Tensors that take no part in inference: DINOv2's masked-image-modelling token.
+_UNUSED = ("mask_token",)
+# Architectures built with no_embed_class=True whose hub config.json does not say so.
+_NO_EMBED_CLASS_ARCHITECTURES = ("deit3_",)
 # (what it is, how its tensors are named): features a torchvision ViT cannot compute.
 _UNSUPPORTED = (
     ("a distillation token, as in distilled DeiT", re.compile(r"^(dist_token|head_dist\.)")),
@@ -66,17 +77,27 @@ _UNSUPPORTED = (
     ("a hybrid CNN stem", re.compile(r"^patch_embed\.backbone\.")),
     ("a global-average-pool head", re.compile(r"^fc_norm\.")),
     ("an attention-pool head", re.compile(r"^attn_pool\.")),
-    ("layer scale", re.compile(r"\.ls[12]\.|\.gamma_[12]$")),
     ("qk-norm", re.compile(r"\.attn\.[qk]_norm\.")),
     ("a pre-norm before the blocks", re.compile(r"^norm_pre\.")),
 )
+# Why some refusals cannot be folded away, and what to pick instead.
+_WHY = {
+    # torchvision's ViT has one class token and a sequence of exactly 1 + patches: no slot for
+    # extra tokens, which change every other token through attention.
+    "register tokens": "torchvision's ViT has no slot for tokens besides the class token and the "
+    "patches; pick the same model without registers (e.g. vit_small_patch14_dinov2 rather than "
+    "vit_small_patch14_reg4_dinov2)",
+}
 _TIMM_VIT_DEFAULTS = {
     "crop_pct": 0.9,
     "interpolation": "bicubic",
     "mean": (0.5,) * 3,
     "std": (0.5,) * 3,
 }
-_SUPPORTED_HINT = "supported: class-token ViTs such as AugReg ViT-B/16 or a non-distilled DeiT"
+_SUPPORTED_HINT = (
+    "supported: class-token ViTs such as AugReg ViT-B/16, non-distilled DeiT, DeiT-III, DINO, "
+    "DINOv2 and MAE"
+)
 
 
 def matches(names: Collection[str]) -> bool:
@@ -99,10 +120,12 @@ def convert(
     config: dict[str, Any] | None = None,
     num_heads: int | None = None,
 ) -> Converted:
-    """Refuse unsupported variants, rename into torchvision's layout, read the hub config."""
+    """Refuse unsupported variants, fold layer scale, rename into torchvision's layout, give a
+    backbone its zero-width head, read the hub config."""
     config = config or {}
     model_args = config.get("model_args") or {}
     _refuse_unsupported(state, path, config, model_args)
+    state = _fold_layer_scale({n: t for n, t in state.items() if n not in _UNUSED}, path)
     converted, unknown = {}, []
     for timm_name, tensor in state.items():
         new_name = _torchvision_name(timm_name)
@@ -115,10 +138,12 @@ def convert(
             f"{path}: timm checkpoint with tensors a plain ViT does not have ({sample(unknown)}); "
             + _SUPPORTED_HINT
         )
+    if not any(name.startswith("heads.") for name in converted):
+        converted |= _zero_width_head(converted.get("encoder.ln.weight"))
     require_tensors(converted, path, FORMAT)
     converted = fill_missing_biases(converted)
     converted["encoder.pos_embedding"] = _with_class_position(
-        converted["encoder.pos_embedding"], model_args, path
+        converted["encoder.pos_embedding"], _no_embed_class(config, model_args), path
     )
     hidden_dim, channels, patch_h, patch_w = converted["conv_proj.weight"].shape
     if channels != 3 or patch_h != patch_w:
@@ -147,18 +172,13 @@ def _refuse_unsupported(
         if hit is not None:
             raise StudioError(
                 f"{path}: timm checkpoint with {what} ('{hit}'), which a plain ViT cannot "
-                f"compute; {_SUPPORTED_HINT}"
+                f"compute; {_WHY.get(what, _SUPPORTED_HINT)}"
             )
     if "cls_token" not in state:
         raise StudioError(f"{path}: timm checkpoint with no class token; {_SUPPORTED_HINT}")
     if "pos_embed" not in state:
         raise StudioError(
             f"{path}: timm checkpoint with no learned position embedding; {_SUPPORTED_HINT}"
-        )
-    if "head.weight" not in state:
-        raise StudioError(
-            f"{path}: timm checkpoint with no classification head (a feature extractor); "
-            "fine-tune it with a head first, or pick a classifier checkpoint"
         )
     pool = model_args.get("global_pool", config.get("global_pool", "token"))
     if pool not in ("token", None):
@@ -171,6 +191,50 @@ def _refuse_unsupported(
             f"{path}: timm ViT uses activation '{act}' where torchvision uses exact GELU; "
             + _SUPPORTED_HINT
         )
+
+
+def _fold_layer_scale(state: dict[str, torch.Tensor], path: Path) -> dict[str, torch.Tensor]:
+    """Layer scale folded into the layer it scales: γ ⊙ (Wx + b) = (γ ⊙ W)x + γ ⊙ b, exactly.
+
+    Works on shape-only tensors too, so inspection checks the same shapes loading does.
+    """
+    folded = dict(state)
+    for name, gamma in state.items():
+        match = _LAYER_SCALE.fullmatch(name)
+        if match is None:
+            continue
+        index, which = match.group(1), match.group(2) or match.group(3)
+        layer = f"blocks.{index}.{_SCALED[which]}"
+        weight = folded.get(f"{layer}.weight")
+        if weight is None or weight.shape[:1] != gamma.shape:
+            raise StudioError(
+                f"{path}: layer scale '{name}' of shape {tuple(gamma.shape)} does not fit "
+                f"'{layer}.weight'; the checkpoint is incomplete or not a timm ViT"
+            )
+        # float32: a half-precision product would round differently from timm's two steps.
+        scale = gamma.to(torch.float32)
+        folded[f"{layer}.weight"] = weight.to(torch.float32) * scale[:, None]
+        if f"{layer}.bias" in folded:
+            folded[f"{layer}.bias"] = folded[f"{layer}.bias"].to(torch.float32) * scale
+        del folded[name]
+    return folded
+
+
+def _zero_width_head(norm_weight: torch.Tensor | None) -> dict[str, torch.Tensor]:
+    """A backbone's head: what torchvision's `VisionTransformer(num_classes=0)` holds."""
+    if norm_weight is None:
+        return {}  # require_tensors names what is missing
+    hidden_dim, device = norm_weight.shape[0], norm_weight.device
+    return {
+        "heads.head.weight": torch.zeros(0, hidden_dim, device=device),
+        "heads.head.bias": torch.zeros(0, device=device),
+    }
+
+
+def _no_embed_class(config: dict[str, Any], model_args: dict[str, Any]) -> bool:
+    if "no_embed_class" in model_args:
+        return bool(model_args["no_embed_class"])
+    return str(config.get("architecture", "")).startswith(_NO_EMBED_CLASS_ARCHITECTURES)
 
 
 def _torchvision_name(timm_name: str) -> str | None:
@@ -186,16 +250,14 @@ def _torchvision_name(timm_name: str) -> str | None:
     return None
 
 
-def _with_class_position(
-    pos_embed: torch.Tensor, model_args: dict[str, Any], path: Path
-) -> torch.Tensor:
+def _with_class_position(pos_embed: torch.Tensor, no_embed_class: bool, path: Path) -> torch.Tensor:
     """timm's `no_embed_class` ViTs give the class token no position; a zero row is the same.
 
     Only the config can tell: a 3x3-token embedding may be a 3x3 grid without a class position
     or a 4x2 grid with one.
     """
     tokens = pos_embed.shape[1]
-    if not model_args.get("no_embed_class", False):
+    if not no_embed_class:
         if math.isqrt(tokens) ** 2 == tokens:
             raise StudioError(
                 f"{path}: the position embedding covers {tokens - 1} patches, not a square grid, "

@@ -156,6 +156,7 @@ def evaluate_folder(
     image. Class folders are matched to the model's class names by name."""
     if batch_size < 1:
         raise StudioError(f"batch size {batch_size}: use at least 1 (--batch-size)")
+    model.require_classifier("to evaluate")
     scan = scan_folder(folder, val_share=0.0)
     items = items_for_model(scan, model)
 

@@ -77,10 +77,13 @@ class ExplorerState:
 
     @property
     def effective_rollout(self) -> RolloutSettings:
-        """The rollout settings for the model shown (a start layer past its depth clipped)."""
+        """The rollout settings for the model shown (a start layer past its depth clipped;
+        a backbone, with no class to explain, rolls out plain attention)."""
         if self.result is None:
             return self.rollout
-        return self.rollout.for_layers(self.result.analysis.num_layers)
+        analysis = self.result.analysis
+        settings = self.rollout.for_layers(analysis.num_layers)
+        return settings if analysis.has_classifier else replace(settings, mode="plain")
 
     @property
     def gradients_pending(self) -> bool:
@@ -175,7 +178,9 @@ class ExplorerState:
         same_image = self.result is not None and self.result.path == result.path
         self.result = result
         self._gradients_pending = None
-        if not same_image or self.class_index not in range(len(analysis.class_names)):
+        if not analysis.has_classifier:
+            self.class_index = None
+        elif not same_image or self.class_index not in range(len(analysis.class_names)):
             self.class_index = analysis.top_k(1)[0].index
         if self.patch is not None and self.patch >= analysis.grid_size**2:
             self.patch = None
@@ -217,7 +222,10 @@ class ExplorerState:
     def _refresh_overlay(self, announce: bool = True) -> None:
         """Compute the overlay of the choices; `announce` it, and ask for the gradients it
         needs (a new analysis announces itself, with its overlay, and asks after that)."""
-        if self.result is None or self.class_index is None:
+        # A backbone has no class to choose, and needs none for any of its overlays.
+        if self.result is None or (
+            self.class_index is None and self.result.analysis.has_classifier
+        ):
             self.overlay = None
             return
         overlay = overlay_for(

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vit_studio.engine.analysis import Analysis
+from vit_studio.engine.model import NO_CLASSIFIER
 from vit_studio.gui.state.rollout import RolloutSettings, rollout_map
 
 MEAN_HEAD = -1  # the `head` that stands for the mean over heads
@@ -66,10 +67,11 @@ def overlay_for(
     layer: int,
     head: int,
     patch: int | None,
-    class_index: int,
+    class_index: int | None,
 ) -> Overlay:
     """The overlay of `kind` (a key of `OVERLAYS`) for the selected layer, head (`MEAN_HEAD`:
-    mean of heads), patch (None: none clicked yet) and class, all 0-based."""
+    mean of heads), patch (None: none clicked yet) and class (None: a backbone's, which has
+    none), all 0-based."""
     g = analysis.grid_size
     if kind == "rollout":
         return _rollout_overlay(analysis, rollout, class_index)
@@ -102,8 +104,12 @@ def overlay_for(
     return Overlay(f"The image as the model sees it: {analysis.image_size} px, {g} × {g} patches")
 
 
-def _rollout_overlay(analysis: Analysis, settings: RolloutSettings, class_index: int) -> Overlay:
+def _rollout_overlay(
+    analysis: Analysis, settings: RolloutSettings, class_index: int | None
+) -> Overlay:
     details = f"discard {settings.discard_ratio:.2f}, from layer {settings.start_layer + 1}"
+    if settings.mode == "gradient" and (class_index is None or not analysis.has_classifier):
+        return Overlay(f"No class-specific rollout: {NO_CLASSIFIER}")
     if settings.mode == "gradient":
         name = analysis.class_names[class_index]
         if class_index not in analysis.class_relevance:

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from vit_studio.engine.checkpoints.discovery import LocalModel
+from vit_studio.engine.model import NO_CLASSIFIER
 from vit_studio.gui.state.results import ModelSummary
 
 CLASS_PREVIEW = 6  # class names written out; the tooltip lists (nearly) all of them
@@ -118,7 +119,9 @@ class ModelPanel(QWidget):
             "grid": f"{arch.grid_size} × {arch.grid_size} patches of {arch.patch_size} px "
             f"({arch.num_patches} tokens + class token)",
             "classes": f"{len(summary.class_names)}: "
-            f"{_class_text(summary.class_names, CLASS_PREVIEW)}",
+            f"{_class_text(summary.class_names, CLASS_PREVIEW)}"
+            if summary.class_names
+            else f"none: {NO_CLASSIFIER}",
             "device": summary.device_label,
             "file": str(summary.path),
         }
@@ -132,7 +135,7 @@ class ModelPanel(QWidget):
             arch = model.arch
             item = QListWidgetItem(
                 f"{model.name} — {arch.num_layers}L {arch.num_heads}H {arch.image_size}px, "
-                f"{arch.num_classes} classes"
+                + (f"{arch.num_classes} classes" if arch.has_classifier else "no classifier")
             )
             item.setToolTip(f"{model.path}\n{model.format} checkpoint, {model.source}")
             item.setData(Qt.ItemDataRole.UserRole, str(model.path))

@@ -1,4 +1,7 @@
-"""Top-k class probabilities as labelled bars; choosing a class asks for its evidence map."""
+"""Top-k class probabilities as labelled bars; choosing a class asks for its evidence map.
+
+A backbone has no classes: the view then says so in place of the bars, and how to get some.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +10,19 @@ from PySide6.QtGui import QColor, QFont, QMouseEvent, QPainter, QPaintEvent
 from PySide6.QtWidgets import QComboBox, QFormLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from vit_studio.engine.analysis import TOP_K, Analysis, Prediction
+from vit_studio.engine.model import NO_CLASSIFIER
 
 BAR_COLOUR = QColor(90, 140, 220)
 CHOSEN_COLOUR = QColor(240, 150, 30)
 ROW_HEIGHT = 26
+CAPTION = (
+    "Bars: softmax probability. Click a class to show the class-specific (gradient) "
+    "rollout for it on the image."
+)
+NO_CLASSES_CAPTION = (
+    f"This model is {NO_CLASSIFIER} (Fine-tune tab). Attention, rollout, positions, patches, "
+    "distances and norms work without one."
+)
 
 
 class PredictionBars(QWidget):
@@ -127,17 +139,16 @@ class PredictionsView(QWidget):
             "the model does not predict it"
         )
         self._other.activated.connect(self._on_other)
-        self._caption = QLabel(
-            "Bars: softmax probability. Click a class to show the class-specific (gradient) "
-            "rollout for it on the image."
-        )
+        self._caption = QLabel(CAPTION)
         self._caption.setWordWrap(True)
-        other = QFormLayout()
+        self._other_row = QWidget()
+        other = QFormLayout(self._other_row)
+        other.setContentsMargins(0, 0, 0, 0)
         other.addRow("Explain class", self._other)
         layout = QVBoxLayout(self)
         layout.addWidget(self._title)
         layout.addWidget(self._bars)
-        layout.addLayout(other)
+        layout.addWidget(self._other_row)
         layout.addWidget(self._caption)
         layout.addStretch(1)
 
@@ -145,7 +156,19 @@ class PredictionsView(QWidget):
     def bars(self) -> PredictionBars:
         return self._bars
 
+    def caption(self) -> str:
+        return self._caption.text()
+
     def show_analysis(self, analysis: Analysis, chosen: int | None = None) -> None:
+        classified = analysis.has_classifier
+        self._bars.setVisible(classified)
+        self._other_row.setVisible(classified)
+        self._caption.setText(CAPTION if classified else NO_CLASSES_CAPTION)
+        if not classified:
+            self._title.setText(f"No classes: {analysis.model_name} has no classifier")
+            self._bars.set_predictions([], None)
+            self._other.clear()
+            return
         top = analysis.top_k(self._top_k)
         self._title.setText(f"Top {len(top)} of {len(analysis.class_names)} classes")
         self._bars.set_predictions(top, chosen)

@@ -118,10 +118,11 @@ class RolloutControls(QWidget):
             self._start.setRange(1, max(1, num_layers))
         self._on_edit()
 
-    def set_gradient_available(self, available: bool) -> None:
-        """Enable class-specific rollout only when the analysis holds class gradients."""
+    def set_gradient_available(self, available: bool, why_not: str = "") -> None:
+        """Enable class-specific rollout, or disable it saying `why_not` in its tooltip."""
         self._gradient.setEnabled(available)
-        self._gradient.setToolTip(GRADIENT_TIP if available else GRADIENT_UNAVAILABLE_TIP)
+        unavailable = f"Not available: {why_not}." if why_not else GRADIENT_UNAVAILABLE_TIP
+        self._gradient.setToolTip(GRADIENT_TIP if available else unavailable)
         if not available and self._gradient.isChecked():
             with QSignalBlocker(self._modes):
                 self._plain.setChecked(True)
