@@ -37,7 +37,7 @@ def test_predictions_view_says_the_backbone_has_no_classes_and_how_to_add_them(b
     assert not view.bars.isVisible() and view.bars.predictions() == []
     assert NO_CLASSIFIER in view.caption()
     assert window.error_text() == ""
-    assert window.model_panel.field("classes") == f"none: {NO_CLASSIFIER}"
+    assert window.model_panel.field("classes") == "none (a backbone)"
 
 
 def test_rollout_of_a_backbone_is_plain_attention_rollout_and_class_specific_is_disabled(

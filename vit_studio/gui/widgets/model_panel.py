@@ -121,13 +121,17 @@ class ModelPanel(QWidget):
             "classes": f"{len(summary.class_names)}: "
             f"{_class_text(summary.class_names, CLASS_PREVIEW)}"
             if summary.class_names
-            else f"none: {NO_CLASSIFIER}",
+            else "none (a backbone)",
             "device": summary.device_label,
             "file": str(summary.path),
         }
         for key, text in values.items():
             self._fields[key].setText(text)
-        self._fields["classes"].setToolTip(_class_text(summary.class_names, CLASS_TOOLTIP))
+        self._fields["classes"].setToolTip(
+            _class_text(summary.class_names, CLASS_TOOLTIP)
+            if summary.class_names
+            else f"This model is {NO_CLASSIFIER}."
+        )
 
     def show_local_models(self, models: list[LocalModel]) -> None:
         self.local_models.clear()
