@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from tests.backbones import save_timm_folder, timm_dinov2
 from tests.conftest import TINY_ARCH, random_model, write_image
@@ -117,3 +118,20 @@ def test_a_backbone_is_analysed_and_the_line_says_it_has_no_classes(tmp_path, ph
     assert "2 layers x 2 heads on 4x4 patches" in line
     with np.load(out) as arrays:
         assert arrays["attentions"].shape == (2, 2, 17, 17) and arrays["probs"].shape == (0,)
+
+
+def test_a_head_count_the_file_does_not_record_is_given_with_num_heads(photo, tmp_path, capsys):
+    import torchvision
+
+    vit = torchvision.models.VisionTransformer(  # 4 heads of 32: the width does not tell
+        image_size=32, patch_size=8, num_layers=1, num_heads=4, hidden_dim=128, mlp_dim=128,
+        num_classes=5,
+    )
+    path = tmp_path / "narrow.pth"
+    torch.save(vit.state_dict(), path)
+    assert main(["analyze", str(photo), "--model", str(path)]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "--num-heads N" in error and str(path) in error
+    assert main(["analyze", str(photo), "--model", str(path), "--num-heads", "4", "--json",
+                 "-"]) == 0  # fmt: skip
+    assert json.loads(capsys.readouterr().out)["model"] == "narrow"

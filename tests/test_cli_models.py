@@ -22,8 +22,8 @@ def machine(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     checkpoints = tmp_path / "torch" / "hub" / "checkpoints"
     checkpoints.mkdir(parents=True)
-    vit = torchvision.models.VisionTransformer(
-        image_size=32, patch_size=8, num_layers=1, num_heads=2, hidden_dim=128, mlp_dim=128,
+    vit = torchvision.models.VisionTransformer(  # ViT-Ti's width: its head count is known
+        image_size=32, patch_size=8, num_layers=1, num_heads=3, hidden_dim=192, mlp_dim=128,
         num_classes=4,
     )
     torch.save(vit.state_dict(), checkpoints / "vit_mini-1234.pth")
@@ -48,7 +48,7 @@ def test_json_output(machine, capsys):
         ("bundled-tiny", "bundled"),
         ("vit_mini-1234", "torch hub cache"),
     ]
-    assert models[1]["arch"]["num_heads"] == 2
+    assert models[1]["arch"]["num_heads"] == 3
 
 
 def test_nothing_found_says_where_it_looked(tmp_path, monkeypatch, capsys):

@@ -27,7 +27,9 @@ VIT_SHAPE = dict(
 
 
 def torchvision_state() -> dict[str, torch.Tensor]:
-    return torchvision.models.VisionTransformer(**VIT_SHAPE).state_dict()
+    # A published width (ViT-Ti's): a state dict does not record its head count.
+    shape = VIT_SHAPE | {"hidden_dim": 192, "num_heads": 3}
+    return torchvision.models.VisionTransformer(**shape).state_dict()
 
 
 def hf_vit_tensors() -> dict[str, torch.Tensor]:
@@ -136,7 +138,7 @@ def test_finds_bundled_and_cached_vits_and_skips_everything_else(caches, tiny_mo
         (HF_HUB, "timm", "timm/vit_tiny.test"),
     ]
     assert found[0].arch == tiny_model.arch
-    assert found[1].arch.num_heads == 2
+    assert found[1].arch.num_heads == 3
     assert found[3].path.name == "abc123"  # the revision refs/main names, not the stale one
     assert found[3].arch.num_classes == 3
     assert inspect_checkpoint(found[3].path).name == "acme/vit-tiny"  # not the revision hash

@@ -33,8 +33,16 @@ from vit_studio.engine.checkpoints import (
     load_model,
     torchvision_format,
 )
+from vit_studio.engine.checkpoints.common import HeadCountNeeded, head_count
 from vit_studio.engine.errors import StudioError
-from vit_studio.engine.model import FORMAT_KEY, ViTArch, save_model
+from vit_studio.engine.model import (
+    FORMAT_KEY,
+    HEADS_GIVEN,
+    HEADS_KNOWN,
+    HEADS_RECORDED,
+    ViTArch,
+    save_model,
+)
 
 TOLERANCE = 1e-4
 LABELS = ("cat", "dog", "fox")
@@ -79,10 +87,12 @@ def refusal(path: Path, **kwargs) -> str:
 # --- sources ------------------------------------------------------------------------------------
 
 
+# torchvision and timm state dicts do not record the head count: the sources are ViT-Ti wide
+# (192), a published width whose head count is known (3), unless a test is about the count.
 def torchvision_vit(**overrides) -> torchvision.models.VisionTransformer:
     torch.manual_seed(0)
     kwargs = dict(
-        image_size=32, patch_size=8, num_layers=2, num_heads=2, hidden_dim=128, mlp_dim=256,
+        image_size=32, patch_size=8, num_layers=2, num_heads=3, hidden_dim=192, mlp_dim=384,
         num_classes=5,
     )
     return perturbed(torchvision.models.VisionTransformer(**{**kwargs, **overrides}))
@@ -91,7 +101,7 @@ def torchvision_vit(**overrides) -> torchvision.models.VisionTransformer:
 def timm_vit(**overrides) -> TimmViT:
     torch.manual_seed(0)
     kwargs = dict(
-        img_size=32, patch_size=8, embed_dim=128, depth=2, num_heads=2, mlp_ratio=2.0,
+        img_size=32, patch_size=8, embed_dim=192, depth=2, num_heads=3, mlp_ratio=2.0,
         num_classes=5,
     )
     return perturbed(TimmViT(**{**kwargs, **overrides}))
@@ -123,9 +133,10 @@ def test_torchvision_state_dict_matches_torchvision(tmp_path, images):
     model = load_model(path)
 
     assert model.arch == ViTArch(
-        image_size=32, patch_size=8, num_layers=2, num_heads=2, hidden_dim=128, mlp_dim=256,
+        image_size=32, patch_size=8, num_layers=2, num_heads=3, hidden_dim=192, mlp_dim=384,
         num_classes=5,
     )
+    assert model.meta.heads_source == HEADS_KNOWN
     assert model.meta.name == "my_vit"
     assert model.meta.class_names == tuple(f"class {i}" for i in range(5))
     assert model.meta.preprocessing.crop_size == 32
@@ -176,14 +187,46 @@ def test_legacy_torch_save_format(tmp_path, images):
     assert_same_logits(path, source, images)
 
 
-def test_head_count_that_cannot_be_inferred_is_asked_for(tmp_path, images):
-    source = torchvision_vit(hidden_dim=96, num_heads=3, mlp_dim=192)
+def test_a_head_count_the_file_does_not_record_is_asked_for_never_guessed(tmp_path, images):
+    # 4 heads of 32: dividing the width by 64 would give 2 heads and logits several units off.
+    source = torchvision_vit(hidden_dim=128, num_heads=4, mlp_dim=256)
     path = tmp_path / "narrow.pth"
     torch.save(source.state_dict(), path)
 
-    assert "num_heads" in refusal(path)
-    model = load_model(path, num_heads=3)
+    message = refusal(path)
+    assert "does not record its number of attention heads" in message
+    assert "--num-heads N" in message and "1, 2, 4, 8" in message  # heads of 16 to 128 wide
+    with pytest.raises(HeadCountNeeded) as needed:
+        inspect_checkpoint(path)
+    assert needed.value.hidden_dim == 128 and 4 in needed.value.choices
+    model = load_model(path, num_heads=4)
+    assert model.arch.num_heads == 4 and model.meta.heads_source == HEADS_GIVEN
     assert (logits(model.module, images) - logits(source, images)).abs().max() <= TOLERANCE
+    assert "do not divide the hidden size 128" in str(
+        pytest.raises(StudioError, load_model, path, num_heads=3).value
+    )
+
+
+def test_the_head_count_comes_from_the_user_the_file_or_the_published_width():
+    path = Path("m.pth")
+    assert head_count(768, path) == (12, HEADS_KNOWN)
+    assert head_count(1280, path) == (16, HEADS_KNOWN)  # ViT-H/14: heads of 80, not 64
+    assert head_count(768, path, recorded=8) == (8, HEADS_RECORDED)
+    assert head_count(768, path, given=6, recorded=8) == (6, HEADS_GIVEN)
+    with pytest.raises(HeadCountNeeded):
+        head_count(512, path)  # 8 heads of 64, or 16 of 32: nothing says which
+    with pytest.raises(StudioError, match="'x' is not a number"):
+        head_count(768, path, recorded="x")
+
+
+def test_a_timm_config_beside_the_weights_records_the_head_count(tmp_path, images):
+    source = timm_vit(embed_dim=128, num_heads=4)
+    save_file(source.state_dict(), tmp_path / "model.safetensors")
+    config = {"architecture": "vit_custom", "num_classes": 5, "model_args": {"num_heads": 4}}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    model = load_model(tmp_path)
+    assert model.arch.num_heads == 4 and model.meta.heads_source == HEADS_RECORDED
+    assert_same_logits(tmp_path, source, images)
 
 
 def meta_torchvision_vit(builder: str, **kwargs) -> torchvision.models.VisionTransformer:
@@ -246,7 +289,7 @@ def test_timm_state_dict_matches_timm(tmp_path, images, file_name):
 
     model = load_model(path)
 
-    assert model.arch.num_heads == 2
+    assert model.arch.num_heads == 3 and model.meta.heads_source == HEADS_KNOWN
     assert model.arch.norm_eps == 1e-6
     assert model.meta.provenance["format"] == "timm"
     assert_same_logits(path, source, images)

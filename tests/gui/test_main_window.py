@@ -9,6 +9,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
+import torchvision
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage
 from PySide6.QtTest import QTest
@@ -47,7 +48,7 @@ def test_opening_an_image_shows_its_analysis_everywhere(loaded, images):
 def test_model_panel_describes_the_model(loaded, model_file):
     panel = loaded.model_panel
     assert panel.field("name") == "tiny"
-    assert panel.field("architecture").startswith("3 layers × 4 heads")
+    assert panel.field("architecture").startswith("3 layers × 4 heads (recorded in the file)")
     assert panel.field("grid").startswith("4 × 4 patches of 8 px")
     assert panel.field("classes").startswith("5: class 0, class 1")
     assert panel.field("device").startswith("CPU")
@@ -270,6 +271,50 @@ def test_an_unsupported_checkpoint_is_reported_and_the_model_stays(qtbot, loaded
     assert loaded.model_summary.name == "tiny"
     wait_idle(qtbot, loaded)
     assert loaded.result.analysis.model_name == "tiny"
+
+
+@pytest.fixture
+def uncounted_heads_file(tmp_path):
+    """A torchvision state dict of 4 heads of 32: its width (128) does not tell the count."""
+    torch.manual_seed(0)
+    vit = torchvision.models.VisionTransformer(
+        image_size=32, patch_size=8, num_layers=1, num_heads=4, hidden_dim=128, mlp_dim=128,
+        num_classes=5,
+    )
+    path = tmp_path / "narrow_vit.pth"
+    torch.save(vit.state_dict(), path)
+    return path
+
+
+def test_a_head_count_the_file_does_not_record_is_asked_for(qtbot, loaded, uncounted_heads_file,
+                                                            monkeypatch):
+    asked = []
+
+    def answer(_parent, request):
+        asked.append(request)
+        return 4
+
+    monkeypatch.setattr("vit_studio.gui.questions.ask_head_count", answer)
+    with qtbot.waitSignal(loaded.analysisReady, timeout=WAIT_MS):
+        loaded.load_model(uncounted_heads_file)
+    [request] = asked
+    assert request.hidden_dim == 128 and request.choices[:5] == (1, 2, 4, 8, 16)
+    assert request.suggestion() == 2  # heads of 64 are the usual guess: the user decides
+    assert loaded.model_summary.arch.num_heads == 4
+    assert loaded.model_panel.field("architecture").startswith(
+        "1 layers × 4 heads (given by you)"
+    )
+
+
+def test_declining_the_head_count_keeps_the_model_and_says_why(qtbot, loaded, uncounted_heads_file,
+                                                               monkeypatch):
+    monkeypatch.setattr("vit_studio.gui.questions.ask_head_count", lambda _parent, _request: None)
+    with qtbot.waitSignal(loaded.errorShown, timeout=WAIT_MS) as blocker:
+        loaded.load_model(uncounted_heads_file)
+    assert "does not record its number of attention heads" in blocker.args[0]
+    assert loaded.model_summary.name == "tiny"
+    wait_idle(qtbot, loaded)
+    assert not loaded.state.model_pending
 
 
 def test_switching_device_moves_the_model_and_analyses_again(qtbot, loaded, settings):

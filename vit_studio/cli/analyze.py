@@ -88,7 +88,7 @@ def _summary_line(record: dict[str, Any], result: Analysis) -> str:
 def run(args: argparse.Namespace) -> int:
     if args.top_k < 1:
         raise StudioError(f"--top-k {args.top_k}: give a number of predictions of at least 1")
-    model = open_model(args.model, args.device)
+    model = open_model(args.model, args.device, args.num_heads)
     images = [Path(p) for p in args.images] or sample_images()
     if not images:
         raise StudioError("no IMAGE given and no sample photos are installed; name an image file")

@@ -17,7 +17,16 @@ MODEL_HELP = (
 
 
 def add_model_argument(parser: argparse.ArgumentParser, default: str = "the bundled model") -> None:
+    """--model, and --num-heads for the files that do not record their head count."""
     parser.add_argument("--model", metavar="PATH", help=f"{MODEL_HELP} (default: {default})")
+    parser.add_argument(
+        "--num-heads",
+        type=int,
+        metavar="N",
+        help="attention heads per layer of --model, for a torchvision or timm state dict that "
+        "does not record them (default: what the file or its config.json records, else the "
+        "count of the published ViT of its width; any other width must be given)",
+    )
 
 
 def add_device_argument(parser: argparse.ArgumentParser, default: str | None = "auto") -> None:
@@ -31,7 +40,9 @@ def add_device_argument(parser: argparse.ArgumentParser, default: str | None = "
     )
 
 
-def open_model(argument: str | None, device: str = "cpu") -> StudioModel:
+def open_model(
+    argument: str | None, device: str = "cpu", num_heads: int | None = None
+) -> StudioModel:
     """Load the named (or bundled) model onto the chosen device."""
     target = resolve_device(device)
-    return load_model(model_or_default(argument)).to(target)
+    return load_model(model_or_default(argument), num_heads=num_heads).to(target)

@@ -38,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     path = model_or_default(args.model)
-    model = open_model(args.model, args.device)
+    model = open_model(args.model, args.device, args.num_heads)
     console = Console()
     evaluation = evaluate_folder(
         model, args.folder, batch_size=args.batch_size, progress=console.stage

@@ -97,6 +97,7 @@ def request_from(command: str, args: argparse.Namespace) -> RunRequest:
         out=Path(args.out),
         settings=given,
         base_model=Path(model) if model else None,
+        base_num_heads=getattr(args, "num_heads", None),
         resume=args.resume,
     )
 

@@ -130,6 +130,12 @@ class Preprocessing:
         return cls(resize_size=int(math.floor(image_size / 0.875)), crop_size=image_size, **kwargs)
 
 
+# Where a model's head count came from, as the model panel says it.
+HEADS_RECORDED = "recorded in the file"
+HEADS_KNOWN = "known for this width"
+HEADS_GIVEN = "given by you"
+
+
 @dataclass(frozen=True)
 class ModelMeta:
     """Everything about a model that is not a tensor."""
@@ -138,6 +144,8 @@ class ModelMeta:
     class_names: tuple[str, ...]
     preprocessing: Preprocessing
     provenance: dict[str, Any] = field(default_factory=dict)
+    # Where `arch.num_heads` came from: state dicts do not record it (see checkpoints.common).
+    heads_source: str = HEADS_RECORDED
 
 
 @dataclass

@@ -40,7 +40,7 @@ def run(options: argparse.Namespace) -> int:
     image = Path(options.image) if options.image else default_sample()
     picture = screenshot.Screenshot(app, window, options) if options.screenshot else None
     if model is not None:
-        window.load_model(model)
+        window.load_model(model, options.num_heads if options.model else None)
     finetuning = options.view == "finetune" and image is not None and image.is_dir()
     if finetuning:
         window.finetune_folder(image)

@@ -22,6 +22,7 @@ from vit_studio.engine.checkpoints.reading import MODEL_SUFFIXES, is_model_path
 from vit_studio.engine.device import CHOICE_LABELS
 from vit_studio.engine.errors import StudioError
 from vit_studio.engine.images import IMAGE_EXTENSIONS, is_image_path
+from vit_studio.gui import questions
 from vit_studio.gui.cpu import limit_blas_threads
 from vit_studio.gui.dialogs import FileDialogs
 from vit_studio.gui.exports import Exports
@@ -30,7 +31,7 @@ from vit_studio.gui.image_pane import ImagePane
 from vit_studio.gui.menus import Menus
 from vit_studio.gui.settings import Settings
 from vit_studio.gui.state.explorer import ExplorerState
-from vit_studio.gui.state.results import ImageResult, ModelSummary
+from vit_studio.gui.state.results import HeadCountRequest, ImageResult, ModelSummary
 from vit_studio.gui.view_tabs import ViewTabs
 from vit_studio.gui.widgets.filmstrip import Filmstrip, folder_images
 from vit_studio.gui.widgets.image_view import ImageView
@@ -123,7 +124,9 @@ class MainWindow(QMainWindow):
 
     def _connect_state(self) -> None:
         state, settings, inference = self.state, self._settings, self._inference
-        state.model_requested.connect(lambda path: inference.load_model(path, state.device))
+        state.model_requested.connect(
+            lambda path, heads: inference.load_model(path, state.device, heads)
+        )
         state.move_requested.connect(inference.set_device)
         state.analysis_requested.connect(self._analyse)
         state.model_changed.connect(self._on_model)
@@ -136,6 +139,7 @@ class MainWindow(QMainWindow):
     def _connect_workers(self) -> None:
         inference = self._inference
         inference.modelReady.connect(self.state.model_ready)
+        inference.headCountNeeded.connect(self._ask_head_count)
         inference.analysisReady.connect(self.state.analysis_ready)
         inference.failed.connect(self._on_failed)
         inference.busyChanged.connect(self._status.set_busy)
@@ -263,10 +267,19 @@ class MainWindow(QMainWindow):
         """The message in the error banner ('' when there is none)."""
         return self._banner.error_text()
 
-    def load_model(self, path: str | Path) -> None:
+    def load_model(self, path: str | Path, num_heads: int | None = None) -> None:
         """Load a model in the worker; the current image is analysed again once it is ready."""
-        self.state.load_model(Path(path))
+        self.state.load_model(Path(path), num_heads)
         self.statusBar().showMessage(f"Loading model {Path(path).name}…")
+
+    def _ask_head_count(self, request: HeadCountRequest) -> None:
+        """A file without its head count: ask, then load it again with the answer."""
+        heads = questions.ask_head_count(self, request)
+        if heads is None:
+            self.state.model_failed()
+            self._show_error(request.message)
+        else:
+            self.load_model(request.path, heads)
 
     def set_device(self, device: str) -> None:
         """Run on 'auto', 'cpu', 'cuda' or 'mps' from now on (the model moves in the worker)."""

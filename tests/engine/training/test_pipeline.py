@@ -71,6 +71,26 @@ def test_the_recorded_command_names_every_chosen_setting(folder, base, tmp_path)
     )
 
 
+def test_a_base_model_whose_head_count_the_user_gave_is_loaded_and_recorded_with_it(folder,
+                                                                                   tmp_path):
+    import torch
+    import torchvision
+
+    vit = torchvision.models.VisionTransformer(  # 4 heads of 32: the file does not say
+        image_size=32, patch_size=8, num_layers=1, num_heads=4, hidden_dim=128, mlp_dim=128,
+        num_classes=5,
+    )
+    base = tmp_path / "narrow.pth"
+    torch.save(vit.state_dict(), base)
+    out = tmp_path / "m.safetensors"
+    with pytest.raises(StudioError, match="--num-heads N"):
+        prepare_run(finetune(folder, base, out))
+    request = RunRequest("finetune", folder, out, {}, base_model=base, base_num_heads=4)
+    prepared = prepare_run(request)
+    assert prepared.model.arch.num_heads == 4
+    assert f"--model {base} --num-heads 4 --out" in prepared.command_line
+
+
 def test_a_new_model_from_scratch_needs_an_architecture(folder, tmp_path):
     with pytest.raises(StudioError, match="choose an architecture with --arch"):
         prepare_run(RunRequest("train", folder, tmp_path / "m.safetensors"))

@@ -21,6 +21,9 @@ from vit_studio.engine.checkpoints.common import (
     check_state,
     sample,
 )
+from vit_studio.engine.checkpoints.common import (
+    HeadCountNeeded as HeadCountNeeded,  # raised by load_model: callers ask the user
+)
 from vit_studio.engine.checkpoints.reading import (
     JSON,
     folder_weights,

@@ -7,16 +7,24 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from vit_studio.engine.errors import StudioError
-from vit_studio.engine.model import ModelMeta, ViTArch, build_vit
+from vit_studio.engine.model import (
+    HEADS_GIVEN,
+    HEADS_KNOWN,
+    HEADS_RECORDED,
+    ModelMeta,
+    ViTArch,
+    build_vit,
+)
 
-# Head counts of the published ViTs whose head dim is not 64 (ViT-H/14, giant, gigantic, so400m);
-# everything else from ViT-Ti to ViT-L uses 64-dimensional heads.
-_KNOWN_HEAD_COUNTS = {768: 12, 1024: 16, 1152: 16, 1280: 16, 1408: 16, 1664: 16}
-_STANDARD_HEAD_DIM = 64
+# Head counts of the published ViTs by width, which no state dict records: ViT-Ti/S/B/L (heads of
+# 64), H/14, giant, gigantic and SigLIP so400m (of 80 to 104). Any other width is a custom model,
+# whose head count cannot be told from its tensors: it is asked for, never guessed.
+KNOWN_HEAD_COUNTS = {192: 3, 384: 6, 768: 12, 1024: 16, 1152: 16, 1280: 16, 1408: 16, 1664: 16}
 # The tensors `arch_from_state_dict` reads, in torchvision's names.
 _REQUIRED = (
     "conv_proj.weight",
@@ -56,18 +64,47 @@ def require_tensors(state: dict[str, torch.Tensor], path: Path, fmt: str) -> Non
         )
 
 
-def num_heads_for(hidden_dim: int, path: Path, num_heads: int | None = None) -> int:
-    """The head count, which no state dict stores: given, known for the size, or dim/64."""
-    if num_heads is not None:
-        return num_heads
-    if hidden_dim in _KNOWN_HEAD_COUNTS:
-        return _KNOWN_HEAD_COUNTS[hidden_dim]
-    if hidden_dim % _STANDARD_HEAD_DIM == 0:
-        return hidden_dim // _STANDARD_HEAD_DIM
-    raise StudioError(
-        f"{path}: cannot tell the number of attention heads of a ViT with hidden size "
-        f"{hidden_dim} (not a multiple of 64); pass num_heads when loading it"
-    )
+class HeadCountNeeded(StudioError):
+    """A checkpoint that records no head count, of a width no published ViT has: the user must
+    say (`--num-heads N`, or the window's prompt). `choices` are the counts the width allows."""
+
+    def __init__(self, path: Path, hidden_dim: int) -> None:
+        self.path, self.hidden_dim = path, hidden_dim
+        self.choices = tuple(n for n in range(1, hidden_dim + 1) if hidden_dim % n == 0)
+        likely = ", ".join(str(n) for n in self.choices if 16 <= hidden_dim // n <= 128)
+        super().__init__(
+            f"{path}: the file does not record its number of attention heads, and a hidden size "
+            f"of {hidden_dim} is not one of a published ViT; give it with --num-heads N "
+            f"(N divides {hidden_dim}: {likely or 'any divisor'} give heads of 16 to 128)"
+        )
+
+
+def head_count(
+    hidden_dim: int, path: Path, *, given: int | None = None, recorded: Any = None
+) -> tuple[int, str]:
+    """The head count and where it came from (`HEADS_GIVEN`, `HEADS_RECORDED`, `HEADS_KNOWN`):
+    what the user gave, else what the checkpoint or its config.json records, else the published
+    ViT of this width; `HeadCountNeeded` when none of them says."""
+    if given is not None:
+        count, source = given, HEADS_GIVEN
+    elif recorded is not None:
+        try:
+            count, source = int(recorded), HEADS_RECORDED
+        except (TypeError, ValueError):
+            raise StudioError(
+                f"{path}: the recorded head count {recorded!r} is not a number; fix the config "
+                "or give it with --num-heads N"
+            ) from None
+    elif hidden_dim in KNOWN_HEAD_COUNTS:
+        count, source = KNOWN_HEAD_COUNTS[hidden_dim], HEADS_KNOWN
+    else:
+        raise HeadCountNeeded(path, hidden_dim)
+    if count < 1 or hidden_dim % count:
+        raise StudioError(
+            f"{path}: {count} attention heads ({source}) do not divide the hidden size "
+            f"{hidden_dim}; give a divisor with --num-heads N"
+        )
+    return count, source
 
 
 def square_grid(num_patches: int, path: Path) -> int:

@@ -17,6 +17,7 @@ import torch
 from vit_studio.engine.checkpoints.common import (
     Converted,
     fill_missing_biases,
+    head_count,
     require_tensors,
     sample,
     square_grid,
@@ -128,11 +129,16 @@ def convert(
     require_tensors(converted, config_path, FORMAT)
     converted = fill_missing_biases(converted)
     square_grid(converted["encoder.pos_embedding"].shape[1] - 1, config_path)
+    # A config.json without the count means ViTConfig's default, 12, for transformers too.
+    heads, source = head_count(
+        converted["conv_proj.weight"].shape[0],
+        config_path,
+        given=num_heads,
+        recorded=config.get("num_attention_heads", 12),
+    )
     try:
         arch = arch_from_state_dict(
-            converted,
-            num_heads=int(num_heads or config.get("num_attention_heads", 12)),
-            norm_eps=float(config.get("layer_norm_eps", 1e-12)),
+            converted, num_heads=heads, norm_eps=float(config.get("layer_norm_eps", 1e-12))
         )
     except (StudioError, TypeError, ValueError) as exc:
         raise StudioError(f"{config_path}: {exc}; fix or restore the config.json") from exc
@@ -145,6 +151,7 @@ def convert(
             "source": str(config_path.parent),
             "hf_architecture": ARCHITECTURE,
         },
+        heads_source=source,
     )
     return Converted(format=FORMAT, state=converted, arch=arch, meta=meta)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Collection
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,8 @@ import torch
 from vit_studio.engine.checkpoints.common import (
     Converted,
     fill_missing_biases,
+    head_count,
     imagenet_categories,
-    num_heads_for,
     require_tensors,
     sample,
     square_grid,
@@ -151,17 +152,15 @@ def convert(
             f"{path}: patch projection takes {channels} channels in {patch_h}x{patch_w} patches; "
             "only RGB images and square patches are supported"
         )
-    config_heads = model_args.get("num_heads")
-    heads = num_heads or (config_heads if isinstance(config_heads, int) else None)
+    heads, source = head_count(
+        hidden_dim, path, given=num_heads, recorded=model_args.get("num_heads")
+    )
     try:
-        arch = arch_from_state_dict(
-            converted, num_heads_for(hidden_dim, path, heads), norm_eps=1e-6
-        )
+        arch = arch_from_state_dict(converted, heads, norm_eps=1e-6)
     except StudioError as exc:
         raise StudioError(f"{path}: {exc}") from exc
-    return Converted(
-        format=FORMAT, state=converted, arch=arch, meta=_meta(arch, path, name, config)
-    )
+    meta = replace(_meta(arch, path, name, config), heads_source=source)
+    return Converted(format=FORMAT, state=converted, arch=arch, meta=meta)
 
 
 def _refuse_unsupported(

@@ -8,6 +8,7 @@ of its published weights.
 from __future__ import annotations
 
 from collections.abc import Collection
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -15,8 +16,8 @@ from torchvision.models import WeightsEnum, get_model_weights
 
 from vit_studio.engine.checkpoints.common import (
     Converted,
+    head_count,
     imagenet_categories,
-    num_heads_for,
     require_tensors,
     square_grid,
 )
@@ -67,11 +68,13 @@ def convert(
             "only RGB images and square patches are supported"
         )
     square_grid(state["encoder.pos_embedding"].shape[1] - 1, path)
+    heads, source = head_count(hidden_dim, path, given=num_heads)
     try:
-        arch = arch_from_state_dict(state, num_heads_for(hidden_dim, path, num_heads))
+        arch = arch_from_state_dict(state, heads)
     except StudioError as exc:
         raise StudioError(f"{path}: {exc}") from exc
-    return Converted(format=FORMAT, state=state, arch=arch, meta=_meta(arch, path, name))
+    meta = replace(_meta(arch, path, name), heads_source=source)
+    return Converted(format=FORMAT, state=state, arch=arch, meta=meta)
 
 
 def builder_name(arch: ViTArch) -> str | None:

@@ -79,6 +79,7 @@ class RunRequest:
     out: Path  # the model to write; its checkpoint and metrics go beside it
     settings: Mapping[str, Any] = field(default_factory=dict)
     base_model: Path | None = None  # finetune: the model to start from (None: the bundled one)
+    base_num_heads: int | None = None  # its head count, for a file that does not record it
     resume: bool = False
 
     @property
@@ -90,6 +91,8 @@ class RunRequest:
         words = ["vit-studio", self.command, str(self.folder)]
         if self.base_model is not None:
             words += ["--model", str(self.base_model)]
+        if self.base_num_heads is not None:
+            words += ["--num-heads", str(self.base_num_heads)]
         words += ["--out", str(self.out), *command_arguments(self.command, self.settings)]
         if self.resume:
             words.append("--resume")
@@ -273,7 +276,7 @@ def _prepare_new(
     base_path = base = None
     if request.command == FINETUNE:
         base_path = model_or_default(request.base_model)
-        base = load_model(base_path)
+        base = load_model(base_path, num_heads=request.base_num_heads)
     elif "arch" not in chosen:
         raise StudioError(
             "choose an architecture with --arch (lite for 32px images such as CIFAR; tiny, small "

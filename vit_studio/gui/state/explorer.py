@@ -43,7 +43,7 @@ class ExplorerState:
     overlay_changed = Signal(Overlay)  # what to paint over the analysis shown, now
     device_changed = Signal(str)
     # What the workers are asked for.
-    model_requested = Signal(Path)  # load it onto `device`
+    model_requested = Signal(Path, object)  # load it onto `device`; head count (int) or None
     move_requested = Signal(str)  # move the model to this device
     analysis_requested = Signal(Path, object)  # image, gradient classes (int, tuple or None)
 
@@ -91,11 +91,12 @@ class ExplorerState:
 
     # --- asking for a model, an image, a device -----------------------------------------------
 
-    def load_model(self, path: Path) -> None:
-        """Ask for the model at `path`; the image is analysed again once it is ready."""
+    def load_model(self, path: Path, num_heads: int | None = None) -> None:
+        """Ask for the model at `path` (`num_heads`: the user's count, for a file that does not
+        record it); the image is analysed again once it is ready."""
         self._requested_model = Path(path)
         self.model_pending = True
-        self.model_requested.emit(Path(path))
+        self.model_requested.emit(Path(path), num_heads)
 
     def set_device(self, device: str) -> None:
         """Run on 'auto', 'cpu', 'cuda' or 'mps' from now on; the model moves there."""

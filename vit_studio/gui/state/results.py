@@ -1,4 +1,5 @@
-"""What the inference worker hands the explorer: a loaded model's summary, an analysed image."""
+"""What the inference worker hands the explorer: a loaded model's summary (or a question about
+it), an analysed image."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vit_studio.engine.analysis import Analysis
-from vit_studio.engine.model import ViTArch
+from vit_studio.engine.model import HEADS_RECORDED, ViTArch
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,21 @@ class ModelSummary:
     resize_size: int
     device: str  # torch's name, e.g. "cpu", "cuda:0"
     device_label: str  # for people, e.g. "CPU (3 threads)", "CUDA: NVIDIA H100 80GB HBM3"
+    heads_source: str = HEADS_RECORDED  # where the head count came from, see engine.model
+
+
+@dataclass(frozen=True)
+class HeadCountRequest:
+    """A model that cannot load until the user says how many attention heads it has."""
+
+    path: Path
+    hidden_dim: int
+    choices: tuple[int, ...]  # the counts that divide the width
+    message: str
+
+    def suggestion(self) -> int:
+        """The count whose heads are closest to 64 wide, the size most ViTs use."""
+        return min(self.choices, key=lambda n: abs(self.hidden_dim / n - 64))
 
 
 @dataclass(frozen=True)

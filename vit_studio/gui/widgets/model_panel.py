@@ -111,8 +111,8 @@ class ModelPanel(QWidget):
         arch = summary.arch
         values = {
             "name": summary.name,
-            "architecture": f"{arch.num_layers} layers × {arch.num_heads} heads, width "
-            f"{arch.hidden_dim}, MLP {arch.mlp_dim}",
+            "architecture": f"{arch.num_layers} layers × {arch.num_heads} heads "
+            f"({summary.heads_source}), width {arch.hidden_dim}, MLP {arch.mlp_dim}",
             "parameters": format_count(summary.num_parameters),
             "image": f"{arch.image_size} × {arch.image_size} px (resized to "
             f"{summary.resize_size}, centre-cropped)",

@@ -15,14 +15,14 @@ import torch
 from PySide6.QtCore import QObject, Signal
 
 from vit_studio.engine.analysis import analyze
-from vit_studio.engine.checkpoints import load_model
+from vit_studio.engine.checkpoints import HeadCountNeeded, load_model
 from vit_studio.engine.checkpoints.discovery import find_local_models
 from vit_studio.engine.device import available_devices, device_label, resolve_device
 from vit_studio.engine.errors import StudioError
 from vit_studio.engine.images import PreparedImage, open_image, prepare_image
 from vit_studio.engine.model import StudioModel
 from vit_studio.gui.cpu import default_num_threads, torch_setup
-from vit_studio.gui.state.results import ImageResult, ModelSummary
+from vit_studio.gui.state.results import HeadCountRequest, ImageResult, ModelSummary
 from vit_studio.gui.workers.thread import WorkerThread
 
 # Kinds of job: the newest of each kind wins.
@@ -42,11 +42,17 @@ class _ModelOwner:
         self._prepared_key: tuple | None = None
         self._prepared: PreparedImage | None = None
 
-    def load(self, path: Path, device: str, reload: bool) -> ModelSummary:
-        """Load `path` onto `device`, or only move the model already loaded from it."""
+    def load(
+        self, path: Path, device: str, reload: bool, num_heads: int | None
+    ) -> ModelSummary | HeadCountRequest:
+        """Load `path` onto `device`, or only move the model already loaded from it; a
+        `HeadCountRequest` when the file does not say how many heads it has."""
         target = resolve_device(device)
         if reload or self.model is None or path != self.path:
-            model = load_model(path)
+            try:
+                model = load_model(path, num_heads=num_heads)
+            except HeadCountNeeded as needed:
+                return HeadCountRequest(path, needed.hidden_dim, needed.choices, str(needed))
             # A new model that does not fit is dropped; the one we had stays in use.
             _move(model, target, fallback=torch.device("cpu"))
         else:
@@ -62,6 +68,7 @@ class _ModelOwner:
             resize_size=model.meta.preprocessing.resize_size,
             device=str(model.device),
             device_label=device_label(model.device, self.num_threads),
+            heads_source=model.meta.heads_source,
         )
 
     def analyze(self, path: Path, gradient_classes: int | tuple[int, ...] | None) -> ImageResult:
@@ -110,6 +117,7 @@ class InferenceClient(QObject):
     """The GUI's handle on the inference thread; results come only for current requests."""
 
     modelReady = Signal(ModelSummary)
+    headCountNeeded = Signal(HeadCountRequest)  # the load waits for the user's answer
     analysisReady = Signal(ImageResult)
     localModelsFound = Signal(object)  # list[LocalModel]
     devicesFound = Signal(object)  # list[str], see engine.device.available_devices
@@ -123,6 +131,7 @@ class InferenceClient(QObject):
         self._thread.busyChanged.connect(self.busyChanged)
         self._owner = _ModelOwner(threads)
         self._model_path: Path | None = None
+        self._model_heads: int | None = None
         self._thread.submit(
             DEVICES, lambda _job: available_devices(), doing="looking for devices",
             done=self.devicesFound.emit,
@@ -132,9 +141,10 @@ class InferenceClient(QObject):
     def busy(self) -> bool:
         return self._thread.busy
 
-    def load_model(self, path: Path, device: str) -> None:
-        """Load `path` onto `device`; supersedes earlier loads and every analysis in flight."""
-        self._model_path = path
+    def load_model(self, path: Path, device: str, num_heads: int | None = None) -> None:
+        """Load `path` onto `device` (`num_heads`: the user's count, for files that do not
+        record it); supersedes earlier loads and every analysis in flight."""
+        self._model_path, self._model_heads = path, num_heads
         self._load(path, device, reload=True)
         self._thread.cancel(ANALYSIS)  # results computed with the previous model are stale
 
@@ -165,15 +175,21 @@ class InferenceClient(QObject):
             failed=lambda message: self.failed.emit(LOCAL_MODELS, message),
         )
 
+    def _loaded(self, result: ModelSummary | HeadCountRequest) -> None:
+        if isinstance(result, HeadCountRequest):
+            self.headCountNeeded.emit(result)
+        else:
+            self.modelReady.emit(result)
+
     def stop(self, timeout_ms: int = 5000) -> bool:
         return self._thread.stop(timeout_ms)
 
     def _load(self, path: Path, device: str, reload: bool) -> None:
-        owner = self._owner
+        owner, heads = self._owner, self._model_heads
         self._thread.submit(
             MODEL,
-            lambda _job: owner.load(path, device, reload),
+            lambda _job: owner.load(path, device, reload, heads),
             doing=f"loading {path.name}" if reload else f"moving {path.name} to {device}",
-            done=self.modelReady.emit,
+            done=self._loaded,
             failed=lambda message: self.failed.emit(MODEL, message),
         )
