@@ -9,7 +9,7 @@ and their answers back. The image is `image_pane`, the views `view_tabs`, the me
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -28,6 +28,7 @@ from vit_studio.gui.dialogs import FileDialogs
 from vit_studio.gui.exports import Exports
 from vit_studio.gui.finetune.panel import FinetunePanel
 from vit_studio.gui.image_pane import ImagePane
+from vit_studio.gui.menu_actions import connect_menus
 from vit_studio.gui.menus import Menus
 from vit_studio.gui.settings import Settings
 from vit_studio.gui.state.explorer import ExplorerState
@@ -78,11 +79,10 @@ class MainWindow(QMainWindow):
         self._menus = Menus(
             self, self._settings, (self._views_dock, self._model_dock, self._filmstrip_dock)
         )
-        self._dialogs = FileDialogs(self, self._settings)
         self._connect_state()
         self._connect_workers()
         self._connect_widgets()
-        self._connect_menus()
+        connect_menus(self, self._menus, FileDialogs(self, self._settings))
         self._restore_layout()
         self.setAcceptDrops(True)
         self._update_title()
@@ -155,45 +155,6 @@ class MainWindow(QMainWindow):
         self._filmstrip.imageChosen.connect(self.open_image)
         self._model_panel.modelChosen.connect(self.load_model)
         self._finetune.openInExplorer.connect(self._open_finetuned)
-
-    def _connect_menus(self) -> None:
-        menus, dialogs = self._menus, self._dialogs
-
-        def asking(ask: Callable[[], Path | None], then: Callable[[Path], None]):
-            return lambda: (path := ask()) is not None and then(path)
-
-        menus.open_image.triggered.connect(asking(dialogs.image, self.open_image))
-        menus.open_folder.triggered.connect(asking(dialogs.folder, self.open_folder))
-        menus.open_model.triggered.connect(asking(dialogs.model, self.load_model))
-        menus.open_model_folder.triggered.connect(
-            asking(lambda: dialogs.folder("Open Model Folder"), self.load_model)
-        )
-        menus.export_view.triggered.connect(
-            asking(lambda: dialogs.save("Export View", self._suggested(".png"),
-                                        "PNG images (*.png)"), self.export_view_png)  # fmt: skip
-        )
-        for action, kind in ((menus.export_json, "json"), (menus.export_npz, "npz")):
-            title, kinds = f"Export Analysis as {kind.upper()}", f"{kind.upper()} files (*.{kind})"
-            action.triggered.connect(asking(
-                lambda t=title, k=kind, f=kinds: dialogs.save(t, self._suggested(f".{k}"), f),
-                self.export_analysis,
-            ))  # fmt: skip
-        menus.export_csv.triggered.connect(
-            asking(lambda: dialogs.save("Export Folder Predictions", self._csv_name(),
-                                        "CSV files (*.csv)"), self.export_folder_csv)  # fmt: skip
-        )
-        menus.finetune_folder.triggered.connect(
-            asking(lambda: dialogs.folder("Folder to Fine-tune On"), self.finetune_folder)
-        )
-        menus.resume_finetune.triggered.connect(asking(dialogs.checkpoint, self.resume_finetune))
-        menus.show_finetune.triggered.connect(lambda: self.show_view("finetune"))
-        menus.quit.triggered.connect(self.close)
-        menus.next_image.triggered.connect(lambda: self.step_image(1))
-        menus.previous_image.triggered.connect(lambda: self.step_image(-1))
-        menus.grid.triggered.connect(self._image_view.set_grid_visible)
-        menus.fileChosen.connect(self.open_image)
-        menus.modelChosen.connect(self.load_model)
-        menus.deviceChosen.connect(self.set_device)
 
     def _restore_layout(self) -> None:
         settings = self._settings
@@ -454,14 +415,6 @@ class MainWindow(QMainWindow):
         """Open in Explorer: the fine-tuned model replaces the explorer's, predictions shown."""
         self.load_model(path)
         self.show_view("predictions")
-
-    def _suggested(self, suffix: str) -> str:
-        result = self.state.result
-        return f"{result.path.stem if result else 'vit-studio'}{suffix}"
-
-    def _csv_name(self) -> str:
-        files = self._filmstrip.paths()
-        return f"{files[0].parent.name if files else 'predictions'}-predictions.csv"
 
     # --- window state -------------------------------------------------------------------------
 
