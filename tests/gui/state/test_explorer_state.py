@@ -67,7 +67,7 @@ def test_an_image_opened_before_any_model_is_analysed_once_the_model_is_ready(st
     state.load_model(MODEL)
     assert events.named("analysis_requested") == []  # no model yet, then one on its way
     state.model_ready(summary())
-    assert events.named("model_requested") == [(MODEL,)]
+    assert events.named("model_requested") == [(MODEL, None)]  # no head count given
     assert events.named("analysis_requested") == [(CAT, None)]
 
 
