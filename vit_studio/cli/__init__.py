@@ -53,12 +53,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if getattr(args, "model", None):
+            from vit_studio.cli.common import fetched_model
+
+            args.model = fetched_model(args.model)
         return int(args.handler(args) or 0)
     except StudioError as exc:
         print(f"vit-studio: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        print("vit-studio: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        print(f"vit-studio: interrupted{f': {exc}' if str(exc) else ''}", file=sys.stderr)
         return 130
     except BrokenPipeError:
         # The reader went away (`| head`): stop quietly, as other command-line tools do.

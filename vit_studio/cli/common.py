@@ -4,15 +4,21 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
+from vit_studio.cli.console import Console
 from vit_studio.engine.checkpoints import load_model
 from vit_studio.engine.device import DEVICE_CHOICES, resolve_device
+from vit_studio.engine.hub import CatalogueEntry, download, local_path, parse_reference
+from vit_studio.engine.hub.caches import cache_location
 from vit_studio.engine.model import StudioModel
 from vit_studio.engine.resources import model_or_default
 from vit_studio.engine.training.settings import TRAIN, setting
 
 MODEL_HELP = (
-    "a ViT Studio .safetensors, a torchvision or timm checkpoint, or a Hugging Face ViT folder"
+    "a ViT Studio .safetensors, a torchvision or timm checkpoint, a Hugging Face ViT folder, or "
+    "a hub model to download: hf:ORG/NAME, timm:NAME, torchvision:NAME"
 )
 
 
@@ -46,3 +52,43 @@ def open_model(
     """Load the named (or bundled) model onto the chosen device."""
     target = resolve_device(device)
     return load_model(model_or_default(argument), num_heads=num_heads).to(target)
+
+
+def fetched_model(argument: str | None) -> str | None:
+    """--model as a local path: a hub model (`hf:ORG/NAME`, `timm:NAME`, `torchvision:NAME`) is
+    downloaded into its standard cache first, unless it is there already; any other value is
+    returned as it is."""
+    entry = parse_reference(argument) if argument else None
+    return argument if entry is None else str(fetch(entry))
+
+
+def fetch(entry: CatalogueEntry) -> Path:
+    """Download `entry` with a progress bar on standard error (standard output stays the
+    command's own); what is already downloaded is returned without asking any server."""
+    existing = local_path(entry)
+    if existing is not None:
+        return existing
+    console = Console()
+    started = False
+
+    def progress(done: int, total: int) -> None:
+        nonlocal started
+        if not started:
+            # Said once the server has answered: a failure before that is its one line alone.
+            started = True
+            size = f", {total / 2**20:,.1f} MiB" if total else ""
+            console.line(
+                f"downloading {entry.name} ({entry.licence}{size}) into {cache_location(entry)}",
+                stream=sys.stderr,
+            )
+        console.transfer(entry.name, done, total)
+
+    try:
+        return download(entry, progress=progress)
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(
+            f"the part of {entry.name} downloaded so far is kept; run the same command again to "
+            "resume"
+        ) from None
+    finally:
+        console.close()

@@ -36,6 +36,25 @@ class Console:
         if self._tty:
             self._update((what,), total, done, desc=what, unit="img")
 
+    def transfer(self, what: str, done: int, total: int) -> None:
+        """`Progress` of a download in bytes: a bar with speed and time left on a terminal, a
+        plain line every `PLAIN_EVERY_S` in a log."""
+        key = ("transfer", what)
+        if self._tty and self._bar_key != key:
+            self.close()
+            # Bytes resumed from an earlier try start the bar, not its speed.
+            self._bar = tqdm(
+                total=total or None, initial=done, file=self._stream, leave=False, desc=what,
+                unit="B", unit_scale=True, unit_divisor=1024,
+            )  # fmt: skip
+            self._bar_key = key
+        elif self._tty:
+            self._update(key, total, done)
+        elif time.monotonic() - self._last_plain >= PLAIN_EVERY_S:
+            self._last_plain = time.monotonic()
+            of = f" of {total / 2**20:,.1f} MiB" if total else ""
+            print(f"{what}: {done / 2**20:,.1f} MiB{of}", file=self._stream, flush=True)
+
     def step(self, info: StepInfo) -> None:
         """A training step report: the epoch's bar with loss, accuracy, speed and time left."""
         details = (

@@ -7,9 +7,12 @@ and without a display; `gui.app.run` then opens the window.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 
-from vit_studio.cli.common import add_device_argument, add_model_argument
+from vit_studio.cli import EXIT_USER_ERROR
+from vit_studio.cli.common import add_device_argument, add_model_argument, fetched_model
+from vit_studio.engine.errors import StudioError
 from vit_studio.gui.state.explorer import VIEWS
 
 
@@ -47,6 +50,14 @@ def build_parser() -> argparse.ArgumentParser:
 def run(argv: Sequence[str]) -> int:
     """Read the options, then open the explorer (the exit code is the window's)."""
     options = build_parser().parse_args(argv)
+    try:
+        options.model = fetched_model(options.model)
+    except StudioError as exc:
+        print(f"vit-studio: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt as exc:  # during a --model download: say how to resume it
+        print(f"vit-studio: interrupted: {exc}", file=sys.stderr)
+        return 130
     # Imported here so that reading the options never loads Qt.
     from vit_studio.gui.app import run as run_app
 
