@@ -21,6 +21,7 @@ from vit_studio.engine.checkpoints.discovery import LocalModel
 from vit_studio.engine.checkpoints.reading import MODEL_SUFFIXES, is_model_path
 from vit_studio.engine.device import CHOICE_LABELS
 from vit_studio.engine.errors import StudioError
+from vit_studio.engine.hub import CatalogueEntry, local_path
 from vit_studio.engine.images import IMAGE_EXTENSIONS, is_image_path
 from vit_studio.gui import questions
 from vit_studio.gui.cpu import limit_blas_threads
@@ -30,6 +31,7 @@ from vit_studio.gui.finetune.panel import FinetunePanel
 from vit_studio.gui.image_pane import ImagePane
 from vit_studio.gui.menu_actions import connect_menus
 from vit_studio.gui.menus import Menus
+from vit_studio.gui.pretrained_dialog import PretrainedDialog
 from vit_studio.gui.settings import Settings
 from vit_studio.gui.state.explorer import ExplorerState
 from vit_studio.gui.state.results import HeadCountRequest, ImageResult, ModelSummary
@@ -112,6 +114,7 @@ class MainWindow(QMainWindow):
         )
         self._status = StatusBar()
         self.setStatusBar(self._status)
+        self._pretrained: PretrainedDialog | None = None  # made when first asked for
         self._exports = Exports(self.state, self._status, self._filmstrip.paths, self,
                                 self._num_threads)  # fmt: skip
 
@@ -322,6 +325,26 @@ class MainWindow(QMainWindow):
         self.show_view("finetune")
         self._finetune.resume_checkpoint(checkpoint)
 
+    def show_pretrained(self) -> PretrainedDialog:
+        """Model ▸ Get Pretrained…: the catalogue, and downloads in their own thread."""
+        if self._pretrained is None:
+            self._pretrained = PretrainedDialog(self)
+            self._pretrained.modelReady.connect(self._open_pretrained)
+        self._pretrained.refresh()
+        self._pretrained.show()
+        self._pretrained.raise_()
+        return self._pretrained
+
+    def get_pretrained(self, entry: CatalogueEntry) -> None:
+        """Open a catalogued model, downloading it first (with the dialog) when it is not here."""
+        path = local_path(entry)
+        if path is not None:
+            self.load_model(path)
+        else:
+            dialog = self.show_pretrained()
+            dialog.select(entry.name)
+            dialog.get(entry)
+
     def scan_local_models(self) -> None:
         """Look for models on this computer in the worker; fills the model list and menu."""
         self._model_panel.show_searching()
@@ -356,6 +379,8 @@ class MainWindow(QMainWindow):
         workers = (self._exports, self._inference, self._filmstrip)
         stopped = [worker.stop(timeout_ms) for worker in workers]
         stopped.append(self._finetune.shutdown(timeout_ms))
+        if self._pretrained is not None:
+            stopped.append(self._pretrained.stop(timeout_ms))
         self._stopped = all(stopped)
         return self._stopped
 
@@ -410,6 +435,10 @@ class MainWindow(QMainWindow):
         self._menus.show_local_models(models)
 
     # --- files --------------------------------------------------------------------------------
+
+    def _open_pretrained(self, path: Path) -> None:
+        self.load_model(path)
+        self.scan_local_models()  # it is a model on this computer now
 
     def _open_finetuned(self, path: Path) -> None:
         """Open in Explorer: the fine-tuned model replaces the explorer's, predictions shown."""

@@ -31,6 +31,8 @@ class MainWindow(Protocol):
     def export_folder_csv(self, path: Path) -> None: ...
     def finetune_folder(self, folder: Path) -> None: ...
     def resume_finetune(self, checkpoint: Path) -> None: ...
+    def show_pretrained(self) -> None: ...
+    def get_pretrained(self, entry: Any) -> None: ...
 
 
 def connect_menus(window: MainWindow, menus: Menus, dialogs: FileDialogs) -> None:
@@ -71,6 +73,8 @@ def connect_menus(window: MainWindow, menus: Menus, dialogs: FileDialogs) -> Non
     menus.fileChosen.connect(window.open_image)
     menus.modelChosen.connect(window.load_model)
     menus.deviceChosen.connect(window.set_device)
+    menus.get_pretrained.triggered.connect(window.show_pretrained)
+    menus.pretrainedChosen.connect(window.get_pretrained)
 
 
 

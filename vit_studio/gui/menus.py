@@ -15,7 +15,7 @@ from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
 from PySide6.QtWidgets import QComboBox, QDockWidget, QLabel, QMainWindow, QMenu, QMessageBox
 
 from vit_studio import __version__
-from vit_studio.engine import resources
+from vit_studio.engine import hub, resources
 from vit_studio.engine.checkpoints.discovery import LocalModel
 from vit_studio.engine.device import CHOICE_LABELS
 from vit_studio.gui.settings import Settings
@@ -25,11 +25,13 @@ class Menus(QObject):
     """The actions, menus and toolbar of `window`; `docks` get a show/hide entry under View.
 
     Signals: `fileChosen(path)` for a recent image or folder, a sample or the samples folder;
-    `modelChosen(path)` for a recent or local model; `deviceChosen(name)` from the toolbar.
+    `modelChosen(path)` for a recent or local model; `pretrainedChosen(entry)` for a catalogued
+    one; `deviceChosen(name)` from the toolbar.
     """
 
     fileChosen = Signal(Path)
     modelChosen = Signal(Path)
+    pretrainedChosen = Signal(object)  # a hub.CatalogueEntry: open it, or get it first
     deviceChosen = Signal(str)
 
     def __init__(
@@ -66,6 +68,10 @@ class Menus(QObject):
         self.open_model_folder = self._action(
             "Open Model &Folder…", None,
             "Open a Hugging Face or timm model folder (it holds config.json)",
+        )  # fmt: skip
+        self.get_pretrained = self._action(
+            "&Get Pretrained…", None,
+            "Download a pretrained ViT (torchvision, timm, Hugging Face) into the standard caches",
         )  # fmt: skip
         self.export_view = self._action(
             "Export View as &PNG…", keys.Save,
@@ -132,6 +138,10 @@ class Menus(QObject):
         self.local_models_menu = menu.addMenu("Models on This &Computer")
         self.local_models_menu.setToolTipsVisible(True)
         self.local_models_menu.addAction("Looking…").setEnabled(False)
+        self.pretrained_menu = menu.addMenu("&Pretrained Models")
+        self.pretrained_menu.setToolTipsVisible(True)
+        self.pretrained_menu.aboutToShow.connect(self.fill_pretrained_menu)
+        menu.addAction(self.get_pretrained)
 
         menu = bar.addMenu("Fine-&tune")
         menu.addAction(self.finetune_folder)
@@ -203,6 +213,18 @@ class Menus(QObject):
             menu.addAction("None found").setEnabled(False)
 
     # --- menus of files, filled as they open --------------------------------------------------
+
+    def fill_pretrained_menu(self) -> None:
+        """The catalogue, each entry marked here (it opens) or "get" with its size (it
+        downloads); only the caches are read."""
+        menu = self.pretrained_menu
+        menu.clear()
+        for entry in hub.available_models():
+            here = hub.is_downloaded(entry)
+            size = f" ({entry.size_bytes / 1e6:,.0f} MB)" if entry.size_bytes else ""
+            action = menu.addAction(entry.title if here else f"{entry.title} — get{size}")
+            action.setToolTip(f"{entry.reference}, {entry.licence}")
+            action.triggered.connect(lambda _=False, e=entry: self.pretrainedChosen.emit(e))
 
     def fill_recent_menu(self) -> None:
         _fill_path_menu(self.recent_menu, self._settings.recent_files, self.fileChosen)
