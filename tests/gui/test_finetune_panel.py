@@ -9,6 +9,7 @@ import errno
 import numpy as np
 import pytest
 import torch
+import torchvision
 from PySide6.QtCore import QPoint, Qt
 
 from tests.conftest import write_image
@@ -329,3 +330,25 @@ def test_a_run_resumes_from_its_checkpoint_file_on_the_folder_it_recorded(qtbot,
         ready.resume_checkpoint(paths.checkpoint)  # as Fine-tune ▸ Resume a Run… does
     assert ended.args[0].status == "completed" and ready.model_path() == paths.model
     assert ready.run_info.scan.root == folder
+
+
+def test_a_base_model_without_its_head_count_is_asked_for_and_trained_with_it(
+    qtbot, panel, class_folder, tmp_path, monkeypatch
+):
+    torch.manual_seed(0)
+    vit = torchvision.models.VisionTransformer(  # 4 heads of 32: the file does not say
+        image_size=32, patch_size=8, num_layers=1, num_heads=4, hidden_dim=128, mlp_dim=128,
+        num_classes=5,
+    )
+    base = tmp_path / "narrow.pth"
+    torch.save(vit.state_dict(), base)
+    monkeypatch.setattr("vit_studio.gui.questions.ask_head_count", lambda _parent, _request: 4)
+    with qtbot.waitSignal(panel.readyChanged, timeout=WAIT_MS, check_params_cb=bool):
+        panel.choose_folder(class_folder)
+        panel.set_base_model(base)
+    assert panel.form.base_num_heads() == 4
+    result = run_to_end(qtbot, panel, epochs=1)
+    assert result.status == "completed"
+    model = load_studio_model(panel.model_path())
+    assert model.arch.num_heads == 4  # recorded in the fine-tuned file from now on
+    assert "--num-heads 4" in model.meta.provenance["command"]

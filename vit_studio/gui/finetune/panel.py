@@ -159,6 +159,7 @@ class FinetunePanel(QWidget):
         client.failed.connect(self._on_failed)
         client.runningChanged.connect(lambda _running: self._update_controls())
         self.form.baseModelChosen.connect(self._client.inspect)
+        self._client.headCountNeeded.connect(self.form.ask_head_count)
         self.form.valShareChanged.connect(lambda _share: self.rescan())
         self.form.changed.connect(self._update_controls)
         self.scrubber.epochChanged.connect(self.curves.mark_epoch)
@@ -253,7 +254,8 @@ class FinetunePanel(QWidget):
         name = self._folder.name or "model"
         self._out = self._runs_dir / f"{name}-{stamp}" / f"{name}.safetensors"
         settings = values | {"device": self._device}
-        request = RunRequest(FINETUNE, self._folder, self._out, settings, self.form.base_path())
+        request = RunRequest(FINETUNE, self._folder, self._out, settings, self.form.base_path(),
+                             base_num_heads=self.form.base_num_heads())  # fmt: skip
         self._launch(request, epochs=values.get("epochs", 1))
 
     def resume_run(self) -> None:

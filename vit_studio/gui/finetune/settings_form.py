@@ -32,6 +32,7 @@ from vit_studio.engine.data import FolderScan
 from vit_studio.engine.errors import StudioError
 from vit_studio.engine.training.plan import DEFAULT_VAL_SHARE, RunPlan, plan_finetune
 from vit_studio.engine.training.settings import DATA, FINETUNE, LEARNING, SHAPE, settings_for
+from vit_studio.gui import questions
 from vit_studio.gui.dialogs import dialog_filter
 from vit_studio.gui.finetune.setting_editors import (
     FreezeEditor,
@@ -39,6 +40,7 @@ from vit_studio.gui.finetune.setting_editors import (
     SettingEditor,
     editor_for,
 )
+from vit_studio.gui.state.results import HeadCountRequest
 
 MODEL_FILTER = dialog_filter("ViT checkpoints", MODEL_SUFFIXES)
 # The settings the form shows: everything a fine-tune learns with (where and how fast it runs
@@ -50,18 +52,20 @@ class SettingsForm(QWidget):
     """Base model, the main settings and an Advanced section.
 
     `changed` whenever the values change; `valShareChanged(share)` when the validation share is
-    edited (the split, so the report, changes); `baseModelChosen(path)` when the user picks
-    another base model.
+    edited (the split, so the report, changes); `baseModelChosen(path, num_heads)` when the user
+    picks another base model (`num_heads`: the count the user gave for a file that does not
+    record it, else None).
     """
 
     changed = Signal()
     valShareChanged = Signal(float)
-    baseModelChosen = Signal(Path)
+    baseModelChosen = Signal(Path, object)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._scan: FolderScan | None = None
         self._base: CheckpointInfo | None = None
+        self._base_heads: dict[Path, int] = {}  # head counts the user gave, by base model
         self._plan: RunPlan | None = None
         self._rules: dict[str, str] = {}
         self._chosen: dict[str, Any] = {}
@@ -155,6 +159,19 @@ class SettingsForm(QWidget):
     def base_path(self) -> Path | None:
         return self._base_combo.currentData()
 
+    def base_num_heads(self) -> int | None:
+        """The head count the user gave for the base model, if its file does not record it."""
+        return self._base_heads.get(self.base_path())
+
+    def ask_head_count(self, request: HeadCountRequest) -> None:
+        """The base model's file does not say its head count: ask, then read it again."""
+        heads = questions.ask_head_count(self, request)
+        if heads is None:
+            self._message.setText(request.message)
+            return
+        self._base_heads[request.path] = heads
+        self.baseModelChosen.emit(request.path, heads)
+
     def set_data(self, scan: FolderScan | None) -> None:
         self._scan = scan
         self._replan()
@@ -243,7 +260,8 @@ class SettingsForm(QWidget):
     def _pick_row(self, row: int) -> None:
         self._base_combo.setCurrentIndex(row)
         self._base_row = row
-        self.baseModelChosen.emit(self._base_combo.itemData(row))
+        path = self._base_combo.itemData(row)
+        self.baseModelChosen.emit(path, self._base_heads.get(path))
 
     def _on_base_activated(self, row: int) -> None:
         if self._base_combo.itemData(row) is not None:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
-from vit_studio.engine.checkpoints import CheckpointInfo, inspect_checkpoint
+from vit_studio.engine.checkpoints import CheckpointInfo, HeadCountNeeded, inspect_checkpoint
 from vit_studio.engine.data import FolderScan, SkippedFile, UntrainableFolder
 from vit_studio.engine.errors import Cancelled, StudioError, describe_failure
 from vit_studio.engine.model import load_studio_model, save_model, with_meta
@@ -46,6 +46,7 @@ from vit_studio.gui.finetune.snapshots import (
     probe_image,
     validation_set,
 )
+from vit_studio.gui.state.results import HeadCountRequest
 from vit_studio.gui.workers.thread import JobContext, WorkerThread
 
 # Kinds of job: the newest scan and base inspection win; runs and saves go one at a time.
@@ -89,6 +90,7 @@ class TrainingClient(QObject):
 
     scanned = Signal(ScanResult)
     baseInspected = Signal(CheckpointInfo)
+    headCountNeeded = Signal(HeadCountRequest)  # the base model's file does not say
     stage = Signal(str, int, int)  # what, done, total (checking and loading images)
     runStarted = Signal(RunStarted)
     stepDone = Signal(StepInfo)
@@ -130,16 +132,23 @@ class TrainingClient(QObject):
             failed=self._failed(SCAN),
         )
 
-    def inspect(self, path: Path) -> None:
-        """Read the architecture of a base model without loading its weights."""
+    def inspect(self, path: Path, num_heads: int | None = None) -> None:
+        """Read the architecture of a base model without loading its weights; a
+        `headCountNeeded` instead when its file does not say how many heads it has."""
         path = Path(path)
         self._thread.submit(
             BASE,
-            lambda _context: inspect_checkpoint(path),
+            lambda _context: _inspect(path, num_heads),
             doing=f"reading {path.name}",
-            done=self.baseInspected.emit,
+            done=self._inspected,
             failed=self._failed(BASE),
         )
+
+    def _inspected(self, result: CheckpointInfo | HeadCountRequest) -> None:
+        if isinstance(result, HeadCountRequest):
+            self.headCountNeeded.emit(result)
+        else:
+            self.baseInspected.emit(result)
 
     def start(self, request: RunRequest) -> None:
         """Start (or resume) the run `request` asks for; one run at a time."""
@@ -255,6 +264,13 @@ class TrainingClient(QObject):
     def _run_ended(self) -> None:
         self._running = False
         self.runningChanged.emit(False)
+
+
+def _inspect(path: Path, num_heads: int | None) -> CheckpointInfo | HeadCountRequest:
+    try:
+        return inspect_checkpoint(path, num_heads=num_heads)
+    except HeadCountNeeded as needed:
+        return HeadCountRequest(path, needed.hidden_dim, needed.choices, str(needed))
 
 
 def _run_started(prepared: PreparedRun, probe: Probe) -> RunStarted:
