@@ -187,7 +187,7 @@ def _print_result(result: TrainResult, request: RunRequest, baseline: float | No
     else:
         best = "no validation images: the latest model was kept"
     epochs = counted(result.epochs_completed, "epoch")
-    print(f"{result.status} after {epochs} in {elapsed_text(result.seconds)}; {best}")
+    print(f"{result.status.outcome} after {epochs} in {elapsed_text(result.seconds)}; {best}")
     if result.paths is not None and result.paths.model.exists():
         print(f"model: {result.paths.model}")
         print(f"metrics: {result.paths.metrics}")

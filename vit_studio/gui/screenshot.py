@@ -122,4 +122,4 @@ def _run_text(result, run) -> str:
     if run is not None and run.pixel_baseline is not None:
         best += f" (pixels alone {run.pixel_baseline:.1%})"
     epochs = counted(result.epochs_completed, "epoch")
-    return f"a fine-tune {result.status} after {epochs} in {elapsed_text(result.seconds)}{best}"
+    return f"a fine-tune {result.status.outcome} after {epochs} in {elapsed_text(result.seconds)}{best}"

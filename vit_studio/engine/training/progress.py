@@ -114,6 +114,11 @@ class RunStatus(str, Enum):
     def __str__(self) -> str:
         return self.value
 
+    @property
+    def outcome(self) -> str:
+        """How it ended, as a phrase: "Run completed", "Run stopped at its time budget"."""
+        return "stopped at its time budget" if self is RunStatus.TIME_BUDGET else self.value
+
 
 @dataclass(frozen=True)
 class TrainResult:

@@ -400,7 +400,7 @@ class FinetunePanel(QWidget):
         self.results.set_model_available(model is not None)
         completed = result.status == RunStatus.COMPLETED
         self.run_bar.set_status(
-            f"Run {result.status} after {counted(result.epochs_completed, 'epoch')} in "
+            f"Run {result.status.outcome} after {counted(result.epochs_completed, 'epoch')} in "
             f"{elapsed_text(result.seconds)}"
         )
         self._set_state(PanelState.FINISHED if completed else PanelState.CANCELLED)
