@@ -17,11 +17,11 @@ from vit_studio import __version__
 from vit_studio.engine.errors import StudioError
 
 EXIT_USER_ERROR = 2
-SUBCOMMANDS = ("analyze", "models", "train", "finetune", "evaluate")
+SUBCOMMANDS = ("analyze", "models", "train", "finetune", "evaluate", "faithfulness")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from vit_studio.cli import analyze, evaluate, models, train
+    from vit_studio.cli import analyze, evaluate, faithfulness, models, train
 
     parser = argparse.ArgumentParser(
         prog="vit-studio",
@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"vit-studio {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (analyze, models, train, evaluate):
+    for module in (analyze, models, train, evaluate, faithfulness):
         module.register(subparsers)
     return parser
 
