@@ -66,6 +66,28 @@ def test_a_folder_that_cannot_train_is_pictured_as_its_report_and_exits_2(model_
 
 
 @pytest.mark.slow
+def test_a_head_count_nobody_can_answer_is_the_error_and_num_heads_answers_it(images, tmp_path):
+    import torch
+    import torchvision
+
+    vit = torchvision.models.VisionTransformer(  # 4 heads of 32: the file does not say
+        image_size=32, patch_size=8, num_layers=1, num_heads=4, hidden_dim=128, mlp_dim=128,
+        num_classes=5,
+    )
+    model = tmp_path / "narrow.pth"
+    torch.save(vit.state_dict(), model)
+    out = tmp_path / "window.png"
+    asked = run_app(str(images[0]), "--model", str(model), "--screenshot", str(out))
+    assert asked.returncode == 2 and not out.exists()
+    assert "does not record its number of attention heads" in asked.stderr
+    assert "--num-heads N" in asked.stderr
+    given = run_app(str(images[0]), "--model", str(model), "--num-heads", "4", "--screenshot",
+                    str(out))  # fmt: skip
+    assert given.returncode == 0, given.stderr
+    assert_a_picture_of_the_window(out)
+
+
+@pytest.mark.slow
 def test_a_bad_image_exits_2_with_a_one_line_message(model_file, tmp_path):
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"not a png")

@@ -115,6 +115,7 @@ class MainWindow(QMainWindow):
         self._status = StatusBar()
         self.setStatusBar(self._status)
         self._pretrained: PretrainedDialog | None = None  # made when first asked for
+        self.interactive = True  # False: nobody answers questions (--screenshot); they fail
         self._exports = Exports(self.state, self._status, self._filmstrip.paths, self,
                                 self._num_threads)  # fmt: skip
 
@@ -238,7 +239,7 @@ class MainWindow(QMainWindow):
 
     def _ask_head_count(self, request: HeadCountRequest) -> None:
         """A file without its head count: ask, then load it again with the answer."""
-        heads = questions.ask_head_count(self, request)
+        heads = questions.ask_head_count(self, request) if self.interactive else None
         if heads is None:
             self.state.model_failed()
             self._show_error(request.message)

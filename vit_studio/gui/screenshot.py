@@ -41,6 +41,7 @@ class Screenshot:
     def start(self, model: Path | None, image: Path | None, finetuning: bool) -> None:
         """Start waiting; `finetuning`: `image` is a folder to fine-tune on."""
         window = self._window
+        window.interactive = False  # a question would wait forever: its message is the error
         if model is None or image is None:
             self._fail("--screenshot needs a model (--model) and an image (IMAGE)")
             return
