@@ -123,4 +123,5 @@ def _run_text(result, run) -> str:
     if run is not None and run.pixel_baseline is not None:
         best += f" (pixels alone {run.pixel_baseline:.1%})"
     epochs = counted(result.epochs_completed, "epoch")
-    return f"a fine-tune {result.status.outcome} after {epochs} in {elapsed_text(result.seconds)}{best}"
+    took = elapsed_text(result.seconds)
+    return f"a fine-tune {result.status.outcome} after {epochs} in {took}{best}"
