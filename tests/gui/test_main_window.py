@@ -304,6 +304,12 @@ def test_a_head_count_the_file_does_not_record_is_asked_for(qtbot, loaded, uncou
     assert loaded.model_panel.field("architecture").startswith(
         "1 layers × 4 heads (given by you)"
     )
+    # The fine-tune panel, which follows the explorer's model, takes the answer without asking.
+    form = loaded.finetune_panel.form
+    qtbot.waitUntil(lambda: form.base_arch() is not None and form.base_arch().hidden_dim == 128,
+                    timeout=WAIT_MS)  # fmt: skip
+    assert form.base_arch().num_heads == 4 and form.base_num_heads() == 4
+    assert len(asked) == 1
 
 
 def test_declining_the_head_count_keeps_the_model_and_says_why(qtbot, loaded, uncounted_heads_file,

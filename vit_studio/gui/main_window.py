@@ -23,6 +23,7 @@ from vit_studio.engine.device import CHOICE_LABELS
 from vit_studio.engine.errors import StudioError
 from vit_studio.engine.hub import CatalogueEntry, local_path
 from vit_studio.engine.images import IMAGE_EXTENSIONS, is_image_path
+from vit_studio.engine.model import HEADS_GIVEN
 from vit_studio.gui import questions
 from vit_studio.gui.cpu import limit_blas_threads
 from vit_studio.gui.dialogs import FileDialogs
@@ -398,7 +399,8 @@ class MainWindow(QMainWindow):
         self._settings.last_model = summary.path
         self._settings.add_recent_model(summary.path)
         self._model_panel.show_model(summary)
-        self._finetune.set_explorer_model(summary.path, summary.name)
+        given = summary.arch.num_heads if summary.heads_source == HEADS_GIVEN else None
+        self._finetune.set_explorer_model(summary.path, summary.name, given)
         self._status.show_model(summary)
         self.statusBar().showMessage(f"Model {summary.name} ready on {summary.device_label}", 5000)
         self._banner.clear()

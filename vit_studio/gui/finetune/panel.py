@@ -207,9 +207,9 @@ class FinetunePanel(QWidget):
         self.show_page("training")
         self.scrubber.show_biggest_confusion()
 
-    def set_explorer_model(self, path: Path, name: str) -> None:
+    def set_explorer_model(self, path: Path, name: str, num_heads: int | None = None) -> None:
         """The explorer's model, offered (and by default used) as the base model."""
-        self.form.set_explorer_model(Path(path), name)
+        self.form.set_explorer_model(Path(path), name, num_heads)
 
     def set_base_model(self, path: Path) -> None:
         self.form.set_base_model(Path(path))

@@ -30,6 +30,7 @@ from vit_studio.engine.checkpoints import CheckpointInfo
 from vit_studio.engine.checkpoints.reading import MODEL_SUFFIXES
 from vit_studio.engine.data import FolderScan
 from vit_studio.engine.errors import StudioError
+from vit_studio.engine.model import ViTArch
 from vit_studio.engine.training.plan import DEFAULT_VAL_SHARE, RunPlan, plan_finetune
 from vit_studio.engine.training.settings import DATA, FINETUNE, LEARNING, SHAPE, settings_for
 from vit_studio.gui import questions
@@ -130,8 +131,11 @@ class SettingsForm(QWidget):
 
     # --- context --------------------------------------------------------------------------------
 
-    def set_explorer_model(self, path: Path, name: str) -> None:
-        """Offer the explorer's model first, and follow it unless another model was picked."""
+    def set_explorer_model(self, path: Path, name: str, num_heads: int | None = None) -> None:
+        """Offer the explorer's model first, and follow it unless another model was picked;
+        `num_heads`: the count the user gave the explorer for it (not asked again)."""
+        if num_heads is not None:
+            self._base_heads[path] = num_heads
         label = f"Open in the explorer: {name}"
         combo = self._base_combo
         if self._has_explorer_item:
@@ -158,6 +162,10 @@ class SettingsForm(QWidget):
 
     def base_path(self) -> Path | None:
         return self._base_combo.currentData()
+
+    def base_arch(self) -> ViTArch | None:
+        """The base model's architecture, once its file has been read."""
+        return None if self._base is None else self._base.arch
 
     def base_num_heads(self) -> int | None:
         """The head count the user gave for the base model, if its file does not record it."""
