@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torchvision
 from PIL import Image
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -52,6 +53,19 @@ def random_model(arch: ViTArch = TINY_ARCH, seed: int = 0, name: str = "tiny") -
 @pytest.fixture
 def tiny_model() -> StudioModel:
     return random_model()
+
+
+def uncounted_heads_checkpoint(path: Path) -> Path:
+    """A torchvision ViT state dict of 4 heads of 32 at `path`: its width (128) is no published
+    ViT's, so nothing tells its head count (the usual guess, width / 64, would say 2)."""
+    torch.manual_seed(0)
+    vit = torchvision.models.VisionTransformer(
+        image_size=32, patch_size=8, num_layers=1, num_heads=4, hidden_dim=128, mlp_dim=128,
+        num_classes=5,
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(vit.state_dict(), path)
+    return path
 
 
 def write_image(path: Path, size: tuple[int, int] = (40, 30), seed: int = 0, mode: str = "RGB"):

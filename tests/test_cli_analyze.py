@@ -4,10 +4,9 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from tests.backbones import save_timm_folder, timm_dinov2
-from tests.conftest import TINY_ARCH, random_model, write_image
+from tests.conftest import TINY_ARCH, random_model, uncounted_heads_checkpoint, write_image
 from vit_studio.cli import main
 from vit_studio.engine.model import save_model
 
@@ -121,14 +120,7 @@ def test_a_backbone_is_analysed_and_the_line_says_it_has_no_classes(tmp_path, ph
 
 
 def test_a_head_count_the_file_does_not_record_is_given_with_num_heads(photo, tmp_path, capsys):
-    import torchvision
-
-    vit = torchvision.models.VisionTransformer(  # 4 heads of 32: the width does not tell
-        image_size=32, patch_size=8, num_layers=1, num_heads=4, hidden_dim=128, mlp_dim=128,
-        num_classes=5,
-    )
-    path = tmp_path / "narrow.pth"
-    torch.save(vit.state_dict(), path)
+    path = uncounted_heads_checkpoint(tmp_path / "narrow.pth")
     assert main(["analyze", str(photo), "--model", str(path)]) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "--num-heads N" in error and str(path) in error

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PySide6.QtGui import QImage
 
-from tests.conftest import write_image
+from tests.conftest import uncounted_heads_checkpoint, write_image
 from vit_studio.gui.screenshot import SIZE
 
 
@@ -67,15 +67,7 @@ def test_a_folder_that_cannot_train_is_pictured_as_its_report_and_exits_2(model_
 
 @pytest.mark.slow
 def test_a_head_count_nobody_can_answer_is_the_error_and_num_heads_answers_it(images, tmp_path):
-    import torch
-    import torchvision
-
-    vit = torchvision.models.VisionTransformer(  # 4 heads of 32: the file does not say
-        image_size=32, patch_size=8, num_layers=1, num_heads=4, hidden_dim=128, mlp_dim=128,
-        num_classes=5,
-    )
-    model = tmp_path / "narrow.pth"
-    torch.save(vit.state_dict(), model)
+    model = uncounted_heads_checkpoint(tmp_path / "narrow.pth")
     out = tmp_path / "window.png"
     asked = run_app(str(images[0]), "--model", str(model), "--screenshot", str(out))
     assert asked.returncode == 2 and not out.exists()

@@ -9,10 +9,9 @@ import errno
 import numpy as np
 import pytest
 import torch
-import torchvision
 from PySide6.QtCore import QPoint, Qt
 
-from tests.conftest import write_image
+from tests.conftest import uncounted_heads_checkpoint, write_image
 from tests.gui.conftest import WAIT_MS, run_to_end
 from tests.test_cli_train import COLOURS
 from vit_studio.engine.model import load_studio_model
@@ -335,13 +334,7 @@ def test_a_run_resumes_from_its_checkpoint_file_on_the_folder_it_recorded(qtbot,
 def test_a_base_model_without_its_head_count_is_asked_for_and_trained_with_it(
     qtbot, panel, class_folder, tmp_path, monkeypatch
 ):
-    torch.manual_seed(0)
-    vit = torchvision.models.VisionTransformer(  # 4 heads of 32: the file does not say
-        image_size=32, patch_size=8, num_layers=1, num_heads=4, hidden_dim=128, mlp_dim=128,
-        num_classes=5,
-    )
-    base = tmp_path / "narrow.pth"
-    torch.save(vit.state_dict(), base)
+    base = uncounted_heads_checkpoint(tmp_path / "narrow.pth")
     monkeypatch.setattr("vit_studio.gui.questions.ask_head_count", lambda _parent, _request: 4)
     with qtbot.waitSignal(panel.readyChanged, timeout=WAIT_MS, check_params_cb=bool):
         panel.choose_folder(class_folder)

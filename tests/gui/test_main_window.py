@@ -9,14 +9,13 @@ import shutil
 import numpy as np
 import pytest
 import torch
-import torchvision
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 from threadpoolctl import threadpool_info
 
-from tests.conftest import write_image
+from tests.conftest import uncounted_heads_checkpoint, write_image
 from tests.gui.conftest import WAIT_MS, make_settings, open_window
 from vit_studio.engine.model import StudioModel
 from vit_studio.gui.state.rollout import RolloutSettings
@@ -275,15 +274,7 @@ def test_an_unsupported_checkpoint_is_reported_and_the_model_stays(qtbot, loaded
 
 @pytest.fixture
 def uncounted_heads_file(tmp_path):
-    """A torchvision state dict of 4 heads of 32: its width (128) does not tell the count."""
-    torch.manual_seed(0)
-    vit = torchvision.models.VisionTransformer(
-        image_size=32, patch_size=8, num_layers=1, num_heads=4, hidden_dim=128, mlp_dim=128,
-        num_classes=5,
-    )
-    path = tmp_path / "narrow_vit.pth"
-    torch.save(vit.state_dict(), path)
-    return path
+    return uncounted_heads_checkpoint(tmp_path / "narrow_vit.pth")
 
 
 def test_a_head_count_the_file_does_not_record_is_asked_for(qtbot, loaded, uncounted_heads_file,

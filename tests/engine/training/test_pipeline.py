@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import random_model, write_image
+from tests.conftest import random_model, uncounted_heads_checkpoint, write_image
 from vit_studio.engine.errors import Cancelled, StudioError
 from vit_studio.engine.model import save_model
 from vit_studio.engine.training import RunStatus
@@ -73,15 +73,7 @@ def test_the_recorded_command_names_every_chosen_setting(folder, base, tmp_path)
 
 def test_a_base_model_whose_head_count_the_user_gave_is_loaded_and_recorded_with_it(folder,
                                                                                    tmp_path):
-    import torch
-    import torchvision
-
-    vit = torchvision.models.VisionTransformer(  # 4 heads of 32: the file does not say
-        image_size=32, patch_size=8, num_layers=1, num_heads=4, hidden_dim=128, mlp_dim=128,
-        num_classes=5,
-    )
-    base = tmp_path / "narrow.pth"
-    torch.save(vit.state_dict(), base)
+    base = uncounted_heads_checkpoint(tmp_path / "narrow.pth")
     out = tmp_path / "m.safetensors"
     with pytest.raises(StudioError, match="--num-heads N"):
         prepare_run(finetune(folder, base, out))
