@@ -27,8 +27,10 @@ GRADIENT_UNAVAILABLE_TIP = (
     "Analyse with gradient classes to enable class-specific rollout."
 )
 GRADIENT_TIP = (
-    "Class-specific rollout (Chefer et al. 2021): weights each attention by its gradient for the "
-    "chosen class, so the map shows evidence for that class rather than where attention flows."
+    "Class-specific rollout, a hybrid: Chefer et al. 2021's head fusion (the positive part of "
+    "each attention times its gradient for the chosen class) with Abnar & Zuidema's rollout and "
+    "row renormalisation, so the map shows evidence for that class rather than where attention "
+    "flows."
 )
 
 
