@@ -36,6 +36,7 @@ from vit_studio.gui.pretrained_dialog import PretrainedDialog
 from vit_studio.gui.settings import Settings
 from vit_studio.gui.state.explorer import ExplorerState
 from vit_studio.gui.state.results import HeadCountRequest, ImageResult, ModelSummary
+from vit_studio.gui.trust import connect_trust
 from vit_studio.gui.view_tabs import ViewTabs
 from vit_studio.gui.widgets.filmstrip import Filmstrip, folder_images
 from vit_studio.gui.widgets.image_view import ImageView
@@ -145,6 +146,7 @@ class MainWindow(QMainWindow):
         inference = self._inference
         inference.modelReady.connect(self.state.model_ready)
         inference.headCountNeeded.connect(self._ask_head_count)
+        connect_trust(self.views.trust, inference, lambda: self.state.image_path)
         inference.analysisReady.connect(self.state.analysis_ready)
         inference.failed.connect(self._on_failed)
         inference.busyChanged.connect(self._status.set_busy)

@@ -56,6 +56,11 @@ class Screenshot:
             )
             panel.errorShown.connect(self._fail)
             panel.scanned.connect(self._picture_if_blocked)
+        elif self._view == "trust":
+            # The picture is of the scores: ask for them once the image is analysed.
+            trust = window.views.trust
+            window.analysisReady.connect(lambda _analysis: trust.scoreRequested.emit())
+            trust.scoresShown.connect(lambda: self._capture(self._analysis_text()))
         else:
             window.analysisReady.connect(lambda _analysis: self._capture(self._analysis_text()))
         window.errorShown.connect(self._fail)

@@ -24,6 +24,7 @@ from vit_studio.gui.widgets.plots import MeanDistancePlot, TokenNormMap
 from vit_studio.gui.widgets.posembed_view import PosEmbedMosaic
 from vit_studio.gui.widgets.predictions import PredictionsView
 from vit_studio.gui.widgets.rollout_controls import RolloutControls
+from vit_studio.gui.widgets.trust_view import TrustView
 
 ROLLOUT_NOTE = (
     "The rollout map is painted on the image. Attention rollout follows how attention flows to "
@@ -48,6 +49,7 @@ class ViewTabs(QTabWidget):
         self.patch = PatchView()
         self.distance = MeanDistancePlot()
         self.norms = TokenNormMap()
+        self.trust = TrustView()
         self.finetune = finetune
         rollout_page = QWidget()
         rollout_layout = QVBoxLayout(rollout_page)
@@ -68,6 +70,8 @@ class ViewTabs(QTabWidget):
             "distance": (self.distance, "Distances",
                          "Mean attention distance per head against depth (ViT Figure 7)"),
             "norms": (self.norms, "Norms", "Patch-token norms per layer"),
+            "trust": (self.trust, "Trust",
+                      "Which map to believe: every attribution method scored by perturbation"),
             "finetune": (finetune, "Fine-tune",
                          "Fine-tune the model on a folder of your own images and watch it learn"),
         }  # fmt: skip
@@ -127,6 +131,10 @@ class ViewTabs(QTabWidget):
             self.rollout.set_settings(self._state.effective_rollout)
         self._stale = set(self._drawers)
         self._draw_current()
+        self.trust.clear()  # its scores were of the previous image or model
+        self.trust.set_available(
+            result.analysis.has_classifier, f"this model is {NO_CLASSIFIER}: nothing to explain"
+        )
 
     def _on_layer_head(self, layer: int, head: int) -> None:
         if self.is_fresh(self.patch):

@@ -9,14 +9,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from vit_studio.engine.callbacks import Cancel, Progress
 from vit_studio.engine.data import SkippedFile
 from vit_studio.engine.errors import Cancelled, StudioError
-from vit_studio.engine.explain.faithfulness import AUC_NAMES, perturbation_curves
+from vit_studio.engine.explain.faithfulness import AUC_NAMES, Curves, perturbation_curves
 from vit_studio.engine.explain.methods import METHODS, check_methods, explain
 from vit_studio.engine.images import ImageFileError, open_image, prepare_image
 from vit_studio.engine.model import StudioModel
+
+LOWER_IS_BETTER = frozenset({"positive_auc", "deletion_auc"})
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,47 @@ class FaithfulnessReport:
             "methods": self.methods,
             "skipped": [{"image": str(s.path), "reason": s.reason} for s in self.skipped],
         }
+
+
+@dataclass(frozen=True)
+class ImageScores:
+    """Every method's curves for one image, against its unperturbed prediction."""
+
+    predicted: int
+    curves: dict[str, Curves]
+
+    def best(self, auc: str) -> tuple[str, ...]:
+        """The methods with the best value of `auc` (lowest for positive and deletion; ties
+        are common on one image, whose top-1 curves move in steps)."""
+        sign = -1.0 if auc in LOWER_IS_BETTER else 1.0
+        values = {name: sign * curves.aucs()[auc] for name, curves in self.curves.items()}
+        top = max(values.values())
+        return tuple(name for name, value in values.items() if value == top)
+
+
+def score_image(
+    model: StudioModel,
+    tensor: torch.Tensor,
+    methods: Sequence[str] = METHODS,
+    *,
+    rng: np.random.Generator | None = None,
+    progress: Progress | None = None,
+    cancel: Cancel | None = None,
+) -> ImageScores:
+    """The maps of one normalised image `[3, H, W]` (one captured forward) and each method's
+    curves (one batched forward each). `progress(done, total)` counts the methods scored;
+    `cancel()` is polled between them and raises `Cancelled`."""
+    methods = check_methods(methods)
+    tensor = tensor.to(model.device)
+    found = explain(model, tensor, methods, rng=rng)
+    curves: dict[str, Curves] = {}
+    for done, name in enumerate(methods):
+        if cancel is not None and cancel():
+            raise Cancelled(f"stopped after {done} of {len(methods)} methods")
+        curves[name] = perturbation_curves(model.module, tensor, found.maps[name], found.predicted)
+        if progress is not None:
+            progress(done + 1, len(methods))
+    return ImageScores(found.predicted, curves)
 
 
 def evaluate_faithfulness(
@@ -66,11 +110,9 @@ def evaluate_faithfulness(
         except ImageFileError as exc:
             skipped.append(SkippedFile(Path(path), str(exc)))
             continue
-        tensor = prepared.tensor.to(model.device)
-        found = explain(model, tensor, methods, rng=rng)
+        scores = score_image(model, prepared.tensor, methods, rng=rng)
         for name in methods:
-            curves = perturbation_curves(model.module, tensor, found.maps[name], found.predicted)
-            aucs = curves.aucs()
+            aucs = scores.curves[name].aucs()
             totals[name] += [aucs[key] for key in AUC_NAMES]
         scored += 1
         if progress is not None:

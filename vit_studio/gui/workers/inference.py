@@ -19,15 +19,17 @@ from vit_studio.engine.checkpoints import HeadCountNeeded, load_model
 from vit_studio.engine.checkpoints.discovery import find_local_models
 from vit_studio.engine.device import available_devices, device_label, resolve_device
 from vit_studio.engine.errors import StudioError
+from vit_studio.engine.explain.evaluate import ImageScores, score_image
 from vit_studio.engine.images import PreparedImage, open_image, prepare_image
 from vit_studio.engine.model import StudioModel
 from vit_studio.gui.cpu import default_num_threads, torch_setup
 from vit_studio.gui.state.results import HeadCountRequest, ImageResult, ModelSummary
-from vit_studio.gui.workers.thread import WorkerThread
+from vit_studio.gui.workers.thread import JobContext, WorkerThread
 
 # Kinds of job: the newest of each kind wins.
 MODEL = "model"
 ANALYSIS = "analysis"
+TRUST = "trust"  # the faithfulness scores of every attribution map of the image
 LOCAL_MODELS = "local models"
 DEVICES = "devices"
 
@@ -87,6 +89,17 @@ class _ModelOwner:
             total_ms=(finished - started) * 1000.0,
         )
 
+    def score_maps(self, path: Path, context: JobContext, progress) -> ImageScores:
+        if self.model is None:
+            raise StudioError("no model is loaded yet; open one with Model ▸ Open Model…")
+        prepared = self._prepare(path)
+        return score_image(
+            self.model,
+            prepared.tensor,
+            progress=lambda done, total: context.report(progress, done, total),
+            cancel=context.cancelled,
+        )
+
     def _prepare(self, path: Path) -> PreparedImage:
         """The model input for `path`, reused while file and preprocessing are unchanged.
 
@@ -117,6 +130,8 @@ class InferenceClient(QObject):
     """The GUI's handle on the inference thread; results come only for current requests."""
 
     modelReady = Signal(ModelSummary)
+    scoresReady = Signal(Path, ImageScores)  # the image, every map's faithfulness curves
+    scoringProgress = Signal(int, int)  # methods scored, methods in all
     headCountNeeded = Signal(HeadCountRequest)  # the load waits for the user's answer
     analysisReady = Signal(ImageResult)
     localModelsFound = Signal(object)  # list[LocalModel]
@@ -146,7 +161,7 @@ class InferenceClient(QObject):
         record it); supersedes earlier loads and every analysis in flight."""
         self._model_path, self._model_heads = path, num_heads
         self._load(path, device, reload=True)
-        self._thread.cancel(ANALYSIS)  # results computed with the previous model are stale
+        self._thread.cancel(ANALYSIS, TRUST)  # results computed with the previous model are stale
 
     def set_device(self, device: str) -> bool:
         """Move the current model; False if none was asked for yet."""
@@ -165,6 +180,20 @@ class InferenceClient(QObject):
             done=self.analysisReady.emit,
             failed=lambda message: self.failed.emit(ANALYSIS, message),
         )
+
+    def score_maps(self, path: Path) -> None:
+        """Score every attribution map of `path` by perturbation (seconds to a minute)."""
+        owner = self._owner
+        self._thread.submit(
+            TRUST,
+            lambda context: owner.score_maps(path, context, self.scoringProgress.emit),
+            doing=f"scoring the maps of {path.name}",
+            done=lambda scores: self.scoresReady.emit(path, scores),
+            failed=lambda message: self.failed.emit(TRUST, message),
+        )
+
+    def cancel_scoring(self) -> None:
+        self._thread.cancel(TRUST)
 
     def scan_local_models(self) -> None:
         self._thread.submit(
