@@ -51,6 +51,7 @@ def test_npz_holds_every_array_in_float32_with_documented_shapes(model_file, pho
         "pos_similarity": (g, g, g, g),
         "mean_attention_distance": (layers, heads),
         "token_norms": (layers, n),
+        "logit_lens": (layers, TINY_ARCH.num_classes),
     }
     assert {name: arrays[name].shape for name in arrays.files} == expected
     assert all(arrays[name].dtype == np.float32 for name in arrays.files)

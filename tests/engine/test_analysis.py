@@ -92,6 +92,20 @@ def test_token_norms_are_the_residual_stream_after_each_block(tiny_model):
     assert result.patch_token_norms().shape == (TINY_ARCH.num_layers, 4, 4)
 
 
+def test_the_logit_lens_reads_the_class_token_after_each_block_through_the_head(tiny_model):
+    image = prepared(seed=3)
+    result = analyze(tiny_model, image)
+    module = tiny_model.module
+    outputs = block_inputs(module, image.tensor.unsqueeze(0))[1:]
+    with torch.no_grad():
+        expected = [torch.softmax(module.heads(module.encoder.ln(x[:, 0])), dim=-1)[0]
+                    for x in outputs]  # fmt: skip
+    assert result.logit_lens.shape == (TINY_ARCH.num_layers, TINY_ARCH.num_classes)
+    for layer, probs in enumerate(expected):
+        np.testing.assert_allclose(result.logit_lens[layer], probs, atol=1e-6)
+    np.testing.assert_allclose(result.logit_lens[-1], result.probs, atol=1e-6)  # the output
+
+
 def test_class_relevance_pairs_each_layer_with_its_own_gradient(tiny_model):
     image = prepared(seed=3)
     result = analyze(tiny_model, image, gradient_classes=[1, 4])

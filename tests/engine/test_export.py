@@ -31,6 +31,7 @@ def test_arrays_have_the_documented_names_shapes_and_float32(analysis):
         "pos_similarity": (g, g, g, g),
         "mean_attention_distance": (layers, heads),
         "token_norms": (layers, n),
+        "logit_lens": (layers, classes),
     }
     assert all(array.dtype == np.float32 for array in arrays.values())
     # The plain rollout: mean head fusion, nothing discarded, from the first layer, max 1.

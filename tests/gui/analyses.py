@@ -66,6 +66,11 @@ def fake_analysis(
         probs=probs.astype(np.float32),
         attentions=attentions,
         token_norms=token_norms,
+        # Confidence grows with depth towards the final probabilities.
+        logit_lens=np.stack([
+            np.exp(class_logits * d) / np.exp(class_logits * d).sum()
+            for d in np.linspace(0.1, 1.0, layers)
+        ]).astype(np.float32),
         pos_similarity=attribution.pos_embedding_similarity(_sincos_position_embedding(g), g),
         mean_attention_distance=attribution.mean_attention_distance(attentions, g, patch_size),
     )

@@ -50,8 +50,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--npz",
         metavar="FILE",
         help="write the arrays (input, logits, probs, attentions, rollout, pos_similarity, "
-        "mean_attention_distance, token_norms) as float32 NPZ; with several images FILE is a "
-        "folder that receives one IMAGE-NAME.npz per image",
+        "mean_attention_distance, token_norms, logit_lens) as float32 NPZ; with several images "
+        "FILE is a folder that receives one IMAGE-NAME.npz per image",
     )
     add_device_argument(parser)
     parser.set_defaults(handler=run)

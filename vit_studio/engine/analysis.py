@@ -58,6 +58,10 @@ class Analysis:
     probs: np.ndarray  # [C]
     attentions: np.ndarray  # [L, H, N, N]
     token_norms: np.ndarray  # [L, N], L2 norm of every token after each block
+    # [L, C]: the class token after each block read through the final LayerNorm and head, as
+    # probabilities (the "logit lens", nostalgebraist 2020): how the prediction forms with depth.
+    # The last row is `probs`.
+    logit_lens: np.ndarray
     pos_similarity: np.ndarray  # [g, g, g, g]
     mean_attention_distance: np.ndarray  # [L, H], pixels
     class_relevance: Mapping[int, np.ndarray] = field(default_factory=dict)
@@ -203,6 +207,9 @@ def analyze(
             clock.lap("gradients")
         attentions = attentions_t.float().cpu().numpy()
         token_norms = torch.stack([out[0].detach().norm(dim=-1) for out in capture.block_outputs])
+        with torch.no_grad():
+            class_states = torch.stack([out[0, 0] for out in capture.block_outputs])
+            lens = torch.softmax(module.heads(module.encoder.ln(class_states)).float(), dim=-1)
         pos_embedding = module.encoder.pos_embedding[0].detach().float().cpu().numpy()
         logits_np = logits.detach().float().cpu().numpy()
 
@@ -221,6 +228,7 @@ def analyze(
         probs=_frozen(probs.cpu().numpy()),
         attentions=_frozen(attentions),
         token_norms=_frozen(token_norms.float().cpu().numpy()),
+        logit_lens=_frozen(lens.cpu().numpy()),
         pos_similarity=_frozen(pos_similarity),
         mean_attention_distance=_frozen(distances),
         class_relevance=MappingProxyType(relevance),

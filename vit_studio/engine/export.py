@@ -21,7 +21,8 @@ def analysis_arrays(analysis: Analysis) -> dict[str, np.ndarray]:
     """The NPZ export: plain rollout (mean fusion, no discard, from layer 0), all float32.
 
     Keys: input [3, H, W], logits [C], probs [C], attentions [L, H, N, N], rollout [g, g],
-    pos_similarity [g, g, g, g], mean_attention_distance [L, H], token_norms [L, N].
+    pos_similarity [g, g, g, g], mean_attention_distance [L, H], token_norms [L, N],
+    logit_lens [L, C].
     """
     arrays = {
         "input": analysis.input,
@@ -32,6 +33,7 @@ def analysis_arrays(analysis: Analysis) -> dict[str, np.ndarray]:
         "pos_similarity": analysis.pos_similarity,
         "mean_attention_distance": analysis.mean_attention_distance,
         "token_norms": analysis.token_norms,
+        "logit_lens": analysis.logit_lens,
     }
     return {name: np.asarray(array, dtype=np.float32) for name, array in arrays.items()}
 

@@ -25,6 +25,7 @@ from vit_studio.engine.hub import CatalogueEntry, local_path
 from vit_studio.engine.images import IMAGE_EXTENSIONS, is_image_path
 from vit_studio.engine.model import HEADS_GIVEN
 from vit_studio.gui import questions
+from vit_studio.gui.ablation import connect_ablation
 from vit_studio.gui.cpu import limit_blas_threads
 from vit_studio.gui.dialogs import FileDialogs
 from vit_studio.gui.exports import Exports
@@ -147,6 +148,7 @@ class MainWindow(QMainWindow):
         inference.modelReady.connect(self.state.model_ready)
         inference.headCountNeeded.connect(self._ask_head_count)
         connect_trust(self.views.trust, inference, lambda: self.state.image_path)
+        self.knocked_out_heads = connect_ablation(self.views, inference, self.state)
         inference.analysisReady.connect(self.state.analysis_ready)
         inference.failed.connect(self._on_failed)
         inference.busyChanged.connect(self._status.set_busy)

@@ -19,6 +19,7 @@ from vit_studio.gui.state.explorer import VIEWS, ExplorerState
 from vit_studio.gui.state.results import ImageResult
 from vit_studio.gui.state.rollout import RolloutSettings
 from vit_studio.gui.widgets.attention_grid import AttentionGrid
+from vit_studio.gui.widgets.logit_lens import LogitLensView
 from vit_studio.gui.widgets.patch_view import PatchView
 from vit_studio.gui.widgets.plots import MeanDistancePlot, TokenNormMap
 from vit_studio.gui.widgets.posembed_view import PosEmbedMosaic
@@ -49,6 +50,7 @@ class ViewTabs(QTabWidget):
         self.patch = PatchView()
         self.distance = MeanDistancePlot()
         self.norms = TokenNormMap()
+        self.lens = LogitLensView()
         self.trust = TrustView()
         self.finetune = finetune
         rollout_page = QWidget()
@@ -70,6 +72,7 @@ class ViewTabs(QTabWidget):
             "distance": (self.distance, "Distances",
                          "Mean attention distance per head against depth (ViT Figure 7)"),
             "norms": (self.norms, "Norms", "Patch-token norms per layer"),
+            "lens": (self.lens, "Lens", "How the prediction forms with depth (logit lens)"),
             "trust": (self.trust, "Trust",
                       "Which map to believe: every attribution method scored by perturbation"),
             "finetune": (finetune, "Fine-tune",
@@ -88,6 +91,7 @@ class ViewTabs(QTabWidget):
             self.patch: self._draw_patch,
             self.distance: self._draw_distance,
             self.norms: self.norms.show_analysis,
+            self.lens: self.lens.show_analysis,
         }
         self._stale: set[QWidget] = set()
         self._show_rollout(state.effective_rollout)

@@ -23,8 +23,8 @@ from vit_studio.gui.state.rollout import RolloutSettings
 
 # The explorer's views, in tab order; `vit-studio --view` brings any of them to the front.
 VIEWS = (
-    "predictions", "attention", "rollout", "posembed", "patch", "distance", "norms", "trust",
-    "finetune",
+    "predictions", "attention", "rollout", "posembed", "patch", "distance", "norms", "lens",
+    "trust", "finetune",
 )  # fmt: skip
 
 

@@ -28,7 +28,8 @@ MEAN_COLUMN_GAP = 12  # sets the derived mean column apart from the real heads
 SELECTION_COLOUR = QColor(0, 200, 255)
 LEGEND_TEXT = (
     "Class-token attention to each patch. Rows: layers, columns: heads, last column: mean over "
-    "heads. Each thumbnail is scaled to its own min–max, so compare shapes, not brightness."
+    "heads. Each thumbnail is scaled to its own min–max, so compare shapes, not brightness. "
+    "Ctrl-click a head to knock it out (see Predictions)."
 )
 
 
@@ -73,6 +74,7 @@ class ThumbnailCanvas(QWidget):
     """The painted grid. Cells are addressed as (layer, column); the last column is the mean."""
 
     cellClicked = Signal(int, int)
+    cellAblated = Signal(int, int)  # Ctrl-click: knock this head out
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -225,7 +227,11 @@ class ThumbnailCanvas(QWidget):
 
     def mousePressEvent(self, event: QMouseEvent) -> None:
         cell = self.cell_at(event.position().toPoint())
-        if event.button() == Qt.MouseButton.LeftButton and cell is not None:
+        if event.button() != Qt.MouseButton.LeftButton or cell is None:
+            return
+        if event.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            self.cellAblated.emit(*cell)
+        else:
             self._choose(cell)
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
@@ -288,6 +294,7 @@ class AttentionGrid(QWidget):
     """
 
     headSelected = Signal(int, int)
+    headAblated = Signal(int, int)  # Ctrl-click: (layer, head) to knock out
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -295,6 +302,7 @@ class AttentionGrid(QWidget):
         self._num_heads = 0
         self._canvas = ThumbnailCanvas()
         self._canvas.cellClicked.connect(self._on_cell_clicked)
+        self._canvas.cellAblated.connect(self._on_cell_ablated)
         self._scroll = QScrollArea()
         self._scroll.setWidget(self._canvas)
         self._scroll.setFrameShape(QFrame.Shape.NoFrame)
@@ -395,6 +403,10 @@ class AttentionGrid(QWidget):
         self._header.update()
         self._scroll_to(layer, column)
         self.headSelected.emit(layer, MEAN_HEAD if column == self._num_heads else column)
+
+    def _on_cell_ablated(self, layer: int, column: int) -> None:
+        if column < self._num_heads:  # the mean column is no head of its own
+            self.headAblated.emit(layer, column)
 
     def _fit(self) -> None:
         # Reserve the vertical scroll bar's width whether or not it shows, so its appearing

@@ -5,6 +5,7 @@ A backbone has no classes: the view then says so in place of the bars, and how t
 
 from __future__ import annotations
 
+import numpy as np
 from PySide6.QtCore import QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QMouseEvent, QPainter, QPaintEvent
 from PySide6.QtWidgets import QComboBox, QFormLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
@@ -141,6 +142,12 @@ class PredictionsView(QWidget):
         self._other.activated.connect(self._on_other)
         self._caption = QLabel(CAPTION)
         self._caption.setWordWrap(True)
+        self._ablation = QLabel("")  # what knocking out heads changed, beside the original
+        self._ablation.setWordWrap(True)
+        self._ablation.setToolTip(
+            "Ctrl-click a head under Attention to knock it out (its output zeroed) and run the "
+            "model once more; Ctrl-click more to knock out several."
+        )
         self._other_row = QWidget()
         other = QFormLayout(self._other_row)
         other.setContentsMargins(0, 0, 0, 0)
@@ -150,6 +157,7 @@ class PredictionsView(QWidget):
         layout.addWidget(self._bars)
         layout.addWidget(self._other_row)
         layout.addWidget(self._caption)
+        layout.addWidget(self._ablation)
         layout.addStretch(1)
 
     @property
@@ -184,7 +192,31 @@ class PredictionsView(QWidget):
         self._bars.set_chosen(chosen)
         self._other.setCurrentIndex(-1 if chosen is None else self._other.findData(chosen))
 
+    def show_ablation(
+        self, analysis: Analysis, heads: tuple[tuple[int, int], ...], probs: np.ndarray
+    ) -> None:
+        """The top classes of `analysis` with `heads` (layer, head; 0-based) knocked out, beside
+        the original probabilities."""
+        names = ", ".join(f"L{layer + 1} H{head + 1}" for layer, head in heads)
+        changes = "; ".join(
+            f"{p.label} {p.probability:.1%} → {probs[p.index]:.1%}"
+            for p in analysis.top_k(self._top_k)
+        )
+        best = int(np.argmax(probs))
+        verdict = (
+            "the prediction stays" if best == analysis.top_k(1)[0].index
+            else f"the prediction becomes {analysis.class_names[best]}"
+        )
+        self._ablation.setText(f"<b>{names} knocked out</b> ({verdict}): {changes}")
+
+    def clear_ablation(self) -> None:
+        self._ablation.clear()
+
+    def ablation_text(self) -> str:
+        return self._ablation.text()
+
     def clear(self) -> None:
+        self._ablation.clear()
         self._title.setText("No predictions yet")
         self._bars.set_predictions([], None)
         self._other.clear()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from PySide6.QtCore import QObject, Signal
 
@@ -19,6 +20,7 @@ from vit_studio.engine.checkpoints import HeadCountNeeded, load_model
 from vit_studio.engine.checkpoints.discovery import find_local_models
 from vit_studio.engine.device import available_devices, device_label, resolve_device
 from vit_studio.engine.errors import StudioError
+from vit_studio.engine.explain.ablation import ablated_probs
 from vit_studio.engine.explain.evaluate import ImageScores, score_image
 from vit_studio.engine.images import PreparedImage, open_image, prepare_image
 from vit_studio.engine.model import StudioModel
@@ -30,6 +32,7 @@ from vit_studio.gui.workers.thread import JobContext, WorkerThread
 MODEL = "model"
 ANALYSIS = "analysis"
 TRUST = "trust"  # the faithfulness scores of every attribution map of the image
+ABLATION = "ablation"  # the prediction with some heads knocked out
 LOCAL_MODELS = "local models"
 DEVICES = "devices"
 
@@ -100,6 +103,11 @@ class _ModelOwner:
             cancel=context.cancelled,
         )
 
+    def ablate(self, path: Path, heads: tuple[tuple[int, int], ...]) -> np.ndarray:
+        if self.model is None:
+            raise StudioError("no model is loaded yet; open one with Model ▸ Open Model…")
+        return ablated_probs(self.model, self._prepare(path).tensor, heads)
+
     def _prepare(self, path: Path) -> PreparedImage:
         """The model input for `path`, reused while file and preprocessing are unchanged.
 
@@ -132,6 +140,7 @@ class InferenceClient(QObject):
     modelReady = Signal(ModelSummary)
     scoresReady = Signal(Path, ImageScores)  # the image, every map's faithfulness curves
     scoringProgress = Signal(int, int)  # methods scored, methods in all
+    ablationReady = Signal(Path, tuple, object)  # image, knocked-out heads, probabilities [C]
     headCountNeeded = Signal(HeadCountRequest)  # the load waits for the user's answer
     analysisReady = Signal(ImageResult)
     localModelsFound = Signal(object)  # list[LocalModel]
@@ -161,7 +170,8 @@ class InferenceClient(QObject):
         record it); supersedes earlier loads and every analysis in flight."""
         self._model_path, self._model_heads = path, num_heads
         self._load(path, device, reload=True)
-        self._thread.cancel(ANALYSIS, TRUST)  # results computed with the previous model are stale
+        # What was computed with the previous model is stale.
+        self._thread.cancel(ANALYSIS, TRUST, ABLATION)
 
     def set_device(self, device: str) -> bool:
         """Move the current model; False if none was asked for yet."""
@@ -190,6 +200,17 @@ class InferenceClient(QObject):
             doing=f"scoring the maps of {path.name}",
             done=lambda scores: self.scoresReady.emit(path, scores),
             failed=lambda message: self.failed.emit(TRUST, message),
+        )
+
+    def ablate(self, path: Path, heads: tuple[tuple[int, int], ...]) -> None:
+        """The prediction of `path` with `heads` ((layer, head), 0-based) knocked out."""
+        owner = self._owner
+        self._thread.submit(
+            ABLATION,
+            lambda _context: owner.ablate(path, heads),
+            doing=f"knocking out heads on {path.name}",
+            done=lambda probs: self.ablationReady.emit(path, heads, probs),
+            failed=lambda message: self.failed.emit(ABLATION, message),
         )
 
     def cancel_scoring(self) -> None:
