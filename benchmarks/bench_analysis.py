@@ -11,10 +11,9 @@ with numpy's BLAS on one thread as the explorer runs it. Run it on an otherwise 
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import numpy as np
+import timing  # benchmarks/timing.py: the scripts run from this folder
 import torch
 import torchvision
 from threadpoolctl import threadpool_limits
@@ -24,25 +23,9 @@ from vit_studio.engine.images import PreparedImage
 from vit_studio.engine.model import from_torchvision
 
 
-def _once(fn, device: torch.device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return (time.perf_counter() - start) * 1000.0
-
-
 def interleaved(fns: dict, repeats: int, device: torch.device) -> dict[str, float]:
-    """Median milliseconds per function, calls interleaved so load changes hit all alike."""
-    for fn in fns.values():
-        fn()
-    samples: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            samples[name].append(_once(fn, device))
-    return {name: statistics.median(values) for name, values in samples.items()}
+    """Median milliseconds per function (`timing.interleaved`)."""
+    return {name: s * 1000.0 for name, s in timing.interleaved(fns, repeats, device).items()}
 
 
 def main() -> None:

@@ -12,9 +12,8 @@ as ratios to a plain `model(x)` under inference mode. Run it on an otherwise idl
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
+import timing  # benchmarks/timing.py: the scripts run from this folder
 import torch
 import torchvision
 
@@ -23,27 +22,6 @@ from vit_studio.engine.explain.faithfulness import perturbation_curves
 from vit_studio.engine.explain.methods import METHODS, explain
 from vit_studio.engine.model import StudioModel, from_torchvision
 from vit_studio.engine.resources import default_model_path
-
-
-def _once(fn, device: torch.device) -> float:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    start = time.perf_counter()
-    fn()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return time.perf_counter() - start
-
-
-def interleaved(fns: dict, repeats: int, device: torch.device) -> dict[str, float]:
-    """Median seconds per function, calls interleaved so load changes hit all alike."""
-    for fn in fns.values():
-        fn()
-    samples: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            samples[name].append(_once(fn, device))
-    return {name: statistics.median(values) for name, values in samples.items()}
 
 
 def bench(model: StudioModel, repeats: int) -> None:
@@ -70,7 +48,7 @@ def bench(model: StudioModel, repeats: int) -> None:
     for method in METHODS:
         fns[f"map {method}"] = map_only(method)
         fns[f"scored {method}"] = scored(method)
-    times = interleaved(fns, repeats, device)
+    times = timing.interleaved(fns, repeats, device)
     base = times["plain"]
     print(f"\n{model.meta.name} ({arch.describe()}) on {device}: plain forward {base * 1e3:.1f} ms")
     print(f"{'method':<24}{'map s':>10}{'map ×':>9}{'map+curves s':>14}{'×':>9}")
