@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import fill_disk, random_model
+from tests.hub_server import serve_fake_hub
 from vit_studio.cli import main
 from vit_studio.engine.model import load_studio_model, save_model, with_meta
 from vit_studio.engine.training import load_checkpoint, pipeline
@@ -134,6 +135,22 @@ def test_finetune_replaces_the_head_resizes_and_freezes(folder, tmp_path):
     base_model = load_studio_model(base)
     encoder = "encoder.layers.encoder_layer_0.mlp.0.weight"
     assert (model.module.state_dict()[encoder] == base_model.module.state_dict()[encoder]).all()
+
+
+def test_finetune_downloads_a_hub_model_itself_and_starts_from_it(
+    folder, tmp_path, monkeypatch, capsys
+):
+    # The command downloads --model itself (under torchrun: rank 0 first, the others then find it).
+    for _hub in serve_fake_hub(tmp_path, monkeypatch):
+        out = tmp_path / "ft.safetensors"
+        args = ["finetune", str(folder), "--model", "hf:fake/vit-tiny", "--epochs", "1",
+                "--device", "cpu", "--out", str(out)]  # fmt: skip
+        assert main(args) == 0
+        assert "downloading fake/vit-tiny" in capsys.readouterr().err
+        model = load_studio_model(out)
+        assert model.meta.class_names == COLOURS
+        base = model.meta.provenance["data"]["base_model"]
+        assert base.startswith(str(tmp_path / "hf")) and "vit-tiny" in base  # the download
 
 
 def test_finetune_derives_the_settings_left_open_from_the_folder_and_says_why(

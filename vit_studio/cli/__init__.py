@@ -53,7 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        if getattr(args, "model", None):
+        # A command that sets `fetches_model` downloads --model itself (train: rank 0 first).
+        if getattr(args, "model", None) and not getattr(args, "fetches_model", False):
             from vit_studio.cli.common import fetched_model
 
             args.model = fetched_model(args.model)

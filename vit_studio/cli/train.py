@@ -4,22 +4,37 @@ Both are the engine's training pipeline (`engine.training.pipeline`, the one the
 runs too) with flags made from its settings table (`engine.training.settings`). Progress goes to
 standard error (`console`); the scan report, the settings and why, epoch summaries and results
 go to standard output.
+
+Under torchrun (`torchrun --nproc-per-node N -m vit_studio train ...`) every process runs the
+command: they join one process group, rank 0 prepares the run first (scan, image cache) while the
+others wait, then all train together. Only rank 0 prints and writes; the others' standard output
+and error stay silent, except for an error of their own, which names their rank.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
+from contextlib import ExitStack, redirect_stderr, redirect_stdout
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from vit_studio.cli.common import add_model_argument
+from vit_studio.cli import EXIT_USER_ERROR
+from vit_studio.cli.common import add_model_argument, fetched_model
 from vit_studio.cli.console import Console
 from vit_studio.engine.errors import StudioError
 from vit_studio.engine.text import counted, elapsed_text
 from vit_studio.engine.training import EpochInfo, RunStatus, TrainCallbacks, TrainResult
+from vit_studio.engine.training.distributed import (
+    Group,
+    OtherRankFailed,
+    main_rank_first,
+    process_group,
+)
 from vit_studio.engine.training.pipeline import (
     PrepareCallbacks,
     PreparedRun,
@@ -57,6 +72,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         parser.add_argument("folder", metavar="FOLDER", help="the image folder")
         if command == FINETUNE:
             add_model_argument(parser, "the bundled model; the model to start from")
+            # A hub model is downloaded inside `main_rank_first`, so that torchrun's processes do
+            # not all download it into the same partial file at once.
+            parser.set_defaults(fetches_model=True)
         parser.add_argument(
             "--out", required=True, metavar="M.safetensors", help="the model to write"
         )
@@ -104,22 +122,46 @@ def request_from(command: str, args: argparse.Namespace) -> RunRequest:
 
 def run_command(command: str, args: argparse.Namespace) -> int:
     request = request_from(command, args)
+    with process_group() as group:
+        if group.is_main:
+            return _run_request(request, group)
+        with ExitStack() as silent:
+            devnull = silent.enter_context(open(os.devnull, "w", encoding="utf-8"))
+            silent.enter_context(redirect_stdout(devnull))
+            silent.enter_context(redirect_stderr(devnull))
+            try:
+                return _run_request(request, group)
+            except OtherRankFailed:
+                return EXIT_USER_ERROR  # the rank that failed says why
+            except KeyboardInterrupt:
+                return EXIT_INTERRUPTED
+            except StudioError as exc:
+                raise StudioError(f"process {group.rank} of {group.world_size}: {exc}") from exc
+
+
+def _run_request(request: RunRequest, group: Group) -> int:
     if not request.resume and request.paths.checkpoint.exists():
         print(f"note: {request.paths.checkpoint} from an earlier run will be replaced "
               "(--resume continues it)")  # fmt: skip
     console = Console()
     started = time.monotonic()
-    prepared = prepare_run(
-        request,
-        PrepareCallbacks(
-            on_scanned=lambda scan: console.line(scan.report()),
-            on_planned=lambda plan: console.line("\n".join(plan.explain())),
-            progress=console.stage,
-        ),
-    )
+    with main_rank_first(group):
+        if request.base_model is not None:
+            request = replace(request, base_model=Path(fetched_model(str(request.base_model))))
+        prepared = prepare_run(
+            request,
+            PrepareCallbacks(
+                on_scanned=lambda scan: console.line(scan.report()),
+                on_planned=lambda plan: console.line("\n".join(plan.explain())),
+                progress=console.stage,
+            ),
+        )
+        # Refused here, where rank 0 fails first and the others stop without repeating it.
+        group.local_batch(min(prepared.config.batch_size, len(prepared.train_images.labels)))
     console.close()
     _report_prepared(console, prepared, time.monotonic() - started)
-    baseline = prepared.pixel_baseline()
+    baseline = prepared.pixel_baseline() if group.is_main else None
+    group.barrier()  # the others wait here, not in DDP's first collective with its short timeout
     if baseline is not None:
         console.line(f"pixels alone: {baseline:.1%} of the validation images (logistic "
                      "regression on raw 32 x 32 pixels: what the model must beat)")  # fmt: skip

@@ -27,7 +27,10 @@ The modules, one concern each:
     checkpoint  the resumable checkpoint: save, load, check, RNG states
     schedule    learning rate per step, weight-decay groups, epoch seeds, fitting a time budget
     outputs     the files a run writes: best model, metrics history
-    loop        `train`: the optimiser, steps, validation and saving of a run
+    steps       the optimiser of a run and one optimisation step
+    validation  validating during a run (sharded over torchrun's processes)
+    distributed several processes (torchrun): process group, batch shares, collectives
+    loop        `train`: the epochs, reports, decisions and saving of a run
 
 Everything public is importable from here: `from vit_studio.engine.training import train`.
 """

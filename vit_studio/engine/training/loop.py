@@ -11,6 +11,11 @@ resumable checkpoint (`checkpoint.save_checkpoint`); the sample order and the au
 streams restart from (seed, epoch) each epoch, so they need no state. The best-by-validation
 model is saved in our .safetensors format with its training provenance, and every epoch (and
 optionally every step report) is appended to a JSON-lines metrics file.
+
+Started by torchrun, every process runs this loop on its share of each global batch
+(`distributed`), DistributedDataParallel averaging the gradients; rank 0 alone writes and
+reports, and what depends on its clock or cancel flag (stopping, step reports, re-planned
+epochs) is its decision, broadcast, so the ranks always agree.
 """
 
 from __future__ import annotations
@@ -24,10 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
 
-from vit_studio.engine.augment import BatchAugmenter, normalize_images
+from vit_studio.engine.augment import BatchAugmenter
 from vit_studio.engine.callbacks import Cancel
 from vit_studio.engine.device import device_label, resolve_device
 from vit_studio.engine.errors import StudioError
@@ -40,7 +43,8 @@ from vit_studio.engine.training.checkpoint import (
     save_checkpoint,
 )
 from vit_studio.engine.training.config import TrainConfig
-from vit_studio.engine.training.evaluation import EvalResult, finite_or_none, predict
+from vit_studio.engine.training.distributed import current
+from vit_studio.engine.training.evaluation import EvalResult, finite_or_none
 from vit_studio.engine.training.outputs import RunFiles
 from vit_studio.engine.training.precision import autocast_dtype
 from vit_studio.engine.training.progress import (
@@ -56,9 +60,15 @@ from vit_studio.engine.training.schedule import (
     epoch_seed,
     fitted_epochs,
     lr_at,
-    param_groups,
 )
 from vit_studio.engine.training.source import BatchSource, check_labels
+from vit_studio.engine.training.steps import (
+    make_optimizer,
+    make_scaler,
+    optimisation_step,
+    set_lr,
+)
+from vit_studio.engine.training.validation import plain_inputs, validate
 
 if TYPE_CHECKING:
     from vit_studio.engine.data import CachedImages
@@ -90,6 +100,9 @@ def train(
     except for `RUNTIME_FIELDS`. `config.freeze` other than "none" decides what trains; "none"
     keeps the model's own `requires_grad` flags (as `prepare_finetune` set them). `provenance`
     (command, dataset, data settings) is stored in the checkpoint and the saved model's metadata.
+
+    In a process group (torchrun), every rank calls this with the same arguments; only rank 0
+    writes `out` and calls `callbacks` and `cancel`.
     """
     run = _Run(model, train_data, val_data, config, out, callbacks or TrainCallbacks(), provenance)
     if resume is not None:
@@ -113,10 +126,13 @@ class _Run:
         provenance: dict[str, Any] | None,
     ) -> None:
         self.started = time.monotonic()
+        self.group = group = current()
+        if not group.is_main:  # the other ranks stay silent
+            callbacks = TrainCallbacks()
         self.model, self.config, self.callbacks = model, config, callbacks
         self.provenance = dict(provenance or {})
         self.paths = TrainPaths.beside(out) if out is not None else None
-        self.files = RunFiles(self.paths) if self.paths is not None else None
+        self.files = RunFiles(self.paths) if self.paths is not None and group.is_main else None
         check_labels(model, train_data, "training images")
         if val_data is not None and len(val_data.labels) == 0:
             val_data = None
@@ -124,9 +140,8 @@ class _Run:
             check_labels(model, val_data, "validation images")
         self.val_labels = val_data.labels.numpy() if val_data is not None else None
 
-        self.device = device = resolve_device(config.device)
+        self.device = device = group.device(resolve_device(config.device))
         self.module = model.module.to(device)
-        self.forward = torch.compile(self.module) if config.compile else self.module
         self.train_source = BatchSource(train_data, device)
         self.val_source = BatchSource(val_data, device) if val_data is not None else None
         self.amp_dtype = autocast_dtype(config.precision, device)
@@ -142,6 +157,7 @@ class _Run:
         )
         count = len(self.train_source)
         self.batch_size = min(config.batch_size, count)
+        self.local_batch = group.local_batch(self.batch_size)
         self.steps_per_epoch = count // self.batch_size  # last partial batch dropped: fixed shapes
         self.total_steps = config.epochs * self.steps_per_epoch
         self.warmup_steps = min(
@@ -164,7 +180,7 @@ class _Run:
         np.random.seed(config.seed % 2**32)
         random.seed(config.seed)
         if config.probe_head:
-            fit_head(self.module, self.train_source, self._prepare_plain, 2 * self.batch_size)
+            fit_head(self.module, self.train_source, plain_inputs(self.model), 2 * self.batch_size)
             _note(self.callbacks, "fitted the new head to the frozen features (linear probe)")
         self._make_optimizer()
 
@@ -196,13 +212,8 @@ class _Run:
         _note(self.callbacks, f"resumed after epoch {self.start_epoch} of {self.config.epochs}")
 
     def _make_optimizer(self) -> None:
-        config, device = self.config, self.device
-        self.optimizer = torch.optim.AdamW(
-            param_groups(self.module, config.weight_decay, config.layer_decay),
-            lr=config.lr,
-            **({"fused": True} if device.type == "cuda" else {}),
-        )
-        self.scaler = torch.amp.GradScaler(device.type) if self.amp_dtype == torch.float16 else None
+        self.optimizer = make_optimizer(self.module, self.config, self.device)
+        self.scaler = make_scaler(self.device, self.amp_dtype)
 
     # --- the loop -------------------------------------------------------------------------------
 
@@ -211,12 +222,22 @@ class _Run:
         trainable = sum(p.numel() for p in self.module.parameters() if p.requires_grad)
         total = sum(p.numel() for p in self.module.parameters())
         precision = "fp32" if self.amp_dtype is None else f"{self.amp_dtype}"[6:] + " autocast"
+        where = device_label(self.device)
+        shares = ""
+        if self.group.distributed:
+            where = f"{self.group.world_size} processes ({where} on rank 0)"
+            shares = f" ({self.local_batch} per process)"
         _note(
             self.callbacks,
-            f"training on {device_label(self.device)} in {precision}: {self.steps_per_epoch} "
-            f"steps of {self.batch_size} images per epoch, {trainable:,} of {total:,} "
+            f"training on {where} in {precision}: {self.steps_per_epoch} steps of "
+            f"{self.batch_size} images{shares} per epoch, {trainable:,} of {total:,} "
             "parameters trainable",
         )
+        # Wrapped only now: the probe head and a resumed state are in place, and DDP copies
+        # rank 0's weights to every rank as it wraps.
+        self.forward = self.group.wrap(self.module, self.device)
+        if config.compile:
+            self.forward = torch.compile(self.forward)
         self.session_steps = 0
         self.session_started = time.monotonic()
         status = RunStatus.COMPLETED
@@ -267,6 +288,7 @@ class _Run:
         left = config.max_minutes * 60.0 - (time.monotonic() - self.started)
         first = len(self.history) - self.start_epoch == 1 + FIT_TIMED_EPOCHS
         epochs = fitted_epochs(config.epochs, done, epoch_seconds, left, first_plan=first)
+        epochs = self.group.decide(epochs or 0) or None  # rank 0's clock plans for every rank
         if epochs is None:
             return
         self.config = replace(config, epochs=epochs)
@@ -277,6 +299,15 @@ class _Run:
             f"{epoch_seconds:.1f} s per epoch: planned {epochs} epochs instead of "
             f"{config.epochs} to end within {config.max_minutes:g} min",
         )
+
+    def _stop_reason(self, cancel: Cancel | None) -> RunStatus | None:
+        """Why the run must stop before the next step (rank 0's answer, on every rank)."""
+        code = 0
+        if cancel is not None and cancel():
+            code = 1
+        elif self._out_of_time():
+            code = 2
+        return (None, RunStatus.CANCELLED, RunStatus.TIME_BUDGET)[self.group.decide(code)]
 
     def _out_of_time(self, extra_s: float = 0.0) -> bool:
         if self.config.max_minutes is None:
@@ -293,27 +324,28 @@ class _Run:
             len(self.train_source),
             generator=torch.Generator().manual_seed(epoch_seed(config.seed, epoch, 0)),
         ).to(self.train_source.index_device)
-        self.augmenter.reseed(epoch_seed(config.seed, epoch, 1))
-        batch_size = self.batch_size
+        self.augmenter.reseed(self.group.augment_seed(epoch_seed(config.seed, epoch, 1)))
+        batch_size, share = self.batch_size, self.group.share
         # Summed on the device and read back once per report window.
         window_loss = torch.zeros((), device=device)
         window_correct = torch.zeros((), device=device, dtype=torch.int64)
         window_steps, window_started = 0, time.monotonic()
         self.epoch_loss, self.epoch_correct = 0.0, 0
         for step in range(self.steps_per_epoch):
-            if cancel is not None and cancel():
-                return RunStatus.CANCELLED
-            if self._out_of_time():
-                return RunStatus.TIME_BUDGET
+            stopped = self._stop_reason(cancel)
+            if stopped is not None:
+                return stopped
             global_step = epoch * self.steps_per_epoch + step
             self.lr = lr_at(global_step, config, self.total_steps, self.warmup_steps)
-            for group in self.optimizer.param_groups:
-                group["lr"] = self.lr * group["lr_scale"]
+            set_lr(self.optimizer, self.lr)
             images, labels = self.train_source.batch(
-                order[step * batch_size : (step + 1) * batch_size]
+                share(order[step * batch_size : (step + 1) * batch_size])
             )
             inputs, targets = self.augmenter(images, labels)
-            logits, loss = self._step(inputs, targets)
+            logits, loss = optimisation_step(
+                self.forward, module, self.optimizer, self.scaler, inputs, targets, config,
+                self.amp_dtype,
+            )  # fmt: skip
             with torch.no_grad():
                 hard = targets if targets.ndim == 1 else targets.argmax(1)
                 window_loss += loss.detach()
@@ -325,36 +357,13 @@ class _Run:
             if (
                 last
                 or window_steps >= config.log_every
-                or time.monotonic() - window_started >= _REPORT_SECONDS
+                or self.group.decide(time.monotonic() - window_started >= _REPORT_SECONDS)
             ):
                 self._report(epoch, step, window_loss, window_correct, window_steps, window_started)
                 window_loss.zero_()
                 window_correct.zero_()
                 window_steps, window_started = 0, time.monotonic()
         return None
-
-    def _step(
-        self, inputs: torch.Tensor, targets: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        config, optimizer, scaler = self.config, self.optimizer, self.scaler
-        amp = self.amp_dtype
-        with torch.autocast(self.device.type, dtype=amp or torch.float32, enabled=amp is not None):
-            logits = self.forward(inputs)
-        loss = F.cross_entropy(logits.float(), targets, label_smoothing=config.label_smoothing)
-        optimizer.zero_grad(set_to_none=True)
-        if scaler is not None:
-            scaler.scale(loss).backward()
-            if config.grad_clip is not None:
-                scaler.unscale_(optimizer)
-                nn.utils.clip_grad_norm_(self.module.parameters(), config.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            loss.backward()
-            if config.grad_clip is not None:
-                nn.utils.clip_grad_norm_(self.module.parameters(), config.grad_clip)
-            optimizer.step()
-        return logits, loss
 
     def _report(
         self,
@@ -365,10 +374,13 @@ class _Run:
         window_steps: int,
         window_started: float,
     ) -> None:
-        """Read the window's sums back (the only host-device synchronisation) and report them."""
-        loss_sum, correct = torch.stack(
-            [window_loss, window_correct.to(window_loss.dtype)]
-        ).tolist()
+        """Read the window's sums back (the only host-device synchronisation) and report them.
+
+        With several ranks the sums are over every rank's share, and each rank's loss is the
+        mean of its share, so the loss of a step is their mean."""
+        sums = self.group.sum_(torch.stack([window_loss, window_correct.to(window_loss.dtype)]))
+        loss_sum, correct = sums.tolist()
+        loss_sum /= self.group.world_size
         mean_loss = loss_sum / window_steps
         if not math.isfinite(mean_loss):
             raise StudioError(
@@ -404,7 +416,9 @@ class _Run:
         done = epoch + 1
         last = done == config.epochs
         # Stop now if another epoch would overrun the budget, so this one is saved in full.
-        out_of_time = not last and self._out_of_time(extra_s=train_seconds)
+        out_of_time = not last and bool(
+            self.group.decide(self._out_of_time(extra_s=train_seconds))
+        )
         result = None
         if self.val_source is not None and (done % config.val_every == 0 or last or out_of_time):
             result = self._validate()
@@ -437,8 +451,9 @@ class _Run:
         if self.files is not None:
             if keep:
                 self.files.save_model(
-                    self.model, self.module, self.config, info, self.provenance, self.device
-                )
+                    self.model, self.module, self.config, info, self.provenance, self.device,
+                    world_size=self.group.world_size,
+                )  # fmt: skip
             if checkpoint:
                 self._save_checkpoint(done)
             self.files.record({"kind": "epoch"} | info.record())
@@ -446,21 +461,11 @@ class _Run:
             self.callbacks.on_epoch(info)
         return out_of_time
 
-    def _prepare_plain(self, images: torch.Tensor) -> torch.Tensor:
-        """uint8 images as the model sees them without augmentation."""
-        pre = self.model.meta.preprocessing
-        return normalize_images(images, pre.mean, pre.std, self.model.arch.image_size)
-
     def _validate(self) -> EvalResult:
-        logits, loss = predict(
-            self.module, self.val_source, self._prepare_plain, 2 * self.batch_size, self.amp_dtype
-        )
-        return EvalResult(
-            class_names=self.model.meta.class_names,
-            labels=self.val_labels,
-            probabilities=torch.softmax(logits, 1).numpy(),
-            loss=loss,
-        )
+        return validate(
+            self.model, self.module, self.val_source, self.val_labels, 2 * self.batch_size,
+            self.amp_dtype, self.group,
+        )  # fmt: skip
 
     # --- files ----------------------------------------------------------------------------------
 

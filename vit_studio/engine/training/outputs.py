@@ -65,8 +65,11 @@ class RunFiles:
         info: EpochInfo,
         provenance: dict[str, Any],
         device: torch.device,
+        *,
+        world_size: int = 1,
     ) -> None:
-        """The model of epoch `info`, with how it was trained in its provenance."""
+        """The model of epoch `info`, with how it was trained in its provenance (`device` is
+        rank 0's; `world_size` the number of processes that trained it, torchrun's)."""
         training = {
             "config": config.to_dict(),
             "epochs_completed": info.epoch,
@@ -76,6 +79,7 @@ class RunFiles:
             "torch": torch.__version__,
             "vit_studio": __version__,
             "device": device_label(device),
+            "world_size": world_size,
         }
         meta = replace(
             model.meta, provenance=model.meta.provenance | provenance | {"training": training}
