@@ -117,3 +117,12 @@ def fill_disk(disk: Path) -> None:
     with open(disk / "filler", "wb", buffering=0) as handle, pytest.raises(OSError):
         while True:
             handle.write(b"\0" * 65536)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _own_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Image caches and check records go to a folder of the test run, never the user's cache
+    (subprocesses the tests start inherit it)."""
+    from vit_studio.engine.data.location import CACHE_DIR_VARIABLE
+
+    os.environ[CACHE_DIR_VARIABLE] = str(tmp_path_factory.mktemp("vit-studio-cache"))

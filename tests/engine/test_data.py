@@ -336,8 +336,8 @@ def test_cache_progress_and_cancel(small_scan: FolderScan) -> None:
         return len(polls) > 1
 
     seen: list[int] = []
-    with pytest.raises(Cancelled):
-        cache_images(items, 8, progress=lambda done, total: seen.append(done),
+    with pytest.raises(Cancelled):  # another size: nothing cached yet, so there is decoding
+        cache_images(items, 12, progress=lambda done, total: seen.append(done),
                      cancel=cancel_after_first_chunk, workers=2)
     assert seen and seen[-1] < 40
 

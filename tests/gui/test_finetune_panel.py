@@ -108,7 +108,7 @@ def test_a_run_reports_its_progress_and_ends_with_a_model_of_the_folder_classes(
     result = run_to_end(qtbot, ready, epochs=3)
 
     assert result.status == "completed" and result.epochs_completed == 3
-    assert {"checking images", "loading training images at 32 px"} <= set(stages)
+    assert {"checking images", "loading images at 32 px"} <= set(stages)
     assert steps and steps[-1].epoch == 3 and steps[-1].images_per_s > 0
     assert [s.epoch for s in epochs] == [0, 1, 2, 3]  # 0: the prepared model before training
     assert epochs[-1].confusion.sum() == 6  # every validation image, once

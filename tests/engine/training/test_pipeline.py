@@ -58,7 +58,7 @@ def test_a_fine_tune_is_the_base_model_with_a_new_head_and_the_images_at_its_siz
         "val_share": 0.2, "split_seed": SPLIT_SEED, "base_model": str(base)
     }  # fmt: skip
     assert seen["scan"] is prepared.scan and seen["plan"] is prepared.plan
-    assert "checking images" in stages and "loading training images at 24 px" in stages
+    assert "checking images" in stages and "loading images at 24 px" in stages
     assert prepared.checkpoint is None and prepared.resumable_checkpoint() is None
     assert 0.0 <= prepared.pixel_baseline() <= 1.0  # on the 2 validation images
 

@@ -164,8 +164,8 @@ def evaluate_folder(
         return None if progress is None else (lambda done, total: progress(what, done, total))
 
     cached = cache_images(
-        items, model.meta.preprocessing.resize_size, progress=stage("loading images"),
-        cancel=cancel,
+        items, model.meta.preprocessing.resize_size, root=scan.root,
+        progress=stage("loading images"), cancel=cancel,
     )  # fmt: skip
     result = evaluate(
         model, cached, batch_size=batch_size, progress=stage("evaluating"), cancel=cancel

@@ -28,7 +28,7 @@ from vit_studio.engine.data import (
     CachedImages,
     FolderScan,
     SkippedFile,
-    cache_images,
+    cache_parts,
     scan_folder,
 )
 from vit_studio.engine.errors import StudioError, user_error
@@ -138,6 +138,13 @@ class PreparedRun:
         return str(self.provenance["command"])
 
     @property
+    def cache_note(self) -> str:
+        """How the images were loaded, for people: decoded now, or reused from the folder's
+        cache and what that saved."""
+        use = self.train_images.cache
+        return use.describe() if use is not None else "images held in memory"
+
+    @property
     def skipped(self) -> tuple[SkippedFile, ...]:
         """Files that passed the scan but no longer decoded when the images were cached."""
         val = self.val_images.skipped if self.val_images is not None else ()
@@ -189,17 +196,13 @@ def cache_split(
     progress: StageProgress | None = None,
     cancel: Cancel | None = None,
 ) -> tuple[CachedImages, CachedImages | None]:
-    """The scan's training and validation images decoded at `size` (None: no validation)."""
-    caches: list[CachedImages | None] = []
-    for name, items in (("training", scan.train), ("validation", scan.val)):
-        if not items:
-            caches.append(None)
-            continue
-        what = f"loading {name} images at {size} px"
-        report = None if progress is None else (lambda d, t, w=what: progress(w, d, t))
-        caches.append(cache_images(items, size, progress=report, cancel=cancel))
-    assert caches[0] is not None  # scan_folder guarantees training images in every class
-    return caches[0], caches[1]
+    """The scan's training and validation images at `size` (None: no validation), two views of
+    the folder's memory-mapped cache (`data.cache`), decoded only where the folder changed."""
+    what = f"loading images at {size} px"
+    report = None if progress is None else (lambda d, t: progress(what, d, t))
+    parts = [scan.train, scan.val] if scan.val else [scan.train]
+    cached = cache_parts(parts, size, root=scan.root, progress=report, cancel=cancel)
+    return cached[0], cached[1] if scan.val else None
 
 
 def prepare_run(

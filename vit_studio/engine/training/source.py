@@ -1,4 +1,8 @@
-"""Cached images on the training device, cut into batches by index, and their label check."""
+"""Cached images on the training device, cut into batches by index, and their label check.
+
+The images come memory-mapped from the folder's cache file (`data.cache`); on the CPU each batch
+is gathered from the mapping, so only a batch at a time is ever process memory.
+"""
 
 from __future__ import annotations
 
@@ -12,13 +16,13 @@ from vit_studio.engine.model import StudioModel
 if TYPE_CHECKING:
     from vit_studio.engine.data import CachedImages
 
-# At most this share of the free GPU memory holds the cached images; beyond it they stay in
-# pinned host memory and each batch is copied over.
+# At most this share of the free GPU memory holds the cached images; beyond it they stay in the
+# memory-mapped file and each batch is gathered into pinned memory and copied over.
 _DEVICE_DATA_SHARE = 0.5
 
 
 class BatchSource:
-    """Cached images where batches are cut from: on the device when they fit, else pinned."""
+    """Cached images where batches are cut from: on the device when they fit, else mapped."""
 
     def __init__(self, data: CachedImages, device: torch.device) -> None:
         self.device = device
@@ -31,8 +35,8 @@ class BatchSource:
             self.images = data.images.to(device)
             self.labels = data.labels.to(device)
         else:
-            self.images = data.images.pin_memory()
-            self.labels = data.labels.pin_memory()
+            self.images = data.images
+            self.labels = data.labels
 
     def __len__(self) -> int:
         return self.images.shape[0]

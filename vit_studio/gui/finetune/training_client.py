@@ -223,6 +223,7 @@ class TrainingClient(QObject):
             cancel=cancelled,
         )
         model, config = prepared.model, prepared.config
+        context.report(self.note.emit, f"Images: {prepared.cache_note}")
         probe, probe_input = probe_image(prepared.val_images or prepared.train_images, model)
         context.report(self.runStarted.emit, _run_started(prepared, probe))
         images = len(prepared.train_images.labels)

@@ -1,12 +1,10 @@
-"""Folder datasets: find the images a user points us at, check every one, split, and cache them.
+"""Folder datasets: find the images a user points us at, check every one, and split them.
 
 Two layouts are understood: ``ROOT/<class>/**/*.jpg`` (validation images are split off per class,
 reproducibly for a seed) and ``ROOT/train/<class>`` + ``ROOT/val/<class>``. `scan_folder` decodes
 every file up front so a bad image is reported before training starts instead of crashing it an
-hour in; `cache_images` decodes the survivors once more into one uint8 tensor for fast epochs.
-
-Both decode in a thread pool: Pillow releases the GIL while decoding and resampling, which is where
-the time goes for real photos. Results keep the sorted file order whatever the pool does.
+hour in; what it found is remembered per file (`checked`), so a rescan decodes only new or
+changed files. Decoding runs in a thread pool (`pool`).
 """
 
 from __future__ import annotations
@@ -14,28 +12,21 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
 
 import numpy as np
-import torch
 
 from vit_studio.engine.callbacks import Cancel, Progress
-from vit_studio.engine.errors import Cancelled, StudioError
-from vit_studio.engine.images import ImageFileError, is_image_path, open_image, resize_center_crop
+from vit_studio.engine.data.checked import CheckRecord, file_stamp
+from vit_studio.engine.data.pool import run_chunked
+from vit_studio.engine.errors import StudioError
+from vit_studio.engine.images import ImageFileError, is_image_path, open_image
 from vit_studio.engine.text import counted
 
-# Files per pool task: small enough that progress and cancel respond within a second even for
-# large photos, large enough that pool overhead stays negligible for tiny ones.
-_CHUNK = 16
 _VAL_FOLDER_NAMES = ("val", "valid", "validation")
 _SPLIT_FOLDER_NAMES = frozenset({"train", "test", *_VAL_FOLDER_NAMES})
-
-_In = TypeVar("_In")
-_Out = TypeVar("_Out")
 
 
 class UntrainableFolder(StudioError):
@@ -108,16 +99,6 @@ class FolderScan:
                 "the class folders)"
             )
         return "\n".join(lines)
-
-
-@dataclass(frozen=True)
-class CachedImages:
-    """Decoded, square-cropped images packed for training, in the order of the items given."""
-
-    images: torch.Tensor
-    labels: torch.Tensor
-    paths: tuple[Path, ...]
-    skipped: tuple[SkippedFile, ...]
 
 
 def scan_folder(
@@ -201,7 +182,7 @@ def scan_folder(
     skipped: tuple[SkippedFile, ...] = ()
     if verify:
         everything = [p for files in (*train_files.values(), *val_files.values()) for p in files]
-        bad = _verify(everything, progress, cancel, workers)
+        bad = _verify(root, everything, progress, cancel, workers)
         skipped = tuple(sorted(bad.values(), key=lambda s: s.path))
         train_files = {k: [p for p in v if p not in bad] for k, v in train_files.items()}
         val_files = {k: [p for p in v if p not in bad] for k, v in val_files.items()}
@@ -218,56 +199,6 @@ def scan_folder(
                 short,
             )
     return found(train_files, val_files, skipped)
-
-
-def cache_images(
-    items: Sequence[ImageItem],
-    size: int,
-    *,
-    progress: Progress | None = None,
-    cancel: Cancel | None = None,
-    workers: int | None = None,
-) -> CachedImages:
-    """Decode `items` into one uint8 tensor [N, 3, size, size] (shorter side resized, centre crop).
-
-    A file that no longer decodes (changed or deleted since the scan) is left out and listed in
-    `skipped`; only when nothing decodes is a `StudioError` raised. `progress(done, total)` is
-    called as chunks finish and `cancel()` polled between them; cancelling raises `Cancelled`.
-    """
-    if size < 1:
-        raise StudioError(f"cache image size {size} is too small; use a positive size, e.g. 224")
-    buffer = np.empty((len(items), 3, size, size), dtype=np.uint8)
-
-    def decode(chunk: Sequence[tuple[int, ImageItem]]) -> list[tuple[int, SkippedFile]]:
-        failures = []
-        for index, item in chunk:
-            try:
-                square = resize_center_crop(open_image(item.path), size, size, "bilinear")
-            except ImageFileError as exc:
-                failures.append((index, SkippedFile(item.path, exc.summary)))
-                continue
-            buffer[index] = np.asarray(square).transpose(2, 0, 1)
-        return failures
-
-    failed: dict[int, SkippedFile] = {}
-    for failures in _run_chunked(decode, list(enumerate(items)), progress, cancel, workers):
-        failed.update(failures)
-    kept = [k for k in range(len(items)) if k not in failed]
-    if not kept:
-        where = f" (first: {items[0].path})" if items else ""
-        raise StudioError(
-            f"none of the {len(items)} images could be decoded{where}; check that the dataset "
-            "folder is still there and rescan it"
-        )
-    images = torch.from_numpy(buffer)
-    if failed:
-        images = images[torch.tensor(kept)]
-    return CachedImages(
-        images=images,
-        labels=torch.tensor([items[k].label for k in kept], dtype=torch.int64),
-        paths=tuple(items[k].path for k in kept),
-        skipped=tuple(failed[k] for k in sorted(failed)),
-    )
 
 
 def _layout(root: Path) -> tuple[Path, Path | None]:
@@ -379,57 +310,38 @@ def _items(class_names: tuple[str, ...], files: dict[str, list[Path]]) -> tuple[
 
 
 def _verify(
-    paths: list[Path], progress: Progress | None, cancel: Cancel | None, workers: int | None
-) -> dict[Path, SkippedFile]:
-    def check(chunk: Sequence[Path]) -> list[SkippedFile]:
-        bad = []
-        for path in chunk:
-            try:
-                open_image(path)
-            except ImageFileError as exc:
-                bad.append(SkippedFile(path, exc.summary))
-        return bad
-
-    return {s.path: s for bad in _run_chunked(check, paths, progress, cancel, workers) for s in bad}
-
-
-def _run_chunked(
-    work: Callable[[Sequence[_In]], _Out],
-    items: list[_In],
+    root: Path,
+    paths: list[Path],
     progress: Progress | None,
     cancel: Cancel | None,
     workers: int | None,
-) -> Iterator[_Out]:
-    """Yield `work(chunk)` for consecutive chunks of `items`, in order, computed in a pool.
+) -> dict[Path, SkippedFile]:
+    """The unusable files among `paths`: decoded unless the folder's record already knows them."""
+    record = CheckRecord(root)
+    stamps = [file_stamp(path) for path in paths]
+    stamped = list(zip(paths, stamps, strict=True))
+    outcomes = {path: record.outcome(path, stamp) for path, stamp in stamped}
+    unknown = [path for path, outcome in outcomes.items() if outcome is None]
+    known = len(paths) - len(unknown)
 
-    Progress is reported and cancel polled from the calling thread after each chunk, so callbacks
-    never run on pool threads.
-    """
-    total = len(items)
-    if cancel is not None and cancel():
-        raise Cancelled
-    chunks = [items[start:start + _CHUNK] for start in range(0, total, _CHUNK)]
-    workers = _default_workers() if workers is None else max(1, workers)
-    pool = ThreadPoolExecutor(workers, thread_name_prefix="decode") if workers > 1 else None
-    try:
-        results = pool.map(work, chunks) if pool is not None else map(work, chunks)
-        done = 0
-        for chunk, result in zip(chunks, results, strict=True):
-            yield result
-            done += len(chunk)
-            if progress is not None:
-                progress(done, total)
-            if cancel is not None and done < total and cancel():
-                raise Cancelled
-    finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
+    def check(chunk: Sequence[Path]) -> list[tuple[Path, str]]:
+        found = []
+        for path in chunk:
+            try:
+                open_image(path)
+                found.append((path, ""))
+            except ImageFileError as exc:
+                found.append((path, exc.summary))
+        return found
 
-
-def _default_workers() -> int:
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return os.cpu_count() or 1
+    report = None if progress is None else (lambda done, total: progress(known + done, len(paths)))
+    if progress is not None and known:
+        progress(known, len(paths))
+    for found in run_chunked(check, unknown, report, cancel, workers):
+        outcomes.update(found)
+    if unknown:
+        record.save((path, stamp, outcomes[path]) for path, stamp in stamped)
+    return {path: SkippedFile(path, reason) for path, reason in outcomes.items() if reason}
 
 
 def _relative(path: Path, root: Path) -> str:
