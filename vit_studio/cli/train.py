@@ -208,7 +208,9 @@ def _report_prepared(console: Console, prepared: PreparedRun, seconds: float) ->
     if prepared.val_images is not None:
         count += len(prepared.val_images.labels)
     size = prepared.train_images.images.shape[-1]
-    console.line(f"loaded {counted(count, 'image')} at {size}px in {seconds:.1f} s")
+    console.line(
+        f"loaded {counted(count, 'image')} at {size}px in {seconds:.1f} s ({prepared.cache_note})"
+    )
 
 
 def _epoch_text(info: EpochInfo) -> str:
