@@ -179,15 +179,19 @@ def resize_center_crop(
     Uses torchvision's size and offset arithmetic (and Pillow's antialiased resampling, which is
     what torchvision runs on PIL images); a crop larger than the image is padded with black.
     """
-    width, height = image.size
-    short, long = min(width, height), max(width, height)
-    new_short, new_long = resize_size, int(resize_size * long / short)
-    new_size = (new_short, new_long) if width <= height else (new_long, new_short)
+    new_size = resized_size(image.width, image.height, resize_size)
     if new_size != image.size:
         image = image.resize(new_size, resample=_RESAMPLING[interpolation])
-    left = _crop_offset(image.width, crop_size)
-    top = _crop_offset(image.height, crop_size)
+    left = crop_offset(image.width, crop_size)
+    top = crop_offset(image.height, crop_size)
     return image.crop((left, top, left + crop_size, top + crop_size))
+
+
+def resized_size(width: int, height: int, resize_size: int) -> tuple[int, int]:
+    """(width, height) after resizing the shorter side to `resize_size`, as torchvision rounds."""
+    short, long = min(width, height), max(width, height)
+    new_short, new_long = resize_size, int(resize_size * long / short)
+    return (new_short, new_long) if width <= height else (new_long, new_short)
 
 
 def prepare_image(image: Image.Image, pre: Preprocessing) -> PreparedImage:
@@ -204,7 +208,8 @@ def prepare_image(image: Image.Image, pre: Preprocessing) -> PreparedImage:
     return PreparedImage(pixels=pixels, tensor=tensor)
 
 
-def _crop_offset(length: int, crop: int) -> int:
+def crop_offset(length: int, crop: int) -> int:
+    """Where a centre crop of `crop` starts along a side of `length` (negative: padded)."""
     # torchvision pads a too-small image by (crop - length) // 2 before cropping at 0.
     if crop > length:
         return -((crop - length) // 2)

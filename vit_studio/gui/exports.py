@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QPointF, QSizeF, Signal
 from PySide6.QtGui import QPainter, QPixmap
 from PySide6.QtWidgets import QWidget
 
@@ -49,13 +49,22 @@ class Exports(QObject):
         status.cancelExportRequested.connect(self.cancel_folder)
 
     def view_png(self, path: Path, left: QWidget, right: QWidget, background) -> None:
-        """`left` and `right` (the image and the visible view) side by side, as a PNG."""
+        """`left` and `right` (the image and the visible view) side by side, as a PNG, at the
+        screen's device pixels (what the image view shows: photo or model input, blocky or
+        smooth map)."""
         first, second = left.grab(), right.grab()
-        picture = QPixmap(first.width() + second.width(), max(first.height(), second.height()))
+        # Grabs come at the device pixel ratio; painting in logical units keeps them unscaled.
+        ratio = first.devicePixelRatio()
+        offset = first.deviceIndependentSize().width()
+        size = QSizeF(offset + second.deviceIndependentSize().width(),
+                      max(first.deviceIndependentSize().height(),
+                          second.deviceIndependentSize().height()))  # fmt: skip
+        picture = QPixmap((size * ratio).toSize())
+        picture.setDevicePixelRatio(ratio)
         picture.fill(background)
         painter = QPainter(picture)
-        painter.drawPixmap(0, 0, first)
-        painter.drawPixmap(first.width(), 0, second)
+        painter.drawPixmap(QPointF(0, 0), first)
+        painter.drawPixmap(QPointF(offset, 0), second)
         painter.end()
         if not picture.save(str(path), "PNG"):
             self.failed.emit(f"{path}: could not write the PNG; choose a folder you can write to")

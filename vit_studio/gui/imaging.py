@@ -54,6 +54,28 @@ def upsample_nearest(grid_map: np.ndarray, height: int, width: int) -> np.ndarra
     return grid_map[rows[:, None], cols[None, :]]
 
 
+def upsample_bilinear(grid_map: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Blow a `[g, g]` patch map up to pixel size, smoothly: each patch's value sits at its centre
+    and pixels in between are interpolated (torch's `interpolate(..., "bilinear")` with
+    `align_corners=False`; the outer half patch is flat).
+
+    The values are interpolated before colouring, so every pixel gets a colour of the colour map.
+    """
+    grid_map = np.asarray(grid_map, dtype=np.float32)
+
+    def axis(count: int, source: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        position = np.clip((np.arange(count) + 0.5) * source / count - 0.5, 0.0, source - 1)
+        low = np.floor(position).astype(np.intp)
+        high = np.minimum(low + 1, source - 1)
+        return low, high, (position - low).astype(np.float32)
+
+    top, bottom, fy = axis(height, grid_map.shape[0])
+    left, right, fx = axis(width, grid_map.shape[1])
+    upper = grid_map[top][:, left] * (1 - fx) + grid_map[top][:, right] * fx
+    lower = grid_map[bottom][:, left] * (1 - fx) + grid_map[bottom][:, right] * fx
+    return upper * (1 - fy[:, None]) + lower * fy[:, None]
+
+
 def overlay(
     pixels: np.ndarray, grid_map: np.ndarray, lut: np.ndarray, opacity: float,
     vmin: float | None = None, vmax: float | None = None,

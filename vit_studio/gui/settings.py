@@ -100,6 +100,24 @@ class Settings:
         self._store.setValue("overlay/grid", bool(value))
 
     @property
+    def show_model_input(self) -> bool:
+        """Whether maps are painted over the model's input rather than over the photo."""
+        return bool(self._store.value("overlay/model_input", False, type=bool))
+
+    @show_model_input.setter
+    def show_model_input(self, value: bool) -> None:
+        self._store.setValue("overlay/model_input", bool(value))
+
+    @property
+    def smooth_map(self) -> bool:
+        """Whether maps are interpolated between patch centres (default: one block per patch)."""
+        return bool(self._store.value("overlay/smooth", False, type=bool))
+
+    @smooth_map.setter
+    def smooth_map(self, value: bool) -> None:
+        self._store.setValue("overlay/smooth", bool(value))
+
+    @property
     def overlay_kind(self) -> str:
         return str(self._store.value("overlay/kind", "rollout"))
 

@@ -1,7 +1,9 @@
 """Saving what the explorer shows: the analysis as JSON or NPZ, with the map on screen.
 
 The NPZ holds the same arrays as `vit-studio analyze --npz` (`engine.export`: one layout for
-scripts to read), plus `view_map`, the patch map the window was showing. Writes are atomic.
+scripts to read), plus `view_map`, the patch map the window was showing. The JSON also says where
+the model's input was cut from the photo (`crop`, in the file's pixels), so a script can paint
+the map over the photo as the window does. Writes are atomic.
 """
 
 from __future__ import annotations
@@ -61,6 +63,22 @@ def analysis_document(
         "view": asdict(view),
         "view_map": None if view_map is None else np.round(view_map, 6).tolist(),
         "mean_attention_distance": np.round(analysis.mean_attention_distance, 4).tolist(),
+        "crop": crop_record(result),
+    }
+
+
+def crop_record(result: ImageResult) -> dict[str, Any] | None:
+    """The photo's size and the box (left, top, right, bottom) the model's input was cut from,
+    in the file's pixels; patch (row, column) is cell (row, column) of that box cut in
+    `grid_size` × `grid_size`. None when the photo is not known."""
+    if result.original is None:
+        return None
+    width, height = result.original.source_size
+    geometry = result.original.geometry.scaled_to(width, height)
+    return {
+        "photo_size": [width, height],
+        "box": [round(edge, 3) for edge in geometry.crop],
+        "grid_size": geometry.grid_size,
     }
 
 

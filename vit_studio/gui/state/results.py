@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vit_studio.engine.analysis import Analysis
+from vit_studio.engine.crop import OriginalImage
 from vit_studio.engine.model import HEADS_RECORDED, ViTArch
 
 
@@ -41,10 +42,12 @@ class HeadCountRequest:
 
 @dataclass(frozen=True)
 class ImageResult:
-    """One analysed image, as the views receive it."""
+    """One analysed image, as the views receive it; `original` is the photo the model input was
+    cut from, with where it was cut (None where only the model input is known)."""
 
     path: Path
     analysis: Analysis
     device: str
     decode_ms: float  # opening, resizing and normalising the file
     total_ms: float  # decode + analysis, as the worker measured it
+    original: OriginalImage | None = None

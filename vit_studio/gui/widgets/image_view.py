@@ -1,22 +1,13 @@
-"""The image the model saw, with its patch grid and a heat map of one patch-level map on top.
-
-The heat map is painted as a g × g image scaled without smoothing, so each patch stays a crisp
-block and a control change costs one tiny QImage, not a full-size blend.
+"""The picture with a heat map of one patch-level map on top, its colour bar, and the controls
+for how it is drawn: opacity, patch grid, the user's photo or the model's input, blocky or smooth
+map. The painting itself is `heat_map_canvas.HeatMapCanvas`.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRect, QRectF, QSize, Qt, Signal
-from PySide6.QtGui import (
-    QColor,
-    QImage,
-    QKeyEvent,
-    QMouseEvent,
-    QPainter,
-    QPaintEvent,
-    QPen,
-)
+from PySide6.QtCore import QRect, QSize, Qt, Signal
+from PySide6.QtGui import QPainter, QPaintEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QHBoxLayout,
@@ -27,152 +18,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from vit_studio.engine.crop import OriginalImage
 from vit_studio.gui import imaging
-from vit_studio.gui.state.overlay import patch_label
+from vit_studio.gui.widgets.heat_map_canvas import DEFAULT_OPACITY, HeatMapCanvas
 
-GRID_COLOUR = QColor(255, 255, 255, 90)
-SELECTION_COLOUR = QColor(0, 200, 255)
 BAR_WIDTH = 14
 TICKS = 5
-DEFAULT_OPACITY = 0.6
-
-
-class HeatMapCanvas(QWidget):
-    """Paints the picture, the map, the grid and the selected patch; reports patch clicks."""
-
-    patchClicked = Signal(int)  # row-major patch index, as in the engine
-    stepRequested = Signal(int)  # -1 / +1: the arrow keys ask for the previous / next image
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._picture: QImage | None = None
-        self._grid_size = 0
-        self._map: QImage | None = None
-        self._opacity = DEFAULT_OPACITY
-        self._grid_visible = True
-        self._selected: int | None = None
-        self._placeholder = (
-            "Open an image (Ctrl+O), drop files or a folder here, or pick a sample from "
-            "File ▸ Samples."
-        )
-        self.setMouseTracking(True)
-        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.setMinimumSize(160, 160)
-
-    def sizeHint(self) -> QSize:
-        return QSize(480, 480)
-
-    def set_image(self, pixels: np.ndarray | None, grid_size: int) -> None:
-        self._picture = None if pixels is None else imaging.rgb_to_qimage(pixels)
-        self._grid_size = grid_size
-        if self._selected is not None and self._selected >= grid_size * grid_size:
-            self._selected = None
-        self.update()
-
-    def set_map_colours(self, colours: np.ndarray | None) -> None:
-        """`[g, g, 3]` uint8 colours of the heat map, or None for no overlay."""
-        self._map = None if colours is None else imaging.rgb_to_qimage(colours)
-        self.update()
-
-    def set_opacity(self, opacity: float) -> None:
-        self._opacity = float(np.clip(opacity, 0.0, 1.0))
-        self.update()
-
-    def set_grid_visible(self, visible: bool) -> None:
-        self._grid_visible = visible
-        self.update()
-
-    def set_selected_patch(self, patch: int | None) -> None:
-        self._selected = patch
-        self.update()
-
-    def set_placeholder(self, text: str) -> None:
-        """What to say while there is no picture."""
-        self._placeholder = text
-        self.update()
-
-    def selected_patch(self) -> int | None:
-        return self._selected
-
-    def image_rect(self) -> QRectF:
-        """Where the (square) picture is painted: as large as fits, centred."""
-        side = min(self.width(), self.height())
-        return QRectF((self.width() - side) / 2, (self.height() - side) / 2, side, side)
-
-    def patch_rect(self, patch: int) -> QRectF:
-        area = self.image_rect()
-        cell = area.width() / self._grid_size
-        row, column = divmod(patch, self._grid_size)
-        return QRectF(area.x() + column * cell, area.y() + row * cell, cell, cell)
-
-    def patch_at(self, point: QPointF) -> int | None:
-        if self._picture is None or self._grid_size == 0:
-            return None
-        area = self.image_rect()
-        if not area.contains(point):
-            return None
-        cell = area.width() / self._grid_size
-        column = min(int((point.x() - area.x()) / cell), self._grid_size - 1)
-        row = min(int((point.y() - area.y()) / cell), self._grid_size - 1)
-        return row * self._grid_size + column
-
-    def paintEvent(self, event: QPaintEvent) -> None:
-        painter = QPainter(self)
-        if self._picture is None:
-            painter.setPen(self.palette().placeholderText().color())
-            painter.drawText(
-                self.rect(),
-                Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
-                self._placeholder,
-            )
-            return
-        area = self.image_rect()
-        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
-        painter.drawImage(area, self._picture)
-        if self._map is not None and self._opacity > 0:
-            # Nearest-neighbour scaling keeps every patch one flat block of colour.
-            painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, False)
-            painter.setOpacity(self._opacity)
-            painter.drawImage(area, self._map)
-            painter.setOpacity(1.0)
-        if self._grid_visible and self._grid_size > 1:
-            painter.setPen(QPen(GRID_COLOUR, 1))
-            cell = area.width() / self._grid_size
-            for index in range(1, self._grid_size):
-                x = area.x() + index * cell
-                y = area.y() + index * cell
-                painter.drawLine(QPointF(x, area.top()), QPointF(x, area.bottom()))
-                painter.drawLine(QPointF(area.left(), y), QPointF(area.right(), y))
-        if self._selected is not None:
-            painter.setPen(QPen(SELECTION_COLOUR, 2))
-            painter.drawRect(self.patch_rect(self._selected))
-
-    def mousePressEvent(self, event: QMouseEvent) -> None:
-        patch = self.patch_at(event.position())
-        if event.button() == Qt.MouseButton.LeftButton and patch is not None:
-            self.set_selected_patch(patch)
-            self.patchClicked.emit(patch)
-        super().mousePressEvent(event)
-
-    def mouseMoveEvent(self, event: QMouseEvent) -> None:
-        patch = self.patch_at(event.position())
-        self.setToolTip(
-            ""
-            if patch is None
-            else f"Patch {patch_label(patch, self._grid_size)}: click to see where it attends"
-        )
-        self.setCursor(
-            Qt.CursorShape.PointingHandCursor if patch is not None else Qt.CursorShape.ArrowCursor
-        )
-
-    def keyPressEvent(self, event: QKeyEvent) -> None:
-        steps = {Qt.Key.Key_Left: -1, Qt.Key.Key_Up: -1, Qt.Key.Key_Right: 1, Qt.Key.Key_Down: 1}
-        step = steps.get(Qt.Key(event.key()))
-        if step is None:
-            super().keyPressEvent(event)
-        else:
-            self.stepRequested.emit(step)
 
 
 class ColorBar(QWidget):
@@ -227,15 +78,18 @@ class ColorBar(QWidget):
 
 class ImageView(QWidget):
     """Title, picture with heat map and patch grid, colour bar, and (optionally) the controls
-    for overlay opacity and grid visibility.
+    for overlay opacity, grid visibility, photo or model input, and blocky or smooth maps.
 
-    `patchClicked(index)` reports a click on a patch (row-major index, as in the engine).
+    `patchClicked(index)` reports a click on a patch (row-major index, as in the engine); the
+    `...Changed` / `...Toggled` signals report the controls, for remembering them.
     """
 
     patchClicked = Signal(int)
     stepRequested = Signal(int)
     opacityChanged = Signal(float)
     gridToggled = Signal(bool)
+    modelInputToggled = Signal(bool)  # True: the model's input is shown instead of the photo
+    smoothMapToggled = Signal(bool)  # True: maps are interpolated; False: one block per patch
 
     def __init__(self, parent: QWidget | None = None, *, controls: bool = True) -> None:
         super().__init__(parent)
@@ -266,6 +120,19 @@ class ImageView(QWidget):
         self._grid.setChecked(True)
         self._grid.setToolTip("Draw the lines between the patches the model cuts the image into")
         self._grid.toggled.connect(self._on_grid)
+        self._model_input = QCheckBox("Show what the model sees")
+        self._model_input.setToolTip(
+            "Show the model's input (the resized centre crop, at its own few pixels) instead "
+            "of your photo with the crop outlined"
+        )
+        self._model_input.setEnabled(False)  # until there is a photo to tell apart from it
+        self._model_input.toggled.connect(self._on_model_input)
+        self._smooth = QCheckBox("Smooth map")
+        self._smooth.setToolTip(
+            "Interpolate the map between patch centres. Off: one flat block per patch, which "
+            "is what the model computes"
+        )
+        self._smooth.toggled.connect(self._on_smooth)
         if controls:
             row = QHBoxLayout()
             opacity_label = QLabel("Overlay opacity")
@@ -273,6 +140,8 @@ class ImageView(QWidget):
             row.addWidget(opacity_label)
             row.addWidget(self._opacity, 1)
             row.addWidget(self._grid)
+            row.addWidget(self._smooth)
+            row.addWidget(self._model_input)
             layout.addLayout(row)
         else:
             self._canvas.set_grid_visible(False)
@@ -285,8 +154,13 @@ class ImageView(QWidget):
     def title(self) -> str:
         return self._title.text()
 
-    def set_image(self, pixels: np.ndarray | None, grid_size: int = 0) -> None:
-        self._canvas.set_image(pixels, grid_size)
+    def set_image(
+        self, pixels: np.ndarray | None, grid_size: int = 0, original: OriginalImage | None = None
+    ) -> None:
+        """The model input (`Analysis.pixels`) and, to paint maps over the photo itself, the
+        photo it was cut from (`ImageResult.original`)."""
+        self._canvas.set_image(pixels, grid_size, original)
+        self._model_input.setEnabled(original is not None)
 
     def set_overlay(
         self,
@@ -302,18 +176,18 @@ class ImageView(QWidget):
         low = float(grid_map.min()) if vmin is None else vmin
         high = float(grid_map.max()) if vmax is None else vmax
         lut = imaging.colormap_lut(colormap)
-        self._canvas.set_map_colours(imaging.colorize(grid_map, lut, low, high))
+        self._canvas.set_map(grid_map, lut, low, high)
         self._colour_bar.set_scale(lut, low, high, label)
         self._title.setText(title)
 
     def clear_overlay(self, title: str = "") -> None:
-        self._canvas.set_map_colours(None)
+        self._canvas.set_map(None)
         self._colour_bar.set_scale(None, 0.0, 1.0, "")
         self._title.setText(title)
 
     def clear(self) -> None:
         self.clear_overlay()
-        self._canvas.set_image(None, 0)
+        self.set_image(None, 0)
         self._canvas.set_selected_patch(None)
 
     def set_placeholder(self, text: str) -> None:
@@ -335,6 +209,21 @@ class ImageView(QWidget):
         self._grid.setChecked(visible)
         self._canvas.set_grid_visible(visible)
 
+    def showing_model_input(self) -> bool:
+        """The choice, whether or not there is a photo to show instead."""
+        return self._model_input.isChecked()
+
+    def set_show_model_input(self, shown: bool) -> None:
+        self._model_input.setChecked(shown)
+        self._canvas.set_show_model_input(shown)
+
+    def smooth_map(self) -> bool:
+        return self._smooth.isChecked()
+
+    def set_smooth_map(self, smooth: bool) -> None:
+        self._smooth.setChecked(smooth)
+        self._canvas.set_smooth_map(smooth)
+
     def _on_opacity(self, value: int) -> None:
         self._canvas.set_opacity(value / 100.0)
         self.opacityChanged.emit(value / 100.0)
@@ -342,3 +231,11 @@ class ImageView(QWidget):
     def _on_grid(self, visible: bool) -> None:
         self._canvas.set_grid_visible(visible)
         self.gridToggled.emit(visible)
+
+    def _on_model_input(self, shown: bool) -> None:
+        self._canvas.set_show_model_input(shown)
+        self.modelInputToggled.emit(shown)
+
+    def _on_smooth(self, smooth: bool) -> None:
+        self._canvas.set_smooth_map(smooth)
+        self.smoothMapToggled.emit(smooth)

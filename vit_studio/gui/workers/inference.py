@@ -18,6 +18,7 @@ from PySide6.QtCore import QObject, Signal
 from vit_studio.engine.analysis import analyze
 from vit_studio.engine.checkpoints import HeadCountNeeded, load_model
 from vit_studio.engine.checkpoints.discovery import find_local_models
+from vit_studio.engine.crop import OriginalImage, original_image
 from vit_studio.engine.device import available_devices, device_label, resolve_device
 from vit_studio.engine.errors import StudioError
 from vit_studio.engine.explain.ablation import ablated_probs
@@ -38,7 +39,8 @@ DEVICES = "devices"
 
 
 class _ModelOwner:
-    """The interactive model and the last prepared input; touched only in the worker thread."""
+    """The interactive model and the last prepared input (with the photo it was cut from);
+    touched only in the worker thread."""
 
     def __init__(self, num_threads: int) -> None:
         self.num_threads = num_threads
@@ -46,6 +48,7 @@ class _ModelOwner:
         self.path: Path | None = None
         self._prepared_key: tuple | None = None
         self._prepared: PreparedImage | None = None
+        self._original: OriginalImage | None = None
 
     def load(
         self, path: Path, device: str, reload: bool, num_heads: int | None
@@ -90,6 +93,7 @@ class _ModelOwner:
             device=str(self.model.device),
             decode_ms=(decoded - started) * 1000.0,
             total_ms=(finished - started) * 1000.0,
+            original=self._original,
         )
 
     def score_maps(self, path: Path, context: JobContext, progress) -> ImageScores:
@@ -109,7 +113,8 @@ class _ModelOwner:
         return ablated_probs(self.model, self._prepare(path).tensor, heads)
 
     def _prepare(self, path: Path) -> PreparedImage:
-        """The model input for `path`, reused while file and preprocessing are unchanged.
+        """The model input for `path` (and `_original`, the photo it was cut from), reused
+        while file, preprocessing and patch grid are unchanged.
 
         Asking for another class's gradients re-analyses the same image; decoding a large
         photo again would cost more than the gradients.
@@ -117,11 +122,15 @@ class _ModelOwner:
         assert self.model is not None
         try:
             info = path.stat()
-            key = (path, info.st_mtime_ns, info.st_size, self.model.meta.preprocessing)
+            key = (path, info.st_mtime_ns, info.st_size, self.model.meta.preprocessing,
+                   self.model.arch.grid_size)  # fmt: skip
         except OSError:
             key = None  # open_image reports the problem with the file
         if key is None or key != self._prepared_key or self._prepared is None:
-            self._prepared = prepare_image(open_image(path), self.model.meta.preprocessing)
+            image = open_image(path)
+            pre = self.model.meta.preprocessing
+            self._prepared = prepare_image(image, pre)
+            self._original = original_image(image, pre, self.model.arch.grid_size)
             self._prepared_key = key
         return self._prepared
 
