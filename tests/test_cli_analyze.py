@@ -1,13 +1,25 @@
-"""`vit-studio analyze`: one line per image, JSON and NPZ exports, bad files never stop the run."""
+"""`vit-studio analyze`: one line per image, JSON and NPZ exports, bad files never stop the run;
+with --csv, folder trees predicted in batches and streamed to a CSV that Ctrl-C keeps."""
 
+import csv
 import json
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
+from torchvision.models import VisionTransformer
 
 from tests.backbones import save_timm_folder, timm_dinov2
 from tests.conftest import TINY_ARCH, random_model, uncounted_heads_checkpoint, write_image
+from tests.stock_predictions import stock_top_k
+from vit_studio.cli import analyze as analyze_command
 from vit_studio.cli import main
+from vit_studio.engine.checkpoints import load_model
 from vit_studio.engine.model import save_model
 
 
@@ -128,3 +140,154 @@ def test_a_head_count_the_file_does_not_record_is_given_with_num_heads(photo, tm
     assert main(["analyze", str(photo), "--model", str(path), "--num-heads", "4", "--json",
                  "-"]) == 0  # fmt: skip
     assert json.loads(capsys.readouterr().out)["model"] == "narrow"
+
+
+# --csv: whole folders, batched, streamed.
+
+
+@pytest.fixture
+def class_tree(tmp_path):
+    """photos/class 0/…, photos/class 1/… (4 images each), one loose image and one broken file."""
+    root = tmp_path / "photos"
+    for k in range(8):
+        write_image(root / f"class {k % 2}" / f"{k}.png", size=(36 + k, 32), seed=k)
+    write_image(root / "loose.png", seed=9)
+    (root / "class 1" / "broken.jpg").write_bytes(b"not a jpeg")
+    return root
+
+
+def read_csv(path):
+    return list(csv.DictReader(path.open()))
+
+
+def test_csv_of_a_class_tree_covers_every_image_relative_to_the_folder(model_file, class_tree,
+                                                                       tmp_path, capsys):
+    out = tmp_path / "predictions.csv"
+    code = main(["analyze", str(class_tree), "--csv", str(out), "--model", str(model_file),
+                 "--top-k", "3", "--batch-size", "4"])  # fmt: skip
+    assert code == 2  # one file was unreadable; its row says why
+    rows = read_csv(out)
+    assert [r["image"] for r in rows] == (
+        ["class 0/0.png", "class 0/2.png", "class 0/4.png", "class 0/6.png", "class 1/1.png",
+         "class 1/3.png", "class 1/5.png", "class 1/7.png", "class 1/broken.jpg", "loose.png"]
+    )  # fmt: skip
+    assert [r["true_label"] for r in rows] == ["class 0"] * 4 + ["class 1"] * 5 + [""]
+    assert rows[8]["error"] == "not an image" and rows[8]["label_1"] == ""
+    model = load_model(model_file)
+    for row in rows:
+        if row["error"]:
+            continue
+        indices, probabilities = stock_top_k(model, class_tree / row["image"], 3)
+        assert [row[f"label_{r}"] for r in (1, 2, 3)] == [model.label(i) for i in indices]
+        assert [float(row[f"probability_{r}"]) for r in (1, 2, 3)] == pytest.approx(
+            probabilities, abs=1e-6
+        )
+    agrees = sum(1 for r in rows if r["true_label"] and r["label_1"] == r["true_label"])
+    (line,) = capsys.readouterr().out.splitlines()
+    assert line.startswith(f"wrote 10 rows to {out}, 1 unreadable in ")
+    assert line.endswith(f"the top prediction is the folder's name for {agrees} of 8 "
+                         f"({agrees / 8:.1%})")  # fmt: skip
+
+
+def test_csv_of_files_and_folders_names_folder_rows_by_their_folder(model_file, class_tree,
+                                                                     photo, tmp_path):
+    out = tmp_path / "mixed.csv"
+    main(["analyze", str(photo), str(class_tree / "class 0"), "--csv", str(out), "--model",
+          str(model_file)])  # fmt: skip
+    rows = read_csv(out)
+    assert [r["image"] for r in rows] == [str(photo)] + [
+        str(class_tree / "class 0" / f"{k}.png") for k in (0, 2, 4, 6)
+    ]
+    assert "true_label" not in rows[0]  # the images lie directly in the folder named
+
+
+def test_csv_batch_size_sets_the_images_per_forward(model_file, class_tree, tmp_path,
+                                                    monkeypatch):
+    sizes = []
+    forward = VisionTransformer.forward
+    monkeypatch.setattr(VisionTransformer, "forward",
+                        lambda self, x: sizes.append(len(x)) or forward(self, x))  # fmt: skip
+    for batch_size, expected in (("3", [3, 3, 2, 1]), (None, [9])):
+        sizes.clear()
+        extra = ["--batch-size", batch_size] if batch_size else []
+        main(["analyze", str(class_tree), "--csv", str(tmp_path / "p.csv"), "--model",
+              str(model_file), *extra])  # fmt: skip
+        # 10 files, one unreadable: 3 + 3 + (3 - 1) + 1, or one batch of the CPU default (32).
+        assert sizes == expected
+
+
+def test_ctrl_c_keeps_the_finished_rows_and_says_how_many(model_file, class_tree, tmp_path,
+                                                          monkeypatch, capsys):
+    def interrupt_after_the_first_batch(self, done, total):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(analyze_command._CsvProgress, "__call__", interrupt_after_the_first_batch)
+    out = tmp_path / "predictions.csv"
+    code = main(["analyze", str(class_tree), "--csv", str(out), "--model", str(model_file),
+                 "--batch-size", "4"])  # fmt: skip
+    assert code == 130
+    assert capsys.readouterr().err == f"vit-studio: interrupted: kept 4 of 10 rows in {out}\n"
+    assert [r["image"] for r in read_csv(out)] == [f"class 0/{k}.png" for k in (0, 2, 4, 6)]
+    assert list(tmp_path.glob(".*.tmp")) == []
+
+
+@pytest.mark.slow
+def test_sigint_to_a_running_analyze_keeps_complete_rows(model_file, photo, tmp_path):
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for k in range(300):
+        shutil.copy(photo, folder / f"{k:03d}.png")
+    out = tmp_path / "predictions.csv"
+    command = [sys.executable, "-m", "vit_studio", "analyze", str(folder), "--csv", str(out),
+               "--model", str(model_file), "--batch-size", "1", "--device", "cpu"]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        while process.poll() is None and not any(
+            len(p.read_text().splitlines()) > 2 for p in tmp_path.glob(".predictions.csv.*.tmp")
+        ):
+            time.sleep(0.01)  # waiting for a subprocess to get going, not for a result
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 130, err
+    said = rf"vit-studio: interrupted: kept (\d+) of 300 rows in {re.escape(str(out))}\n"
+    kept = int(re.fullmatch(said, err).group(1))
+    rows = list(csv.reader(out.open()))
+    assert rows[0][0] == "image" and len(rows) == 1 + kept and 1 <= kept < 300
+    assert all(len(row) == len(rows[0]) and row[-1] == "" for row in rows[1:])
+    assert [r[0] for r in rows[1:]] == [f"{k:03d}.png" for k in range(kept)]
+    assert list(tmp_path.glob("*.tmp")) == list(tmp_path.glob(".*.tmp")) == []
+
+
+def test_a_log_gets_a_plain_progress_line_with_speed_and_time_left(model_file, class_tree,
+                                                                   tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(analyze_command, "PLAIN_EVERY_S", 0.0)
+    main(["analyze", str(class_tree), "--csv", str(tmp_path / "p.csv"), "--model",
+          str(model_file), "--batch-size", "4"])  # fmt: skip
+    lines = capsys.readouterr().err.splitlines()
+    assert [line.split(" images,")[0] for line in lines] == ["predicting: 4/10", "predicting: 8/10"]
+    assert all(re.search(r"images, [\d.,]+ images/s, ETA \d+:\d\d$", line) for line in lines)
+
+
+def test_a_folder_without_csv_is_a_one_line_hint_and_the_others_still_run(model_file, class_tree,
+                                                                         photo, capsys):
+    assert main(["analyze", str(class_tree), str(photo), "--model", str(model_file)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == (f"vit-studio: error: {class_tree}: a folder; add --csv FILE to "
+                            "predict every image in it and its subfolders\n")  # fmt: skip
+    assert captured.out.startswith(f"{photo}: ")
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    (["--csv", "p.csv", "--json", "-"], "--csv writes predictions only"),
+    (["--csv", "p.csv", "--npz", "a.npz"], "--csv writes predictions only"),
+    (["--csv", "-"], "--csv needs a file name"),
+    (["--csv", "p.csv", "--batch-size", "0"], "--batch-size 0: give at least 1"),
+    (["--batch-size", "8"], "--batch-size applies to --csv only"),
+])  # fmt: skip
+def test_options_that_do_not_go_with_csv_are_one_line_errors(model_file, photo, options,
+                                                              message, capsys):
+    assert main(["analyze", str(photo), "--model", str(model_file), *options]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
+import threading
 
 import numpy as np
 import pytest
@@ -17,8 +17,11 @@ from threadpoolctl import threadpool_info
 
 from tests.conftest import uncounted_heads_checkpoint, write_image
 from tests.gui.conftest import WAIT_MS, make_settings, open_window
+from tests.gui.folder_exports import gate_decoding_after, many
+from vit_studio.engine.batch import CPU_BATCH_SIZE
 from vit_studio.engine.model import StudioModel
 from vit_studio.gui.state.rollout import RolloutSettings
+from vit_studio.gui.workers import batch_export
 
 
 def shown_paths(window) -> list:
@@ -186,18 +189,57 @@ def test_folder_export_writes_top_k_per_image_in_the_worker(qtbot, loaded, image
     assert progress[-1] == (4, 4)
 
 
-def test_cancelling_a_folder_export_writes_nothing(qtbot, loaded, images, tmp_path):
-    for i in range(40):
-        shutil.copy(images[0], images[0].parent / f"copy{i:02d}.png")
+def test_cancelling_a_folder_export_before_its_first_row_writes_nothing(qtbot, loaded, images,
+                                                                       tmp_path, monkeypatch):
+    # The export job, once started, waits to load its model until the cancel has been asked for.
+    started, cancel_asked = threading.Event(), threading.Event()
+    load_model = batch_export.load_model
+
+    def load_after_the_cancel(path):
+        started.set()
+        assert cancel_asked.wait(WAIT_MS / 1000)
+        return load_model(path)
+
+    monkeypatch.setattr(batch_export, "load_model", load_after_the_cancel)
     loaded.open_folder(images[0].parent)
     out = tmp_path / "cancelled.csv"
     finished = []
     loaded.exportFinished.connect(finished.append)
-    with qtbot.waitSignal(loaded.exporter.runningChanged, timeout=WAIT_MS,
-                          check_params_cb=lambda running: not running):
+    with qtbot.waitSignal(loaded.exporter.stopped, timeout=WAIT_MS) as blocker:
         loaded.export_folder_csv(out)
+        qtbot.waitUntil(started.is_set, timeout=WAIT_MS)
         loaded.cancel_export()
+        cancel_asked.set()
+    assert blocker.args[0].images == 0
     assert not out.exists() and finished == []
+    assert loaded.statusBar().currentMessage() == (
+        f"Folder export cancelled before its first row; {out} was not written"
+    )
+
+
+def test_cancelling_a_folder_export_keeps_the_finished_rows_and_says_how_many(
+    qtbot, loaded, images, tmp_path, monkeypatch
+):
+    many(images, 70)
+    loaded.open_folder(images[0].parent)
+    files = loaded.filmstrip.paths()
+    first_batch = files[:CPU_BATCH_SIZE]
+    gate = gate_decoding_after(monkeypatch, first_batch)
+
+    def cancel_at_the_first_rows(done, total):
+        loaded.cancel_export()
+        gate.set()
+
+    loaded.exporter.progress.connect(cancel_at_the_first_rows)
+    out = tmp_path / "kept.csv"
+    with qtbot.waitSignal(loaded.exporter.stopped, timeout=WAIT_MS) as blocker:
+        loaded.export_folder_csv(out)
+    rows = list(csv.DictReader(out.open()))
+    assert blocker.args[0].images == len(rows) in (32, 64)
+    assert [r["image"] for r in rows] == [str(p) for p in files[: len(rows)]]
+    assert loaded.statusBar().currentMessage() == (
+        f"Folder export cancelled; kept {len(rows)} of 70 rows in {out}"
+    )
 
 
 # PySide6 6.12 deprecates the QPoint constructor that older versions alone accept.

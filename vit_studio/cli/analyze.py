@@ -1,4 +1,5 @@
-"""`vit-studio analyze`: predictions and every captured array for one or more images."""
+"""`vit-studio analyze`: predictions and every captured array for one or more images, or with
+`--csv` the top-k predictions of whole folders, batched and streamed to a CSV file."""
 
 from __future__ import annotations
 
@@ -6,17 +7,28 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from vit_studio.cli.common import add_device_argument, add_model_argument, open_model
+from vit_studio.cli.console import PLAIN_EVERY_S, Console
 from vit_studio.engine.analysis import TOP_K, Analysis, analyze
+from vit_studio.engine.batch import ACCELERATOR_BATCH_SIZE, CPU_BATCH_SIZE
 from vit_studio.engine.errors import StudioError
 from vit_studio.engine.export import analysis_record, write_npz
 from vit_studio.engine.fileio import write_text_atomic
 from vit_studio.engine.images import open_image, prepare_image
 from vit_studio.engine.model import StudioModel
+from vit_studio.engine.predictions_csv import (
+    CsvSummary,
+    ImageEntry,
+    image_entries,
+    images_in_tree,
+    write_predictions_csv,
+)
 from vit_studio.engine.resources import sample_images
+from vit_studio.engine.text import clock_text, elapsed_text
 
 EXIT_SOME_FAILED = 2
 
@@ -27,13 +39,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="classify images and export attention, rollout and embeddings",
         description="Run the model once per image and report the top-k predictions. "
         "Bad images are reported on one line each; the others are still processed "
-        "(exit code 2 if any failed).",
+        "(exit code 2 if any failed). With --csv, folders too: every image in them and their "
+        "subfolders is predicted in batches, and the rows are written as the batches finish.",
     )
     parser.add_argument(
         "images",
         nargs="*",
         metavar="IMAGE",
-        help="image files to analyse (default: the sample photos shipped with ViT Studio)",
+        help="image files to analyse, or with --csv folders of images too (default: the sample "
+        "photos shipped with ViT Studio)",
     )
     add_model_argument(parser)
     parser.add_argument(
@@ -52,6 +66,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="write the arrays (input, logits, probs, attentions, rollout, pos_similarity, "
         "mean_attention_distance, token_norms, logit_lens) as float32 NPZ; with several images "
         "FILE is a folder that receives one IMAGE-NAME.npz per image",
+    )
+    parser.add_argument(
+        "--csv",
+        metavar="FILE",
+        help="write the top-k predictions of every IMAGE, and of every image in a FOLDER and its "
+        "subfolders, to FILE: one row per image (path relative to FOLDER; a true_label column "
+        "holds the subfolder's name when there are subfolders), written batch by batch, so "
+        "Ctrl-C keeps the finished rows",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        metavar="B",
+        help=f"images per forward pass with --csv (default: {CPU_BATCH_SIZE} on the CPU, "
+        f"{ACCELERATOR_BATCH_SIZE} on a GPU)",
     )
     add_device_argument(parser)
     parser.set_defaults(handler=run)
@@ -88,6 +117,10 @@ def _summary_line(record: dict[str, Any], result: Analysis) -> str:
 def run(args: argparse.Namespace) -> int:
     if args.top_k < 1:
         raise StudioError(f"--top-k {args.top_k}: give a number of predictions of at least 1")
+    if args.csv is not None:
+        return _run_csv(args)
+    if args.batch_size is not None:
+        raise StudioError("--batch-size applies to --csv only; add --csv FILE or drop it")
     model = open_model(args.model, args.device, args.num_heads)
     images = [Path(p) for p in args.images] or sample_images()
     if not images:
@@ -98,6 +131,11 @@ def run(args: argparse.Namespace) -> int:
     failures = 0
     for path in images:
         try:
+            if path.is_dir():
+                raise StudioError(
+                    f"{path}: a folder; add --csv FILE to predict every image in it and its "
+                    "subfolders"
+                )
             result, record = _analyse_one(model, path, args.top_k)
             if args.npz:
                 write_npz(_npz_target(args.npz, path, several), result)
@@ -121,3 +159,84 @@ def run(args: argparse.Namespace) -> int:
         else:
             write_text_atomic(args.json, text + "\n")
     return EXIT_SOME_FAILED if failures else 0
+
+
+def _csv_entries(arguments: list[str]) -> list[ImageEntry]:
+    """Files as given, folders as their image trees; with several arguments a folder's rows are
+    named FOLDER/RELATIVE-PATH, so two folders' files cannot share a name."""
+    if not arguments:
+        entries = image_entries(sample_images())
+        if not entries:
+            raise StudioError("no IMAGE given and no sample photos are installed; name a folder")
+        return entries
+    entries: list[ImageEntry] = []
+    for argument in arguments:
+        path = Path(argument)
+        if not path.is_dir():
+            entries += image_entries([path])
+        elif len(arguments) == 1:
+            entries += images_in_tree(path)
+        else:
+            entries += [replace(e, name=str(path / e.name)) for e in images_in_tree(path)]
+    return entries
+
+
+def _run_csv(args: argparse.Namespace) -> int:
+    if args.json or args.npz:
+        raise StudioError("--csv writes predictions only; run --json or --npz without --csv")
+    if args.csv == "-":
+        raise StudioError("--csv needs a file name (standard output is kept for messages)")
+    if args.batch_size is not None and args.batch_size < 1:
+        raise StudioError(f"--batch-size {args.batch_size}: give at least 1")
+    entries = _csv_entries(args.images)
+    model = open_model(args.model, args.device, args.num_heads)
+    console = Console()
+    started = time.monotonic()
+    try:
+        summary = write_predictions_csv(
+            args.csv, model, entries, top_k=args.top_k, batch_size=args.batch_size,
+            progress=_CsvProgress(console, started),
+        )  # fmt: skip
+    finally:
+        console.close()
+    console.line(_csv_line(summary, time.monotonic() - started))
+    return EXIT_SOME_FAILED if summary.failures else 0
+
+
+class _CsvProgress:
+    """Images done of all, images per second and the time left: tqdm's bar on a terminal, a
+    plain line every `PLAIN_EVERY_S` in a log."""
+
+    def __init__(self, console: Console, started: float) -> None:
+        self._console = console
+        self._started = self._last_line = started
+
+    def __call__(self, done: int, total: int) -> None:
+        if sys.stderr.isatty():
+            self._console.stage("predicting", done, total)
+            return
+        now = time.monotonic()
+        if now - self._last_line < PLAIN_EVERY_S or done == total:
+            return
+        self._last_line = now
+        rate = done / max(now - self._started, 1e-9)
+        print(
+            f"predicting: {done:,}/{total:,} images, {rate:,.1f} images/s, "
+            f"ETA {clock_text((total - done) / rate)}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def _csv_line(summary: CsvSummary, seconds: float) -> str:
+    failed = f", {summary.failures:,} unreadable" if summary.failures else ""
+    speed = f"{summary.rows / max(seconds, 1e-9):,.1f} images/s"
+    rows = f"{summary.rows:,} row{'' if summary.rows == 1 else 's'}"
+    line = f"wrote {rows} to {summary.output}{failed} in {elapsed_text(seconds)} ({speed})"
+    if summary.labelled:
+        share = summary.top1_agrees / summary.labelled
+        line += (
+            f"; the top prediction is the folder's name for {summary.top1_agrees:,} of "
+            f"{summary.labelled:,} ({share:.1%})"
+        )
+    return line

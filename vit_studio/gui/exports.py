@@ -1,6 +1,6 @@
 """The explorer's exports: the view as PNG, the analysis as JSON or NPZ (`state.export`), and
 the top-5 predictions of the folder's images as CSV, made in the export thread with progress in
-the status bar and a Cancel that writes nothing."""
+the status bar and a Cancel that keeps the rows finished so far."""
 
 from __future__ import annotations
 
@@ -45,6 +45,7 @@ class Exports(QObject):
         self.exporter.progress.connect(status.show_export_progress)
         self.exporter.runningChanged.connect(status.set_export_running)
         self.exporter.finished.connect(self._folder_written)
+        self.exporter.stopped.connect(self._folder_stopped)
         self.exporter.failed.connect(self.failed)
         status.cancelExportRequested.connect(self.cancel_folder)
 
@@ -94,10 +95,20 @@ class Exports(QObject):
     def cancel_folder(self) -> None:
         if self.exporter.running:
             self.exporter.cancel()
-            self.message.emit("Folder export cancelled; no file written")
+            self.message.emit("Folder export cancelled; keeping the rows finished so far…")
 
     def stop(self, timeout_ms: int = 5000) -> bool:
         return self.exporter.stop(timeout_ms)
+
+    def _folder_stopped(self, summary: BatchSummary) -> None:
+        if summary.images == 0:
+            self.message.emit(f"Folder export cancelled before its first row; {summary.output} "
+                              "was not written")  # fmt: skip
+            return
+        self.message.emit(
+            f"Folder export cancelled; kept {summary.images:,} of {summary.total:,} rows in "
+            f"{summary.output}"
+        )
 
     def _folder_written(self, summary: BatchSummary) -> None:
         failed = f", {summary.failures} unreadable" if summary.failures else ""

@@ -35,7 +35,7 @@ class StatusBar(QStatusBar):
         self._export_progress.setToolTip("Folder predictions being exported")
         self._export_cancel = QToolButton()
         self._export_cancel.setText("Cancel")
-        self._export_cancel.setToolTip("Stop the folder export; nothing is written")
+        self._export_cancel.setToolTip("Stop the folder export; the rows finished so far are kept")
         self._export_cancel.clicked.connect(self.cancelExportRequested)
         self._export_progress.hide()
         self._export_cancel.hide()
