@@ -1,4 +1,5 @@
-"""`vit-studio [IMAGE] [--model M] [--device D] [--screenshot OUT.png [--view V]]`: the explorer.
+"""`vit-studio [IMAGE] [--model M] [--device D] [--window-size WxH]
+[--screenshot OUT.png [--view V]]`: the explorer.
 
 The options are read here, before Qt is loaded, so `--help` and a mistyped option answer at once
 and without a display; `gui.app.run` then opens the window.
@@ -7,6 +8,7 @@ and without a display; `gui.app.run` then opens the window.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from collections.abc import Sequence
 
@@ -14,6 +16,14 @@ from vit_studio.cli import EXIT_USER_ERROR
 from vit_studio.cli.common import add_device_argument, add_model_argument, fetched_model
 from vit_studio.engine.errors import StudioError
 from vit_studio.gui.state.explorer import VIEWS
+
+
+def window_size(text: str) -> tuple[int, int]:
+    """'1280x800' -> (1280, 800); argparse reports anything else as an invalid value."""
+    match = re.fullmatch(r"\s*(\d{3,5})\s*[xX×]\s*(\d{3,5})\s*", text)
+    if match is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size; write it as WxH, e.g. 1280x800")
+    return int(match[1]), int(match[2])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,6 +47,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="render the window offscreen once the analysis is shown (with --view finetune and "
         "a FOLDER: once the fine-tune with the default settings has ended), save it as a PNG, "
         "say on one line what it shows, and exit",
+    )
+    parser.add_argument(
+        "--window-size",
+        type=window_size,
+        metavar="WxH",
+        help="open the window at this size in pixels, e.g. 1280x800 (default: the size it had "
+        "last time; with --screenshot 1500x950)",
     )
     parser.add_argument(
         "--view",

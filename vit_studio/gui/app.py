@@ -9,11 +9,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 
 from vit_studio.engine.resources import default_model_path, default_sample
-from vit_studio.gui import screenshot
+from vit_studio.gui import screenshot, theme
 from vit_studio.gui.main_window import MainWindow
 from vit_studio.gui.settings import APPLICATION, ORGANIZATION, Settings
 
@@ -22,7 +23,14 @@ def run(options: argparse.Namespace) -> int:
     """Show the window for `options` (see `cli.explore`) until it closes; the exit code."""
     if options.screenshot and "QT_QPA_PLATFORM" not in os.environ:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    if QApplication.instance() is None:
+        # Fractional scales (125 %, 150 %) as they are: pictures and maps stay sharp, and the
+        # window is as large as the desktop's other windows.
+        QGuiApplication.setHighDpiScaleFactorRoundingPolicy(
+            Qt.HighDpiScaleFactorRoundingPolicy.PassThrough
+        )
     app = QApplication.instance() or QApplication([sys.argv[0]])
+    theme.follow_system_scheme(app)
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
     scratch = tempfile.TemporaryDirectory() if options.screenshot else None
@@ -31,8 +39,9 @@ def run(options: argparse.Namespace) -> int:
         settings.device = options.device
 
     window = MainWindow(settings)
-    if options.screenshot:
-        window.resize(*screenshot.SIZE)
+    size = options.window_size or (screenshot.SIZE if options.screenshot else None)
+    if size is not None:
+        window.resize(*size)
     window.show_view(options.view)
     window.show()
 
@@ -71,6 +80,7 @@ def _screenshot_settings(scratch: Path) -> Settings:
     """A picture must not depend on what the last session left behind, nor change it."""
     settings = Settings(QSettings(str(scratch / "settings.ini"), QSettings.Format.IniFormat))
     settings.finetune_runs_dir = scratch / "runs"
+    settings.first_run_hint_used = True  # the pictures show the app in use, not a first session
     return settings
 
 

@@ -1,66 +1,88 @@
-"""The middle of the explorer: the message banner, the overlay chooser and the image with the
-map of the `ExplorerState` painted over it, patch grid and colour bar included."""
+"""The middle of the explorer, laid out around the picture: the message banner and the first-run
+hint above, the controls that change the map (`widgets.image_controls`) in a narrow column to
+its left, and the image with the map of the `ExplorerState` painted over it taking the rest."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSignalBlocker
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtGui import QKeySequence
+from PySide6.QtWidgets import QHBoxLayout, QVBoxLayout, QWidget
 
 from vit_studio.gui.settings import Settings
 from vit_studio.gui.state.explorer import ExplorerState
-from vit_studio.gui.state.overlay import OVERLAYS, Overlay
+from vit_studio.gui.state.overlay import Overlay
 from vit_studio.gui.state.results import ImageResult
 from vit_studio.gui.widgets.banner import Banner
+from vit_studio.gui.widgets.image_controls import ImageControls
 from vit_studio.gui.widgets.image_view import ImageView
+
+FIRST_RUN_HINT = (
+    "Click a patch to see where it attends · Ctrl-click a head under Attention to knock it out "
+    "· {full_screen} full screen · Help ▸ Keyboard Shortcuts lists them all"
+)
 
 
 class ImagePane(QWidget):
-    """Follows `state` (image, patch, overlay) and writes the overlay choice and clicked patches
-    to it; opacity and the patch grid are remembered in `settings`."""
+    """Follows `state` (image, patch, overlay) and writes clicked patches to it; how the image
+    is drawn (opacity, patch grid, photo or model input, smooth map) and whether the first-run
+    hint was used are remembered in `settings`."""
 
     def __init__(
         self, state: ExplorerState, settings: Settings, parent: QWidget | None = None
     ) -> None:
         super().__init__(parent)
         self._state = state
+        self._settings = settings
         self.banner = Banner()
-        self._chooser = QComboBox()
-        for key, label in OVERLAYS.items():
-            self._chooser.addItem(label, key)
-        self._chooser.setToolTip(
-            "Which patch map to paint over the image. Moving a rollout control, clicking an "
-            "attention thumbnail or clicking a patch switches it for you."
-        )
-        self._chooser.setCurrentIndex(self._chooser.findData(state.overlay_kind))
-        label = QLabel("Show on image")
-        label.setToolTip(self._chooser.toolTip())
-        row = QHBoxLayout()
-        row.addWidget(label)
-        row.addWidget(self._chooser, 1)
+        self.hint = Banner()  # the first-run hint: gone for good once used or dismissed
+        self.controls = ImageControls(state)
         self.image_view = ImageView()
         self.image_view.set_opacity(settings.overlay_opacity)
         self.image_view.set_grid_visible(settings.show_grid)
+        self.image_view.set_show_model_input(settings.show_model_input)
+        self.image_view.set_smooth_map(settings.smooth_map)
+        picture = QHBoxLayout()
+        picture.setContentsMargins(0, 0, 0, 0)
+        picture.addWidget(self.controls)
+        picture.addWidget(self.image_view, 1)
         layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 0, 0)
+        layout.setSpacing(4)
         layout.addWidget(self.banner)
-        layout.addLayout(row)
-        layout.addWidget(self.image_view, 1)
+        layout.addWidget(self.hint)
+        layout.addLayout(picture, 1)
 
-        self._chooser.currentIndexChanged.connect(
-            lambda _row: state.set_overlay_kind(self._chooser.currentData())
-        )
         self.image_view.patchClicked.connect(state.select_patch)
+        self.image_view.patchClicked.connect(lambda _patch: self.retire_hint())
+        self.hint.dismissed.connect(self.retire_hint)
         self.image_view.opacityChanged.connect(
             lambda opacity: setattr(settings, "overlay_opacity", opacity)
         )
         self.image_view.gridToggled.connect(lambda shown: setattr(settings, "show_grid", shown))
+        self.image_view.modelInputToggled.connect(
+            lambda shown: setattr(settings, "show_model_input", shown)
+        )
+        self.image_view.smoothMapToggled.connect(
+            lambda smooth: setattr(settings, "smooth_map", smooth)
+        )
         state.result_changed.connect(self._show_result)
         state.patch_changed.connect(self.image_view.select_patch)
         state.overlay_changed.connect(self._paint)
-        state.overlay_kind_changed.connect(self._show_kind)
+
+    def offer_hint(self, full_screen_keys: QKeySequence) -> None:
+        """Show the first-run hint, unless the user has already used or dismissed it."""
+        if not self._settings.first_run_hint_used:
+            keys = full_screen_keys.toString(QKeySequence.SequenceFormat.NativeText)
+            self.hint.show_notice(FIRST_RUN_HINT.format(full_screen=keys))
+
+    def retire_hint(self) -> None:
+        """The hint has done its job: hide it, now and in later sessions."""
+        self.hint.clear()
+        if not self._settings.first_run_hint_used:
+            self._settings.first_run_hint_used = True
 
     def _show_result(self, result: ImageResult) -> None:
         analysis = result.analysis
-        self.image_view.set_image(analysis.pixels, analysis.grid_size)
+        self.image_view.set_image(analysis.pixels, analysis.grid_size, result.original)
         self.image_view.select_patch(self._state.patch)
         if self._state.overlay is not None:
             self._paint(self._state.overlay)
@@ -74,7 +96,3 @@ class ImagePane(QWidget):
             overlay.grid_map, overlay.title, overlay.label,
             vmin=overlay.vmin, vmax=overlay.vmax, colormap=overlay.colormap,
         )  # fmt: skip
-
-    def _show_kind(self, kind: str) -> None:
-        with QSignalBlocker(self._chooser):
-            self._chooser.setCurrentIndex(max(0, self._chooser.findData(kind)))

@@ -3,8 +3,10 @@
 What the explorer shows lives in `state.explorer.ExplorerState` (no Qt); this window builds the
 widgets, passes what the user does to the state, paints what the state says, hands the state's
 requests to the workers (models load and images are analysed in the `InferenceClient`'s thread)
-and their answers back. The image is `image_pane`, the views `view_tabs`, the menus and toolbar
-`menus`, the file dialogs `dialogs`, the exports `exports`, the status bar `widgets.status_bar`.
+and their answers back. The image with the controls beside it is `image_pane`, the side panels
+and how they are remembered `layout`, the views `view_tabs`, the menus and toolbar `menus`, the
+file dialogs `dialogs`, the exports `exports`, the status bar `widgets.status_bar`, the light or
+dark colours of what the app paints itself `theme`.
 """
 
 from __future__ import annotations
@@ -12,43 +14,46 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QDockWidget, QMainWindow, QWidget
+from PySide6.QtCore import QEvent, Signal
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QShowEvent
+from PySide6.QtWidgets import QMainWindow
 
 from vit_studio.engine.analysis import Analysis, best_prediction_text
 from vit_studio.engine.checkpoints.discovery import LocalModel
-from vit_studio.engine.checkpoints.reading import MODEL_SUFFIXES, is_model_path
 from vit_studio.engine.device import CHOICE_LABELS
 from vit_studio.engine.errors import StudioError
-from vit_studio.engine.hub import CatalogueEntry, local_path
-from vit_studio.engine.images import IMAGE_EXTENSIONS, is_image_path
+from vit_studio.engine.hub import CatalogueEntry
 from vit_studio.engine.model import HEADS_GIVEN
-from vit_studio.gui import questions
+from vit_studio.gui import questions, theme
 from vit_studio.gui.ablation import connect_ablation
 from vit_studio.gui.cpu import limit_blas_threads
 from vit_studio.gui.dialogs import FileDialogs
+from vit_studio.gui.drops import local_paths, sort_dropped
 from vit_studio.gui.exports import Exports
 from vit_studio.gui.finetune.panel import FinetunePanel
 from vit_studio.gui.image_pane import ImagePane
+from vit_studio.gui.layout import WindowLayout
 from vit_studio.gui.menu_actions import connect_menus
 from vit_studio.gui.menus import Menus
+from vit_studio.gui.pretrained import Pretrained
 from vit_studio.gui.pretrained_dialog import PretrainedDialog
 from vit_studio.gui.settings import Settings
+from vit_studio.gui.shortcuts import ShortcutsDialog
 from vit_studio.gui.state.explorer import ExplorerState
 from vit_studio.gui.state.results import HeadCountRequest, ImageResult, ModelSummary
 from vit_studio.gui.trust import connect_trust
 from vit_studio.gui.view_tabs import ViewTabs
+from vit_studio.gui.widgets.banner import Banner
 from vit_studio.gui.widgets.filmstrip import Filmstrip, folder_images
+from vit_studio.gui.widgets.image_controls import ImageControls
 from vit_studio.gui.widgets.image_view import ImageView
 from vit_studio.gui.widgets.model_panel import ModelPanel
 from vit_studio.gui.widgets.status_bar import StatusBar
 from vit_studio.gui.workers.batch_export import BatchExporter
 from vit_studio.gui.workers.inference import ANALYSIS, MODEL, InferenceClient
 
-# Share of the window the views dock widens to for the fine-tune panel, which needs the room.
-FINETUNE_DOCK_SHARE = 0.68
 STOP_TIMEOUT_MS = 5000
+PALETTE_EVENTS = (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange)
 
 
 class MainWindow(QMainWindow):
@@ -68,6 +73,7 @@ class MainWindow(QMainWindow):
     def __init__(self, settings: Settings | None = None, *, num_threads: int | None = None) -> None:
         super().__init__()
         limit_blas_threads()
+        theme.set_chart_defaults(self.palette())  # before the charts are made
         self._settings = settings if settings is not None else Settings()
         self._stopped = False
         self._num_threads = num_threads
@@ -81,14 +87,15 @@ class MainWindow(QMainWindow):
             self._settings.finetune_runs_dir, num_threads=num_threads, device=self.state.device
         )
         self._build()
-        self._menus = Menus(
-            self, self._settings, (self._views_dock, self._model_dock, self._filmstrip_dock)
-        )
+        self._menus = Menus(self, self._settings, self._layout.docks)
         self._connect_state()
         self._connect_workers()
         self._connect_widgets()
         connect_menus(self, self._menus, FileDialogs(self, self._settings))
-        self._restore_layout()
+        self._layout.restore(self._settings)
+        self._menus.grid.setChecked(self._settings.show_grid)
+        self._pane.offer_hint(self._menus.full_screen.shortcut())
+        theme.follow_palette(self)
         self.setAcceptDrops(True)
         self._update_title()
         self._update_enabled()
@@ -101,33 +108,16 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self._pane)
 
         self._views = ViewTabs(self.state, self._finetune)
-        areas = Qt.DockWidgetArea
-        self._views_dock = self._dock("views", "Views", self._views, areas.RightDockWidgetArea)
         self._model_panel = ModelPanel()
-        self._model_dock = self._dock(
-            "model", "Model", self._model_panel, areas.LeftDockWidgetArea
-        )
         self._filmstrip = Filmstrip()
-        self._filmstrip_dock = self._dock(
-            "folder", "Folder", self._filmstrip, areas.BottomDockWidgetArea
-        )
-        # First-run proportions; a saved layout replaces them in _restore_layout.
-        self.resizeDocks(
-            [self._model_dock, self._views_dock], [250, 740], Qt.Orientation.Horizontal
-        )
+        self._layout = WindowLayout(self, self._views, self._model_panel, self._filmstrip,
+                                    self._pane)  # fmt: skip
         self._status = StatusBar()
         self.setStatusBar(self._status)
-        self._pretrained: PretrainedDialog | None = None  # made when first asked for
+        self._pretrained = Pretrained(self, self.load_model, self._open_pretrained)
         self.interactive = True  # False: nobody answers questions (--screenshot); they fail
         self._exports = Exports(self.state, self._status, self._filmstrip.paths, self,
                                 self._num_threads)  # fmt: skip
-
-    def _dock(self, name: str, title: str, widget: QWidget, area) -> QDockWidget:
-        dock = QDockWidget(title, self)
-        dock.setObjectName(f"{name}_dock")  # saveState/restoreState find docks by name
-        dock.setWidget(widget)
-        self.addDockWidget(area, dock)
-        return dock
 
     def _connect_state(self) -> None:
         state, settings, inference = self.state, self._settings, self._inference
@@ -163,18 +153,8 @@ class MainWindow(QMainWindow):
         self._image_view.gridToggled.connect(self._menus.grid.setChecked)
         self._filmstrip.imageChosen.connect(self.open_image)
         self._model_panel.modelChosen.connect(self.load_model)
+        self._model_panel.scanRequested.connect(self.scan_local_models)
         self._finetune.openInExplorer.connect(self._open_finetuned)
-
-    def _restore_layout(self) -> None:
-        settings = self._settings
-        geometry, state = settings.window_geometry, settings.window_state
-        if geometry is not None:
-            self.restoreGeometry(geometry)
-        else:
-            self.resize(1400, 900)
-        if state is not None:
-            self.restoreState(state)
-        self._menus.grid.setChecked(settings.show_grid)
 
     # --- the testable surface -----------------------------------------------------------------
 
@@ -206,8 +186,23 @@ class MainWindow(QMainWindow):
         return self._views
 
     @property
+    def image_controls(self) -> ImageControls:
+        """The column beside the image: map, rollout, class, layer and head."""
+        return self._pane.controls
+
+    @property
     def rollout_controls(self):
-        return self._views.rollout
+        return self._pane.controls.rollout
+
+    @property
+    def layout_manager(self) -> WindowLayout:
+        """The side panels (docks) and how they are remembered."""
+        return self._layout
+
+    @property
+    def first_run_hint(self):
+        """The hint over the image (a `widgets.banner.Banner`), hidden once used."""
+        return self._pane.hint
 
     @property
     def model_panel(self) -> ModelPanel:
@@ -289,25 +284,17 @@ class MainWindow(QMainWindow):
 
     def open_paths(self, paths: Iterable[Path]) -> None:
         """What a drop does: open a model, a folder, or images (several make a filmstrip)."""
-        paths = [Path(p) for p in paths]
-        models = [p for p in paths if is_model_path(p)]
-        folders = [p for p in paths if p.is_dir() and p not in models]
-        images = sorted(p for p in paths if p.is_file() and is_image_path(p))
-        if models:
-            self.load_model(models[0])
-        if folders:
-            self.open_folder(folders[0])
-        elif len(images) > 1:
-            self._filmstrip.set_paths(images, images[0])
-            self.open_image(images[0])
-        elif images:
-            self.open_image(images[0])
-        elif not models:
-            names = ", ".join(p.name for p in paths[:3]) or "nothing"
-            self._show_error(
-                f"{names}: not an image, a folder or a model; drop {', '.join(IMAGE_EXTENSIONS)} "
-                f"files, a folder of them, or a {', '.join(MODEL_SUFFIXES)} model"
-            )
+        dropped = sort_dropped(paths)
+        if dropped.model is not None:
+            self.load_model(dropped.model)
+        if dropped.folder is not None:
+            self.open_folder(dropped.folder)
+        elif dropped.images:
+            if len(dropped.images) > 1:
+                self._filmstrip.set_paths(dropped.images, dropped.images[0])
+            self.open_image(dropped.images[0])
+        elif dropped.problem:
+            self._show_error(dropped.problem)
 
     def step_image(self, delta: int) -> None:
         """Move `delta` images along the filmstrip."""
@@ -316,10 +303,19 @@ class MainWindow(QMainWindow):
     def show_view(self, view: str) -> None:
         """Bring one tab to the front: one of `state.explorer.VIEWS`."""
         self._views.show_view(view)
-        self._views_dock.show()
-        wide = round(self.width() * FINETUNE_DOCK_SHARE)
-        if view == "finetune" and self._views_dock.width() < wide:
-            self.resizeDocks([self._views_dock], [wide], Qt.Orientation.Horizontal)
+        self._layout.show_views()
+        self._layout.fit_view()
+
+    def set_full_screen(self, full: bool) -> None:
+        """Give the screen to the window (View ▸ Full Screen, F11), or take it back."""
+        self._layout.set_full_screen(full)
+
+    def show_shortcuts(self) -> ShortcutsDialog:
+        """Help ▸ Keyboard Shortcuts: every shortcut of the menus, read from their actions."""
+        dialog = ShortcutsDialog(self.menuBar(), self)
+        dialog.setModal(False)
+        dialog.show()
+        return dialog
 
     def finetune_folder(self, folder: str | Path) -> None:
         """Show the fine-tune panel with the report of `folder`."""
@@ -333,23 +329,11 @@ class MainWindow(QMainWindow):
 
     def show_pretrained(self) -> PretrainedDialog:
         """Model ▸ Get Pretrained…: the catalogue, and downloads in their own thread."""
-        if self._pretrained is None:
-            self._pretrained = PretrainedDialog(self)
-            self._pretrained.modelReady.connect(self._open_pretrained)
-        self._pretrained.refresh()
-        self._pretrained.show()
-        self._pretrained.raise_()
-        return self._pretrained
+        return self._pretrained.show()
 
     def get_pretrained(self, entry: CatalogueEntry) -> None:
         """Open a catalogued model, downloading it first (with the dialog) when it is not here."""
-        path = local_path(entry)
-        if path is not None:
-            self.load_model(path)
-        else:
-            dialog = self.show_pretrained()
-            dialog.select(entry.name)
-            dialog.get(entry)
+        self._pretrained.get(entry)
 
     def scan_local_models(self) -> None:
         """Look for models on this computer in the worker; fills the model list and menu."""
@@ -359,7 +343,7 @@ class MainWindow(QMainWindow):
     def export_view_png(self, path: str | Path) -> None:
         """The image with its overlay and colour bar, beside the visible view, as a PNG."""
         background = self.palette().window().color()
-        self._exports.view_png(Path(path), self._image_view, self._views.currentWidget(),
+        self._exports.view_png(Path(path), self._image_view, self._views.current_page(),
                                background)  # fmt: skip
 
     def export_analysis(self, path: str | Path) -> None:
@@ -385,8 +369,7 @@ class MainWindow(QMainWindow):
         workers = (self._exports, self._inference, self._filmstrip)
         stopped = [worker.stop(timeout_ms) for worker in workers]
         stopped.append(self._finetune.shutdown(timeout_ms))
-        if self._pretrained is not None:
-            stopped.append(self._pretrained.stop(timeout_ms))
+        stopped.append(self._pretrained.stop(timeout_ms))
         self._stopped = all(stopped)
         return self._stopped
 
@@ -480,18 +463,29 @@ class MainWindow(QMainWindow):
     # --- Qt events ----------------------------------------------------------------------------
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if any(url.isLocalFile() for url in event.mimeData().urls()):
+        if local_paths(event.mimeData()):
             event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:
-        paths = [Path(url.toLocalFile()) for url in event.mimeData().urls() if url.isLocalFile()]
-        if paths:
+        if paths := local_paths(event.mimeData()):
             event.acceptProposedAction()
             self.open_paths(paths)
 
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self._layout.settle()
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() in PALETTE_EVENTS:  # the system switched between light and dark
+            theme.follow_palette(self)
+            for banner in self.findChildren(Banner):  # a style sheet keeps them from hearing it
+                banner.restyle()
+        elif event.type() == QEvent.Type.WindowStateChange:
+            self._menus.full_screen.setChecked(self.isFullScreen())
+
     def closeEvent(self, event: QCloseEvent) -> None:
-        self._settings.window_geometry = self.saveGeometry()
-        self._settings.window_state = self.saveState()
+        self._layout.save(self._settings)
         self._settings.sync()
         self.shutdown()
         event.accept()

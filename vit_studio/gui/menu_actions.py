@@ -33,6 +33,8 @@ class MainWindow(Protocol):
     def resume_finetune(self, checkpoint: Path) -> None: ...
     def show_pretrained(self) -> None: ...
     def get_pretrained(self, entry: Any) -> None: ...
+    def set_full_screen(self, full: bool) -> None: ...
+    def show_shortcuts(self) -> None: ...
 
 
 def connect_menus(window: MainWindow, menus: Menus, dialogs: FileDialogs) -> None:
@@ -75,7 +77,8 @@ def connect_menus(window: MainWindow, menus: Menus, dialogs: FileDialogs) -> Non
     menus.deviceChosen.connect(window.set_device)
     menus.get_pretrained.triggered.connect(window.show_pretrained)
     menus.pretrainedChosen.connect(window.get_pretrained)
-
+    menus.full_screen.triggered.connect(window.set_full_screen)
+    menus.keyboard_shortcuts.triggered.connect(window.show_shortcuts)
 
 
 def _suggested(window: MainWindow, suffix: str) -> str:

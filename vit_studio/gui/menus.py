@@ -110,6 +110,18 @@ class Menus(QObject):
         self.show_finetune = self._action(
             "Show Fine-tune &Panel", None, "Bring the fine-tune panel to the front"
         )
+        self.full_screen = self._action(
+            "&Full Screen", None, "Give the whole screen to the window (again to leave)"
+        )
+        # The platform's full-screen keys, and F11 wherever they are something else.
+        full_screen_keys = QKeySequence.keyBindings(keys.FullScreen)
+        if QKeySequence("F11") not in full_screen_keys:
+            full_screen_keys.append(QKeySequence("F11"))
+        self.full_screen.setShortcuts(full_screen_keys)
+        self.full_screen.setCheckable(True)
+        self.keyboard_shortcuts = self._action(
+            "&Keyboard Shortcuts…", "Ctrl+/", "Every shortcut and mouse gesture of the window"
+        )
         self.about = self._action("&About ViT Studio", None, "Version and what the views show")
         self.about.triggered.connect(self._show_about)
 
@@ -153,11 +165,15 @@ class Menus(QObject):
         menu.addAction(self.next_image)
         menu.addAction(self.previous_image)
         menu.addAction(self.grid)
+        menu.addAction(self.full_screen)
         menu.addSeparator()
+        self.view_menu = menu
         for dock in docks:
             menu.addAction(dock.toggleViewAction())
 
         menu = bar.addMenu("&Help")
+        menu.addAction(self.keyboard_shortcuts)
+        menu.addSeparator()
         menu.addAction(self.about)
 
     def _build_toolbar(self) -> None:
@@ -178,6 +194,9 @@ class Menus(QObject):
         toolbar.addWidget(chooser)
         toolbar.addSeparator()
         toolbar.addAction(self.export_view)
+        toggle = toolbar.toggleViewAction()
+        toggle.setText("&Toolbar")
+        self.view_menu.addAction(toggle)
         chooser.activated.connect(lambda _row: self.deviceChosen.emit(chooser.currentData()))
 
     # --- state --------------------------------------------------------------------------------

@@ -162,12 +162,21 @@ class Settings:
 
     @property
     def window_state(self) -> QByteArray | None:
-        """Docks and toolbars (QMainWindow.saveState)."""
+        """Docks and toolbars (QMainWindow.saveState), which of them are shown and how wide."""
         return self._bytes("window/state")
 
     @window_state.setter
     def window_state(self, data: QByteArray) -> None:
         self._store.setValue("window/state", data)
+
+    @property
+    def first_run_hint_used(self) -> bool:
+        """Whether the hint over the image has been used (a patch clicked) or dismissed."""
+        return bool(self._store.value("hints/first_run_used", False, type=bool))
+
+    @first_run_hint_used.setter
+    def first_run_hint_used(self, used: bool) -> None:
+        self._store.setValue("hints/first_run_used", bool(used))
 
     # --- helpers ------------------------------------------------------------------------------
 

@@ -1,37 +1,41 @@
-"""The explorer's views, a tab each, kept in step with the `ExplorerState`.
+"""The explorer's views, a tab each, kept in step with the `ExplorerState`: the charts. The
+controls that change the picture sit beside it (`widgets.image_controls`).
 
 The tab in front draws a new analysis at once; the others are marked stale and draw it when they
 come to the front, so a new analysis costs only what is visible. The views write what the user
-chooses (a class, a head, a patch, rollout settings) to the state, and follow what the state says.
+chooses (a class, a head, a patch, a start layer) to the state, and follow what the state says.
+A view that needs more room than a side panel gives (the fine-tune panel) scrolls in its tab.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
-from PySide6.QtCore import QSignalBlocker
-from PySide6.QtWidgets import QLabel, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QScrollArea, QTabWidget, QWidget
 
 from vit_studio.engine.analysis import Analysis
 from vit_studio.engine.model import NO_CLASSIFIER
 from vit_studio.gui.finetune.panel import FinetunePanel
 from vit_studio.gui.state.explorer import VIEWS, ExplorerState
 from vit_studio.gui.state.results import ImageResult
-from vit_studio.gui.state.rollout import RolloutSettings
 from vit_studio.gui.widgets.attention_grid import AttentionGrid
 from vit_studio.gui.widgets.logit_lens import LogitLensView
 from vit_studio.gui.widgets.patch_view import PatchView
 from vit_studio.gui.widgets.plots import MeanDistancePlot, TokenNormMap
 from vit_studio.gui.widgets.posembed_view import PosEmbedMosaic
 from vit_studio.gui.widgets.predictions import PredictionsView
-from vit_studio.gui.widgets.rollout_controls import RolloutControls
+from vit_studio.gui.widgets.rollout_layers import RolloutLayers
 from vit_studio.gui.widgets.trust_view import TrustView
 
-ROLLOUT_NOTE = (
-    "The rollout map is painted on the image. Attention rollout follows how attention flows to "
-    "the class token through all layers; the class-specific rollout weights it by the gradient "
-    "of the chosen class (pick one under Predictions)."
-)
+
+def _scrolled(page: QWidget) -> QScrollArea:
+    """`page` in a scroll area, so its minimum size does not force the panel (and window) wider."""
+    scroll = QScrollArea()
+    scroll.setWidgetResizable(True)
+    scroll.setFrameShape(QFrame.Shape.NoFrame)
+    scroll.setWidget(page)
+    return scroll
 
 
 class ViewTabs(QTabWidget):
@@ -45,7 +49,7 @@ class ViewTabs(QTabWidget):
         self._state = state
         self.predictions = PredictionsView()
         self.attention = AttentionGrid()
-        self.rollout = RolloutControls()
+        self.rollout = RolloutLayers()
         self.posembed = PosEmbedMosaic()
         self.patch = PatchView()
         self.distance = MeanDistancePlot()
@@ -53,18 +57,12 @@ class ViewTabs(QTabWidget):
         self.lens = LogitLensView()
         self.trust = TrustView()
         self.finetune = finetune
-        rollout_page = QWidget()
-        rollout_layout = QVBoxLayout(rollout_page)
-        rollout_layout.addWidget(self.rollout)
-        note = QLabel(ROLLOUT_NOTE)
-        note.setWordWrap(True)
-        rollout_layout.addWidget(note)
-        rollout_layout.addStretch(1)
         pages = {
             "predictions": (self.predictions, "Predictions", "Top-5 class probabilities"),
             "attention": (self.attention, "Attention",
                           "Class-token attention of every layer and head; click one to overlay"),
-            "rollout": (rollout_page, "Rollout", "Attention rollout settings"),
+            "rollout": (self.rollout, "Rollout",
+                        "The rollout started at every layer; click one to start there"),
             "posembed": (self.posembed, "Positions",
                          "Cosine similarity of the learned position embeddings (ViT Figure 7)"),
             "patch": (self.patch, "Patch",
@@ -80,13 +78,18 @@ class ViewTabs(QTabWidget):
         }  # fmt: skip
         assert tuple(pages) == VIEWS
         self._pages: dict[str, QWidget] = {}
+        self._tabs: dict[str, QWidget] = {}  # the page, or the scroll area holding it
         for key, (page, title, tip) in pages.items():
-            self.setTabToolTip(self.addTab(page, title), tip)
-            self._pages[key] = page
+            tab = _scrolled(page) if page in (finetune, self.patch) else page
+            self.setTabToolTip(self.addTab(tab, title), tip)
+            self._pages[key], self._tabs[key] = page, tab
         # How each view draws the analysis shown; run when it is (or comes) to the front.
         self._drawers: dict[QWidget, Callable[[Analysis], None]] = {
             self.predictions: lambda a: self.predictions.show_analysis(a, state.class_index),
             self.attention: self._draw_attention,
+            self.rollout: lambda a: self.rollout.show_analysis(
+                a, state.effective_rollout, state.class_index
+            ),
             self.posembed: self._draw_posembed,
             self.patch: self._draw_patch,
             self.distance: self._draw_distance,
@@ -94,14 +97,15 @@ class ViewTabs(QTabWidget):
             self.lens: self.lens.show_analysis,
         }
         self._stale: set[QWidget] = set()
-        self._show_rollout(state.effective_rollout)
         self._connect()
 
     def _connect(self) -> None:
         state = self._state
         self.predictions.classChosen.connect(state.choose_class)
         self.attention.headSelected.connect(state.select_head)
-        self.rollout.changed.connect(state.set_rollout)
+        self.rollout.startLayerChosen.connect(
+            lambda layer: state.set_rollout(replace(state.rollout, start_layer=layer))
+        )
         self.posembed.patchSelected.connect(lambda patch: state.select_patch(patch, "posembed"))
         self.patch.patchClicked.connect(state.select_patch)
         self.patch.layerHeadChanged.connect(state.inspect_layer_head)
@@ -110,14 +114,19 @@ class ViewTabs(QTabWidget):
         state.layer_head_changed.connect(self._on_layer_head)
         state.patch_changed.connect(self._on_patch)
         state.class_changed.connect(self.predictions.set_chosen)
-        state.rollout_changed.connect(self._show_rollout)
+        state.class_changed.connect(lambda _index: self._redraw(self.rollout))
+        state.rollout_changed.connect(lambda _settings: self._redraw(self.rollout))
 
     def show_view(self, view: str) -> None:
         """Bring one tab to the front: one of `VIEWS`."""
-        self.setCurrentWidget(self._pages[view])
+        self.setCurrentWidget(self._tabs[view])
 
     def current_view(self) -> str:
-        return next(key for key, page in self._pages.items() if page is self.currentWidget())
+        return next(key for key, tab in self._tabs.items() if tab is self.currentWidget())
+
+    def current_page(self) -> QWidget:
+        """The view in front (inside its scroll area, if it has one)."""
+        return self._pages[self.current_view()]
 
     def is_fresh(self, page: QWidget) -> bool:
         """Whether `page` already shows the current analysis (stale views draw when shown)."""
@@ -126,13 +135,6 @@ class ViewTabs(QTabWidget):
     # --- following the state --------------------------------------------------------------------
 
     def _on_result(self, result: ImageResult) -> None:
-        with QSignalBlocker(self.rollout):
-            self.rollout.set_num_layers(result.analysis.num_layers)
-            # Class gradients are computed on demand, so the mode is there whenever classes are.
-            self.rollout.set_gradient_available(
-                result.analysis.has_classifier, f"this model is {NO_CLASSIFIER}"
-            )
-            self.rollout.set_settings(self._state.effective_rollout)
         self._stale = set(self._drawers)
         self._draw_current()
         self.trust.clear()  # its scores were of the previous image or model
@@ -152,17 +154,19 @@ class ViewTabs(QTabWidget):
         self.posembed.highlight(patch)
         if self.is_fresh(self.patch):
             self.patch.set_patch(patch)
-        if self.currentWidget() not in (self.posembed, self.patch):
-            self.setCurrentWidget(self.patch)
-
-    def _show_rollout(self, settings: RolloutSettings) -> None:
-        with QSignalBlocker(self.rollout):
-            self.rollout.set_settings(settings)
+        if self.current_page() not in (self.posembed, self.patch):
+            self.show_view("patch")
 
     # --- drawing --------------------------------------------------------------------------------
 
+    def _redraw(self, page: QWidget) -> None:
+        """What `page` shows changed: draw it now if it is in front, else when it comes."""
+        if self._state.result is not None:
+            self._stale.add(page)
+            self._draw_current()
+
     def _draw_current(self) -> None:
-        page = self.currentWidget()
+        page = self.current_page()
         result = self._state.result
         if result is not None and page in self._stale:
             self._stale.discard(page)

@@ -133,6 +133,14 @@ class ExplorerState:
         self._set_layer_head(layer, head)
         self.set_overlay_kind("patch" if self.patch is not None else "attention")
 
+    def choose_layer_head(self, layer: int, head: int) -> None:
+        """Another layer and head for the map on the image: where the selected patch attends
+        there while that is painted, else the class token's attention."""
+        if self.overlay_kind == "patch":
+            self.inspect_layer_head(layer, head)
+        else:
+            self.select_head(layer, head)
+
     def choose_class(self, index: int) -> None:
         """Explain one class with the class-specific (gradient) rollout."""
         self.class_index = index

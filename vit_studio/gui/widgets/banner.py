@@ -1,22 +1,28 @@
-"""A one-line message above a view: an error (red) or a notice (blue), dismissible."""
+"""A one-line message above a view: an error (red) or a notice (blue), dismissible.
+
+Its colours follow the palette (`theme.banner_style`), so it reads on a light and a dark window.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QWidget
 
-ERROR_STYLE = (
-    "QFrame { background: #f8d7da; border: 1px solid #e0a0a6; border-radius: 4px; }"
-    "QLabel { color: #58151c; border: none; }"
-)
-NOTICE_STYLE = (
-    "QFrame { background: #e7f1fb; border: 1px solid #a9c8e8; border-radius: 4px; }"
-    "QLabel { color: #1d3b5a; border: none; }"
-)
+from vit_studio.gui import theme
+
+# The light styles, for widgets that paint an error box of their own.
+ERROR_STYLE = theme.banner_style("error", dark=False)
+NOTICE_STYLE = theme.banner_style("notice", dark=False)
+PALETTE_EVENTS = (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange)
 
 
 class Banner(QFrame):
-    """Hidden until `show_error` or `show_notice`; the ✕ button (or `clear`) hides it again."""
+    """Hidden until `show_error` or `show_notice`; the ✕ button (or `clear`) hides it again.
+
+    `dismissed()` when the user closes it with ✕.
+    """
+
+    dismissed = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -27,6 +33,7 @@ class Banner(QFrame):
         close.setText("✕")
         close.setToolTip("Dismiss this message")
         close.clicked.connect(self.clear)
+        close.clicked.connect(self.dismissed)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(8, 4, 4, 4)
         layout.addWidget(self._label, 1)
@@ -51,8 +58,20 @@ class Banner(QFrame):
         """The error shown ('' when none is, or the message is a notice)."""
         return self._label.text() if self._error and not self.isHidden() else ""
 
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() in PALETTE_EVENTS:
+            self.restyle()
+
     def _show(self, message: str, *, error: bool) -> None:
         self._error = error
-        self.setStyleSheet(ERROR_STYLE if error else NOTICE_STYLE)
+        self.restyle()
         self._label.setText(message)
         self.show()
+
+    def restyle(self) -> None:
+        """Take the colours for the application's palette now (light or dark)."""
+        # The application's palette: a style sheet of our own changes this widget's.
+        style = theme.banner_style("error" if self._error else "notice")
+        if style != self.styleSheet():  # setting a style sheet sends a PaletteChange itself
+            self.setStyleSheet(style)

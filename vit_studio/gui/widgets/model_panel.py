@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -20,6 +21,10 @@ from vit_studio.engine.checkpoints.discovery import LocalModel
 from vit_studio.engine.model import NO_CLASSIFIER
 from vit_studio.gui.state.results import ModelSummary
 
+FIND_TEXT = "Find models on this computer…"
+NONE_FOUND_TEXT = "No models found on this computer · Look again…"
+SEARCHED_PLACES = "the bundled folder, the torch hub cache and the Hugging Face cache"
+MAX_LIST_ROWS = 8  # a longer list scrolls
 CLASS_PREVIEW = 6  # class names written out; the tooltip lists (nearly) all of them
 CLASS_TOOLTIP = 60
 
@@ -38,12 +43,15 @@ def _class_text(names: tuple[str, ...], limit: int) -> str:
 
 
 class ModelPanel(QWidget):
-    """The loaded model's card, and a list of the models found on this computer.
+    """The loaded model's card, and a list of the models found on this computer (one line
+    until some are found).
 
-    `modelChosen(path)` when the user opens one from the list (double-click or the button).
+    `modelChosen(path)` when the user opens one from the list (double-click or the button);
+    `scanRequested()` when the user asks to look for models.
     """
 
     modelChosen = Signal(Path)
+    scanRequested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -78,12 +86,16 @@ class ModelPanel(QWidget):
             form.addRow(caption, value)
             self._fields[key] = value
 
-        local = QGroupBox("Models on this computer")
+        # The models on this computer: one line until there is something to list.
+        self.find_button = QPushButton(FIND_TEXT)
+        self.find_button.setToolTip(f"Look for ViTs in {SEARCHED_PLACES}")
+        self.find_button.clicked.connect(self.scanRequested)
         self.local_models = QListWidget()
         self.local_models.setToolTip(
             "Bundled models and ViTs in the torch hub and Hugging Face caches; "
             "double-click one to open it"
         )
+        self.local_models.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
         self.local_models.itemActivated.connect(self._on_activated)
         self.open_button = QPushButton("Open selected model")
         self.open_button.setToolTip("Load the selected model (the current image is analysed again)")
@@ -92,16 +104,20 @@ class ModelPanel(QWidget):
         self.local_models.currentItemChanged.connect(
             lambda item, _previous: self.open_button.setEnabled(item is not None)
         )
-        self._status = QLabel("Not searched yet.")
-        self._status.setWordWrap(True)
-        local_layout = QVBoxLayout(local)
-        local_layout.addWidget(self._status)
-        local_layout.addWidget(self.local_models, 1)
-        local_layout.addWidget(self.open_button)
+        self._local_title = QLabel()
+        self._found = QWidget()
+        found = QVBoxLayout(self._found)
+        found.setContentsMargins(0, 0, 0, 0)
+        found.addWidget(self._local_title)
+        found.addWidget(self.local_models)
+        found.addWidget(self.open_button)
+        self._found.hide()
 
         layout = QVBoxLayout(self)
         layout.addWidget(card)
-        layout.addWidget(local, 1)
+        layout.addWidget(self.find_button)
+        layout.addWidget(self._found)
+        layout.addStretch(1)
 
     def field(self, key: str) -> str:
         """The text shown for one row of the card (see the keys in __init__)."""
@@ -134,6 +150,7 @@ class ModelPanel(QWidget):
         )
 
     def show_local_models(self, models: list[LocalModel]) -> None:
+        """List `models`; none found stays one line, offering to look again."""
         self.local_models.clear()
         for model in models:
             arch = model.arch
@@ -144,14 +161,24 @@ class ModelPanel(QWidget):
             item.setToolTip(f"{model.path}\n{model.format} checkpoint, {model.source}")
             item.setData(Qt.ItemDataRole.UserRole, str(model.path))
             self.local_models.addItem(item)
-        self._status.setText(
-            f"{len(models)} found"
-            if models
-            else "None found in the bundled folder, the torch hub cache or the Hugging Face cache."
-        )
+        rows = min(len(models), MAX_LIST_ROWS)
+        frame = 2 * self.local_models.frameWidth()
+        self.local_models.setFixedHeight(rows * self.local_models.sizeHintForRow(0) + frame + 2
+                                         if rows else 0)  # fmt: skip
+        self._local_title.setText(f"Models on this computer ({len(models)})")
+        self._found.setVisible(bool(models))
+        self.find_button.setEnabled(True)
+        self.find_button.setText(NONE_FOUND_TEXT)
+        self.find_button.setVisible(not models)
 
     def show_searching(self) -> None:
-        self._status.setText("Looking…")
+        self.find_button.show()
+        self.find_button.setEnabled(False)
+        self.find_button.setText("Looking for models on this computer…")
+
+    def local_models_text(self) -> str:
+        """What the models-on-this-computer part says in its one line ('' while it lists)."""
+        return self.find_button.text() if self.find_button.isVisibleTo(self) else ""
 
     def _on_activated(self, item: QListWidgetItem) -> None:
         self.modelChosen.emit(Path(item.data(Qt.ItemDataRole.UserRole)))

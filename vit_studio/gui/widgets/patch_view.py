@@ -4,7 +4,7 @@ embedding compares with every other patch's."""
 from __future__ import annotations
 
 from PySide6.QtCore import QSignalBlocker, Signal
-from PySide6.QtWidgets import QComboBox, QFormLayout, QHBoxLayout, QLabel, QSpinBox, QWidget
+from PySide6.QtWidgets import QComboBox, QFormLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
 
 from vit_studio.engine.analysis import Analysis
 from vit_studio.gui.state.overlay import (
@@ -49,7 +49,7 @@ class PatchView(QWidget):
         selectors = QFormLayout()
         selectors.addRow("Layer", self._layer)
         selectors.addRow("Head", self._head)
-        maps = QHBoxLayout()
+        maps = QVBoxLayout()  # one above the other: the view lives in a narrow side panel
         maps.addWidget(self._attends)
         maps.addWidget(self._similar)
         layout = QFormLayout(self)

@@ -195,12 +195,13 @@ class TokenNormMap(QWidget):
         self.figure = Figure(figsize=(7.5, 3.6), layout="constrained")
         self.canvas = PlotCanvas(self.figure)
         self.canvas.setToolTip(
-            "Left: L2 norm of every patch token after the chosen layer, coloured within that "
-            "layer's range.\nRight: the largest and the median patch-token norm of each layer. "
+            "Top: L2 norm of every patch token after the chosen layer, coloured within that "
+            "layer's range.\nBottom: the largest and the median patch-token norm of each layer. "
             "A max far above the median means a few high-norm outlier tokens\n(Darcet et al. "
             '2023, "Vision Transformers Need Registers"). Click a layer to show it.'
         )
-        self.map_axes, self.line_axes = self.figure.subplots(1, 2, width_ratios=[1.0, 1.2])
+        # One above the other: the chart lives in the explorer's narrow, tall side panel.
+        self.map_axes, self.line_axes = self.figure.subplots(2, 1, height_ratios=[1.2, 1.0])
         self._image = self.map_axes.imshow(np.zeros((1, 1)), cmap="magma")
         self._colorbar = self.figure.colorbar(
             self._image, ax=self.map_axes, label="L2 norm (this layer's range)", shrink=0.9

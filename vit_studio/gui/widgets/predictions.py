@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QRect, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QMouseEvent, QPainter, QPaintEvent
-from PySide6.QtWidgets import QComboBox, QFormLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from vit_studio.engine.analysis import TOP_K, Analysis, Prediction
 from vit_studio.engine.model import NO_CLASSIFIER
@@ -18,7 +18,7 @@ CHOSEN_COLOUR = QColor(240, 150, 30)
 ROW_HEIGHT = 26
 CAPTION = (
     "Bars: softmax probability. Click a class to show the class-specific (gradient) "
-    "rollout for it on the image."
+    "rollout for it on the image; Explain class beside the image offers every class."
 )
 NO_CLASSES_CAPTION = (
     f"This model is {NO_CLASSIFIER} (Fine-tune tab). Attention, rollout, positions, patches, "
@@ -120,8 +120,8 @@ class PredictionBars(QWidget):
 
 
 class PredictionsView(QWidget):
-    """The top-k predictions of an analysis; `classChosen(index)` when the user picks a class
-    (a bar, or any class from the list below the bars)."""
+    """The top-k predictions of an analysis; `classChosen(index)` when the user clicks a bar.
+    (Any class, predicted or not, is chosen beside the image: `image_controls.ClassChooser`.)"""
 
     classChosen = Signal(int)
 
@@ -134,12 +134,6 @@ class PredictionsView(QWidget):
         self._title.setFont(font)
         self._bars = PredictionBars()
         self._bars.classChosen.connect(self.classChosen)
-        self._other = QComboBox()
-        self._other.setToolTip(
-            "Every class, most probable first: pick one to see the evidence for it, even if "
-            "the model does not predict it"
-        )
-        self._other.activated.connect(self._on_other)
         self._caption = QLabel(CAPTION)
         self._caption.setWordWrap(True)
         self._ablation = QLabel("")  # what knocking out heads changed, beside the original
@@ -148,14 +142,9 @@ class PredictionsView(QWidget):
             "Ctrl-click a head under Attention to knock it out (its output zeroed) and run the "
             "model once more; Ctrl-click more to knock out several."
         )
-        self._other_row = QWidget()
-        other = QFormLayout(self._other_row)
-        other.setContentsMargins(0, 0, 0, 0)
-        other.addRow("Explain class", self._other)
         layout = QVBoxLayout(self)
         layout.addWidget(self._title)
         layout.addWidget(self._bars)
-        layout.addWidget(self._other_row)
         layout.addWidget(self._caption)
         layout.addWidget(self._ablation)
         layout.addStretch(1)
@@ -170,27 +159,18 @@ class PredictionsView(QWidget):
     def show_analysis(self, analysis: Analysis, chosen: int | None = None) -> None:
         classified = analysis.has_classifier
         self._bars.setVisible(classified)
-        self._other_row.setVisible(classified)
         self._caption.setText(CAPTION if classified else NO_CLASSES_CAPTION)
         if not classified:
             self._title.setText(f"No classes: {analysis.model_name} has no classifier")
             self._bars.set_predictions([], None)
-            self._other.clear()
             return
         top = analysis.top_k(self._top_k)
         self._title.setText(f"Top {len(top)} of {len(analysis.class_names)} classes")
         self._bars.set_predictions(top, chosen)
-        self._other.clear()
-        for prediction in analysis.top_k(len(analysis.class_names)):
-            self._other.addItem(
-                f"{prediction.label} ({prediction.probability:.1%})", prediction.index
-            )
-        self.set_chosen(chosen)
 
     def set_chosen(self, chosen: int | None) -> None:
         """Mark the class the class-specific rollout explains; does not emit."""
         self._bars.set_chosen(chosen)
-        self._other.setCurrentIndex(-1 if chosen is None else self._other.findData(chosen))
 
     def show_ablation(
         self, analysis: Analysis, heads: tuple[tuple[int, int], ...], probs: np.ndarray
@@ -219,7 +199,3 @@ class PredictionsView(QWidget):
         self._ablation.clear()
         self._title.setText("No predictions yet")
         self._bars.set_predictions([], None)
-        self._other.clear()
-
-    def _on_other(self, row: int) -> None:
-        self.classChosen.emit(int(self._other.itemData(row)))

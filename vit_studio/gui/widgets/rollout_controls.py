@@ -1,4 +1,5 @@
-"""The controls that edit the rollout settings (`state.rollout.RolloutSettings`)."""
+"""The controls that edit the rollout settings (`state.rollout.RolloutSettings`), in the control
+column beside the image."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from PySide6.QtWidgets import (
     QRadioButton,
     QSlider,
     QSpinBox,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -86,15 +88,19 @@ class RolloutControls(QWidget):
             "upper layers add on their own."
         )
 
-        modes = QHBoxLayout()
+        # Laid out for the narrow control column beside the image: labels above their editors.
+        modes = QVBoxLayout()
+        modes.setSpacing(2)
         modes.addWidget(self._plain)
         modes.addWidget(self._gradient)
-        modes.addStretch(1)
         discard = QHBoxLayout()
         discard.addWidget(self._discard_slider, 1)
         discard.addWidget(self._discard_spin)
         form = QFormLayout(self)
-        form.addRow("Method", modes)
+        form.setContentsMargins(0, 0, 0, 0)
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapAllRows)
+        form.setVerticalSpacing(4)
+        form.addRow(modes)
         form.addRow("Head fusion", self._fusion)
         form.addRow("Discard lowest", discard)
         form.addRow("Start at layer", self._start)

@@ -156,7 +156,8 @@ class TrustView(QWidget):
     def _draw_curves(self, scores: ImageScores) -> None:
         figure = self.figure
         figure.clear()
-        axes = figure.subplots(1, len(_CURVES), sharey=True)
+        # Two by two: readable in the explorer's narrow side panel as in a wide one.
+        axes = figure.subplots(2, 2, sharey=True).ravel()
         for ax, (field, xs, title) in zip(axes, _CURVES, strict=True):
             for name, curves in scores.curves.items():
                 style = {"color": "0.5", "linestyle": ":"} if name == "random" else {}
