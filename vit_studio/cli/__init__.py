@@ -11,31 +11,43 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import textwrap
 from collections.abc import Sequence
 
 from vit_studio import __version__
 from vit_studio.engine.errors import StudioError
 
 EXIT_USER_ERROR = 2
+HELP_WIDTH = 78
 SUBCOMMANDS = ("analyze", "models", "train", "finetune", "evaluate", "faithfulness")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from vit_studio.cli import analyze, evaluate, faithfulness, models, train
+    from vit_studio.cli import analyze, evaluate, explore, faithfulness, models, train
 
+    explorer = (
+        f"Without a COMMAND, vit-studio opens the explorer window: {explore.synopsis()}. "
+        "What each of its options does: vit-studio IMAGE --help."
+    )
     parser = argparse.ArgumentParser(
         prog="vit-studio",
-        description="Look inside Vision Transformers: predictions, attention, rollout, "
-        "position embeddings; fine-tune on your own images.",
-        epilog="Without a COMMAND, vit-studio opens the explorer window: "
-        "vit-studio [IMAGE] [--model M] [--device D] [--screenshot OUT.png [--view V]] "
-        "(options: vit-studio IMAGE --help).",
+        description=_paragraph(
+            "Look inside Vision Transformers: predictions, attention, rollout, position "
+            "embeddings; fine-tune on your own images."
+        ),
+        # Wrapped here, not by argparse, so that no command is split at its hyphen.
+        epilog=_paragraph(explorer),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"vit-studio {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in (analyze, models, train, evaluate, faithfulness):
         module.register(subparsers)
     return parser
+
+
+def _paragraph(text: str) -> str:
+    return textwrap.fill(text, HELP_WIDTH, break_on_hyphens=False, break_long_words=False)
 
 
 def _wants_gui(argv: list[str]) -> bool:

@@ -59,9 +59,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--view",
         choices=VIEWS,
         default="predictions",
-        help="which view to bring to the front (default: predictions)",
+        metavar="V",
+        help=f"which view to bring to the front: {', '.join(VIEWS)} (default: predictions)",
     )
     return parser
+
+
+def synopsis() -> str:
+    """How the explorer is called, every option included, for the top-level help to show."""
+    usage = build_parser().format_usage().removeprefix("usage:").replace("[-h] ", "")
+    return " ".join(usage.split())
 
 
 def run(argv: Sequence[str]) -> int:
