@@ -1,5 +1,6 @@
 """What a drop on the explorer opens: a model, a folder, or images (several make a filmstrip),
-sorted out of whatever files were dropped, with a message when none of them can be opened."""
+sorted out of whatever files were dropped, with a message when none of them can be opened; and
+`FileDropTarget`, what makes a widget take drops of local files."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from PySide6.QtCore import QMimeData
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
 
 from vit_studio.engine.checkpoints.reading import MODEL_SUFFIXES, is_model_path
 from vit_studio.engine.images import IMAGE_EXTENSIONS, is_image_path
@@ -42,3 +44,20 @@ def sort_dropped(paths: Iterable[Path]) -> Dropped:
 def local_paths(mime: QMimeData) -> list[Path]:
     """The local files a drag carries (web addresses are not opened)."""
     return [Path(url.toLocalFile()) for url in mime.urls() if url.isLocalFile()]
+
+
+class FileDropTarget:
+    """Mixed into a QWidget (before it), hands the local files dropped on it to its
+    `open_paths(paths)`; the widget still has to `setAcceptDrops(True)`."""
+
+    def open_paths(self, paths: list[Path]) -> None:
+        raise NotImplementedError
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if local_paths(event.mimeData()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        if paths := local_paths(event.mimeData()):
+            event.acceptProposedAction()
+            self.open_paths(paths)

@@ -30,7 +30,7 @@ class ImagePane(QWidget):
         self, state: ExplorerState, settings: Settings, parent: QWidget | None = None
     ) -> None:
         super().__init__(parent)
-        self._state = state
+        self.state = state
         self._settings = settings
         self.banner = Banner()
         self.hint = Banner()  # the first-run hint: gone for good once used or dismissed
@@ -83,9 +83,9 @@ class ImagePane(QWidget):
     def _show_result(self, result: ImageResult) -> None:
         analysis = result.analysis
         self.image_view.set_image(analysis.pixels, analysis.grid_size, result.original)
-        self.image_view.select_patch(self._state.patch)
-        if self._state.overlay is not None:
-            self._paint(self._state.overlay)
+        self.image_view.select_patch(self.state.patch)
+        if self.state.overlay is not None:
+            self._paint(self.state.overlay)
 
     def _paint(self, overlay: Overlay) -> None:
         """Paint the chosen map of the cached analysis over the image (no model involved)."""

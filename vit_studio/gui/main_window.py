@@ -3,10 +3,11 @@
 What the explorer shows lives in `state.explorer.ExplorerState` (no Qt); this window builds the
 widgets, passes what the user does to the state, paints what the state says, hands the state's
 requests to the workers (models load and images are analysed in the `InferenceClient`'s thread)
-and their answers back. The image with the controls beside it is `image_pane`, the side panels
-and how they are remembered `layout`, the views `view_tabs`, the menus and toolbar `menus`, the
-file dialogs `dialogs`, the exports `exports`, the status bar `widgets.status_bar`, the light or
-dark colours of what the app paints itself `theme`.
+and their answers back. The image with the controls beside it is `image_pane`, the split into
+two panes `split_view`, the side panels and how they are remembered `layout`, the views
+`view_tabs`, the menus and toolbar `menus`, the file dialogs `dialogs`, the exports `exports`,
+the status bar `widgets.status_bar`, the light or dark colours of what the app paints itself
+`theme`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, Signal
-from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent, QShowEvent
+from PySide6.QtGui import QCloseEvent, QShowEvent
 from PySide6.QtWidgets import QMainWindow
 
 from vit_studio.engine.analysis import Analysis, best_prediction_text
@@ -26,9 +27,10 @@ from vit_studio.engine.hub import CatalogueEntry
 from vit_studio.engine.model import HEADS_GIVEN
 from vit_studio.gui import questions, theme
 from vit_studio.gui.ablation import connect_ablation
+from vit_studio.gui.compare_pane import ComparePane
 from vit_studio.gui.cpu import limit_blas_threads
 from vit_studio.gui.dialogs import FileDialogs
-from vit_studio.gui.drops import local_paths, sort_dropped
+from vit_studio.gui.drops import FileDropTarget, sort_dropped
 from vit_studio.gui.exports import Exports
 from vit_studio.gui.finetune.panel import FinetunePanel
 from vit_studio.gui.image_pane import ImagePane
@@ -39,6 +41,7 @@ from vit_studio.gui.pretrained import Pretrained
 from vit_studio.gui.pretrained_dialog import PretrainedDialog
 from vit_studio.gui.settings import Settings
 from vit_studio.gui.shortcuts import ShortcutsDialog
+from vit_studio.gui.split_view import SplitView
 from vit_studio.gui.state.explorer import ExplorerState
 from vit_studio.gui.state.results import HeadCountRequest, ImageResult, ModelSummary
 from vit_studio.gui.trust import connect_trust
@@ -56,7 +59,7 @@ STOP_TIMEOUT_MS = 5000
 PALETTE_EVENTS = (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange)
 
 
-class MainWindow(QMainWindow):
+class MainWindow(FileDropTarget, QMainWindow):
     """The explorer. Drive it from code with `load_model`, `open_image`, `open_folder`, ... or
     through its `state`.
 
@@ -86,12 +89,13 @@ class MainWindow(QMainWindow):
         self._finetune = FinetunePanel(
             self._settings.finetune_runs_dir, num_threads=num_threads, device=self.state.device
         )
+        self._dialogs = FileDialogs(self, self._settings)
         self._build()
         self._menus = Menus(self, self._settings, self._layout.docks)
         self._connect_state()
         self._connect_workers()
         self._connect_widgets()
-        connect_menus(self, self._menus, FileDialogs(self, self._settings))
+        connect_menus(self, self._menus, self._dialogs)
         self._layout.restore(self._settings)
         self._menus.grid.setChecked(self._settings.show_grid)
         self._pane.offer_hint(self._menus.full_screen.shortcut())
@@ -105,13 +109,15 @@ class MainWindow(QMainWindow):
     def _build(self) -> None:
         self._pane = ImagePane(self.state, self._settings)
         self._banner, self._image_view = self._pane.banner, self._pane.image_view
-        self.setCentralWidget(self._pane)
+        self._split = SplitView(self._pane, lambda: ComparePane(
+            self.state, self._settings, self._dialogs, self._num_threads, self.interactive))
+        self.setCentralWidget(self._split)
 
         self._views = ViewTabs(self.state, self._finetune)
         self._model_panel = ModelPanel()
         self._filmstrip = Filmstrip()
         self._layout = WindowLayout(self, self._views, self._model_panel, self._filmstrip,
-                                    self._pane)  # fmt: skip
+                                    self._split)  # fmt: skip
         self._status = StatusBar()
         self.setStatusBar(self._status)
         self._pretrained = Pretrained(self, self.load_model, self._open_pretrained)
@@ -155,6 +161,7 @@ class MainWindow(QMainWindow):
         self._model_panel.modelChosen.connect(self.load_model)
         self._model_panel.scanRequested.connect(self.scan_local_models)
         self._finetune.openInExplorer.connect(self._open_finetuned)
+        self._split.splitChanged.connect(self._menus.split_view.setChecked)
 
     # --- the testable surface -----------------------------------------------------------------
 
@@ -203,6 +210,11 @@ class MainWindow(QMainWindow):
     def first_run_hint(self):
         """The hint over the image (a `widgets.banner.Banner`), hidden once used."""
         return self._pane.hint
+
+    @property
+    def split_view(self) -> SplitView:
+        """The central area; `split_view.compare` is the second pane once the split was opened."""
+        return self._split
 
     @property
     def model_panel(self) -> ModelPanel:
@@ -310,6 +322,10 @@ class MainWindow(QMainWindow):
         """Give the screen to the window (View ▸ Full Screen, F11), or take it back."""
         self._layout.set_full_screen(full)
 
+    def set_split(self, split: bool) -> None:
+        """Two panes side by side (View ▸ Split View), each with its own controls, or one."""
+        self._split.set_split(split)
+
     def show_shortcuts(self) -> ShortcutsDialog:
         """Help ▸ Keyboard Shortcuts: every shortcut of the menus, read from their actions."""
         dialog = ShortcutsDialog(self.menuBar(), self)
@@ -366,7 +382,7 @@ class MainWindow(QMainWindow):
         """Stop every worker thread; True if all stopped within `timeout_ms` each."""
         if self._stopped:
             return True
-        workers = (self._exports, self._inference, self._filmstrip)
+        workers = (self._exports, self._inference, self._filmstrip, self._split)
         stopped = [worker.stop(timeout_ms) for worker in workers]
         stopped.append(self._finetune.shutdown(timeout_ms))
         stopped.append(self._pretrained.stop(timeout_ms))
@@ -461,15 +477,6 @@ class MainWindow(QMainWindow):
         )
 
     # --- Qt events ----------------------------------------------------------------------------
-
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if local_paths(event.mimeData()):
-            event.acceptProposedAction()
-
-    def dropEvent(self, event: QDropEvent) -> None:
-        if paths := local_paths(event.mimeData()):
-            event.acceptProposedAction()
-            self.open_paths(paths)
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)

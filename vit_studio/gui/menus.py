@@ -119,6 +119,12 @@ class Menus(QObject):
             full_screen_keys.append(QKeySequence("F11"))
         self.full_screen.setShortcuts(full_screen_keys)
         self.full_screen.setCheckable(True)
+        self.split_view = self._action(
+            "&Split View", "Ctrl+\\",
+            "Two images side by side, each with its own controls (layer 4 against layer 12, "
+            "a fine-tuned model against its base…); a patch picked in one is picked in both",
+        )  # fmt: skip
+        self.split_view.setCheckable(True)
         self.keyboard_shortcuts = self._action(
             "&Keyboard Shortcuts…", "Ctrl+/", "Every shortcut and mouse gesture of the window"
         )
@@ -166,6 +172,7 @@ class Menus(QObject):
         menu.addAction(self.previous_image)
         menu.addAction(self.grid)
         menu.addAction(self.full_screen)
+        menu.addAction(self.split_view)
         menu.addSeparator()
         self.view_menu = menu
         for dock in docks:
@@ -194,6 +201,7 @@ class Menus(QObject):
         toolbar.addWidget(chooser)
         toolbar.addSeparator()
         toolbar.addAction(self.export_view)
+        toolbar.addAction(self.split_view)
         toggle = toolbar.toggleViewAction()
         toggle.setText("&Toolbar")
         self.view_menu.addAction(toggle)

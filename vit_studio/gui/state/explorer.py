@@ -87,6 +87,11 @@ class ExplorerState:
         return settings if analysis.has_classifier else replace(settings, mode="plain")
 
     @property
+    def requested_model(self) -> Path | None:
+        """The model asked for last (loaded, or still on its way while `model_pending`)."""
+        return self._requested_model
+
+    @property
     def gradients_pending(self) -> bool:
         return self._gradients_pending is not None
 
