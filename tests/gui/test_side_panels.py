@@ -3,14 +3,16 @@
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, QSize, QSizeF, Qt
 from PySide6.QtGui import QImage
 from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication
 
 from tests.conftest import TINY_ARCH, write_image
 from tests.gui.analyses import tiny_analysis
+from tests.gui.conftest import WAIT_MS
 from vit_studio.engine.checkpoints.discovery import LocalModel
-from vit_studio.gui.widgets.filmstrip import Filmstrip, image_files_in
+from vit_studio.gui.widgets.filmstrip import THUMBNAIL_SIZE, Filmstrip, image_files_in
 from vit_studio.gui.widgets.model_panel import ModelPanel, format_count
 from vit_studio.gui.widgets.predictions import PredictionsView
 
@@ -25,8 +27,7 @@ def test_predictions_show_the_top_k_and_report_the_clicked_class(qtbot):
     view.show_analysis(analysis, chosen=top[0].index)
     assert [p.index for p in view.bars.predictions()] == [p.index for p in top]
     with qtbot.waitSignal(view.classChosen) as chosen:
-        QTest.mouseClick(view.bars, Qt.MouseButton.LeftButton,
-                         pos=view.bars.row_rect(2).center())
+        QTest.mouseClick(view.bars, Qt.MouseButton.LeftButton, pos=view.bars.row_rect(2).center())
     assert chosen.args == [top[2].index]
 
 
@@ -85,3 +86,36 @@ def test_filmstrip_handles_tiny_folders(qtbot, tmp_path, count, filmstrip):
     strip.set_paths(files)
     strip.step(-1)
     assert strip.currentRow() == (0 if count else -1)
+
+
+def shown_thumbnail(strip: Filmstrip, row: int):
+    """The thumbnail as the strip paints it on a screen of its pixel ratio."""
+    size = QSize(THUMBNAIL_SIZE, THUMBNAIL_SIZE)
+    return strip.item(row).icon().pixmap(size, strip.pixel_ratio())
+
+
+def test_filmstrip_thumbnails_have_the_screens_device_pixels(
+    qtbot, tmp_path, filmstrip, monkeypatch
+):
+    # The offscreen platform has ratio 1; a Retina screen's 2 is stood in for.
+    ratio = {"now": 2.0}
+    monkeypatch.setattr(Filmstrip, "pixel_ratio", lambda _strip: ratio["now"])
+    large = write_image(tmp_path / "large.png", size=(600, 400))
+    small = write_image(tmp_path / "small.png", size=(32, 32), seed=1)
+    strip = filmstrip(qtbot)
+    strip.set_paths([large, small])
+
+    def sharp_at(expected_ratio: float) -> None:
+        sharp = shown_thumbnail(strip, 0)
+        assert sharp.devicePixelRatio() == expected_ratio
+        width = round(expected_ratio * THUMBNAIL_SIZE)
+        assert (sharp.width(), sharp.height()) == (width, width * 2 // 3)
+
+    qtbot.waitUntil(lambda: sharp_at(2.0), timeout=WAIT_MS)
+    # A small picture keeps the size it had at ratio 1, all its pixels shown, rather than shrink.
+    qtbot.waitUntil(lambda: shown_thumbnail(strip, 1).deviceIndependentSize() == QSizeF(32, 32),
+                    timeout=WAIT_MS)  # fmt: skip
+
+    ratio["now"] = 1.0  # the window moved to an ordinary screen
+    QApplication.sendEvent(strip, QEvent(QEvent.Type.DevicePixelRatioChange))
+    qtbot.waitUntil(lambda: sharp_at(1.0), timeout=WAIT_MS)

@@ -1,14 +1,17 @@
 """A folder as a strip of thumbnails; the arrow keys (or a click) move to another image.
 
 The strip only lists files; thumbnails arrive later from its own thumbnail thread
-(`workers.thumbnails`), so a folder of thousands of photos opens at once.
+(`workers.thumbnails`), so a folder of thousands of photos opens at once. They are decoded at
+the screen's device pixel ratio, so they are sharp on a high-DPI screen, and again when the
+window moves to a screen with another ratio.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QIcon, QImage, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QListView, QListWidget, QListWidgetItem, QWidget
 
@@ -48,6 +51,7 @@ class Filmstrip(QListWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._paths: list[Path] = []
+        self._ratio = 1.0  # the device pixel ratio the thumbnails were asked for at
         self.setViewMode(QListView.ViewMode.IconMode)
         self.setFlow(QListView.Flow.LeftToRight)
         self.setWrapping(False)
@@ -73,6 +77,10 @@ class Filmstrip(QListWidget):
     def paths(self) -> list[Path]:
         return list(self._paths)
 
+    def pixel_ratio(self) -> float:
+        """Device pixels per logical pixel where the strip is shown (2 on most Retina screens)."""
+        return self.devicePixelRatioF()
+
     def set_paths(self, paths: list[Path], current: Path | None = None) -> None:
         """Show `paths`, their thumbnails as they come; select `current` without emitting."""
         self.blockSignals(True)
@@ -84,7 +92,7 @@ class Filmstrip(QListWidget):
             self.addItem(item)
         self.blockSignals(False)
         self.set_current(current)
-        self._thumbnails.load(self._paths, THUMBNAIL_SIZE)
+        self._load_thumbnails()
 
     def show_image(self, path: Path) -> None:
         """Select `path`, showing the images beside it first if the strip does not hold it (so
@@ -119,13 +127,28 @@ class Filmstrip(QListWidget):
             item.setIcon(self._broken)
             item.setToolTip(f"{self._paths[row]}\nThis file cannot be read as an image.")
         else:
-            item.setIcon(QIcon(QPixmap.fromImage(image)))
+            pixmap = QPixmap.fromImage(image)
+            # As many device pixels as the picture has, up to the screen's ratio: a large photo
+            # is sharp, a small one keeps the size it had at ratio 1 rather than shrinking.
+            longest = max(image.width(), image.height())
+            pixmap.setDevicePixelRatio(min(self._ratio, max(1.0, longest / THUMBNAIL_SIZE)))
+            item.setIcon(QIcon(pixmap))
 
     def step(self, delta: int) -> None:
         """Move `delta` images along (as the arrow keys do), emitting `imageChosen`."""
         if self._paths:
             row = min(max(self.currentRow() + delta, 0), len(self._paths) - 1)
             self.setCurrentRow(row)
+
+    def event(self, event: QEvent) -> bool:
+        moved = event.type() == QEvent.Type.DevicePixelRatioChange
+        if moved and self._paths and self.pixel_ratio() != self._ratio:
+            self._load_thumbnails()
+        return super().event(event)
+
+    def _load_thumbnails(self) -> None:
+        self._ratio = self.pixel_ratio()
+        self._thumbnails.load(self._paths, math.ceil(THUMBNAIL_SIZE * self._ratio))
 
     def _on_current_row(self, row: int) -> None:
         if 0 <= row < len(self._paths):
