@@ -298,7 +298,7 @@ def test_a_dark_palette_recolours_the_charts_and_the_banners(qtbot, loaded):
     axes = figure.axes[0]
     light_face = figure.get_facecolor()
     loaded.show_notice("a notice")
-    light_banner = loaded.centralWidget().banner.styleSheet()
+    light_banner = loaded.split_view.pane.banner.styleSheet()
     app = QApplication.instance()
     original = app.palette()
     try:
@@ -308,7 +308,7 @@ def test_a_dark_palette_recolours_the_charts_and_the_banners(qtbot, loaded):
         assert figure.get_facecolor() != light_face
         assert axes.get_facecolor()[:3] == pytest.approx(QColor("#17181a").getRgbF()[:3])
         assert axes.title.get_color() == "#e8eaed" and axes.xaxis.label.get_color() == "#e8eaed"
-        banner = loaded.centralWidget().banner.styleSheet()
+        banner = loaded.split_view.pane.banner.styleSheet()
         assert banner != light_banner and "#1b2f45" in banner  # the dark notice background
     finally:
         app.setPalette(original)

@@ -38,7 +38,7 @@ def test_the_split_shows_the_same_model_and_image_beside_the_first(qtbot, loaded
     np.testing.assert_allclose(compare.state.result.analysis.probs, loaded.result.analysis.probs,
                                atol=1e-6)  # fmt: skip
     halves = loaded.split_view.sizes()
-    assert abs(halves[0] - halves[1]) <= 2
+    assert min(halves) / sum(halves) > 0.45  # two halves, give or take their controls
 
 
 def test_each_pane_has_its_own_layer_and_head(qtbot, loaded):

@@ -28,6 +28,7 @@ from vit_studio.gui.workers.inference import ANALYSIS, MODEL, InferenceClient
 FOLLOW, OTHER = "follow", "other"  # the choosers' first and last entries
 SAME_MODEL = "Same model as the left"
 SAME_IMAGE = "Same image as the left"
+CHOOSER_CHARACTERS = 12
 
 
 class ComparePane(FileDropTarget, QWidget):
@@ -64,6 +65,12 @@ class ComparePane(FileDropTarget, QWidget):
             "against its base, say)"
         )
         self.image_choice = QComboBox()
+        for combo in (self.model_choice, self.image_choice):
+            # Short, whatever the file names: half a window has little room; the lists show all.
+            combo.setSizeAdjustPolicy(
+                QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon
+            )
+            combo.setMinimumContentsLength(CHOOSER_CHARACTERS)
         self.image_choice.setToolTip("The image of this pane: the left pane's, or another one")
         header = QHBoxLayout()
         header.setContentsMargins(4, 4, 0, 0)

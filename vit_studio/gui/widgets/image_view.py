@@ -20,9 +20,11 @@ from PySide6.QtWidgets import (
 
 from vit_studio.engine.crop import OriginalImage
 from vit_studio.gui import imaging
+from vit_studio.gui.widgets.flow_layout import FlowLayout
 from vit_studio.gui.widgets.heat_map_canvas import DEFAULT_OPACITY, HeatMapCanvas
 
 BAR_WIDTH = 14
+OPACITY_SLIDER_WIDTH = 120
 TICKS = 5
 
 
@@ -134,14 +136,18 @@ class ImageView(QWidget):
         )
         self._smooth.toggled.connect(self._on_smooth)
         if controls:
-            row = QHBoxLayout()
+            opacity = QWidget()
+            opacity_row = QHBoxLayout(opacity)
+            opacity_row.setContentsMargins(0, 0, 0, 0)
             opacity_label = QLabel("Overlay opacity")
             opacity_label.setToolTip(self._opacity.toolTip())
-            row.addWidget(opacity_label)
-            row.addWidget(self._opacity, 1)
-            row.addWidget(self._grid)
-            row.addWidget(self._smooth)
-            row.addWidget(self._model_input)
+            self._opacity.setMinimumWidth(OPACITY_SLIDER_WIDTH)
+            opacity_row.addWidget(opacity_label)
+            opacity_row.addWidget(self._opacity)
+            # One row under a wide picture; wrapped under a narrow one (half a split window).
+            row = FlowLayout(spacing=12)
+            for widget in (opacity, self._grid, self._smooth, self._model_input):
+                row.addWidget(widget)
             layout.addLayout(row)
         else:
             self._canvas.set_grid_visible(False)
