@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QImage
 from PySide6.QtTest import QTest
 
 from tests.gui.conftest import WAIT_MS
@@ -142,6 +143,16 @@ def test_closing_the_split_hides_the_pane_and_unlinks_it(qtbot, loaded):
     assert compare.state.patch != 7
     loaded.menus.split_view.trigger()  # again: the same pane, linked once more
     assert loaded.split_view.compare is compare and compare.state.patch == 7
+
+
+def test_the_view_png_of_a_split_holds_both_pictures(qtbot, loaded, tmp_path):
+    compare = split(qtbot, loaded)
+    out = tmp_path / "split.png"
+    with qtbot.waitSignal(loaded.exportFinished, timeout=WAIT_MS):
+        loaded.export_view_png(out)
+    picture = QImage(str(out))
+    widths = loaded.image_view.grab().width() + compare.image_view.grab().width()
+    assert picture.width() == widths
 
 
 def test_a_model_that_fails_in_the_pane_says_so_there(qtbot, loaded, tmp_path):

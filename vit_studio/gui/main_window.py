@@ -357,10 +357,11 @@ class MainWindow(FileDropTarget, QMainWindow):
         self._inference.scan_local_models()
 
     def export_view_png(self, path: str | Path) -> None:
-        """The image with its overlay and colour bar, beside the visible view, as a PNG."""
-        background = self.palette().window().color()
-        self._exports.view_png(Path(path), self._image_view, self._views.current_page(),
-                               background)  # fmt: skip
+        """The image with its overlay and colour bar, beside the visible view (in split view,
+        beside the other pane's image: what is compared), as a PNG."""
+        beside = self._split.compare.image_view if self._split.is_split() else None
+        self._exports.view_png(Path(path), self._image_view, beside or self._views.current_page(),
+                               self.palette().window().color())  # fmt: skip
 
     def export_analysis(self, path: str | Path) -> None:
         """The analysis as JSON or NPZ, chosen by the file's suffix."""
