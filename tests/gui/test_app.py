@@ -40,6 +40,23 @@ def test_screenshot_of_a_view_once_the_analysis_is_shown(model_file, images, tmp
 
 
 @pytest.mark.slow
+def test_screenshot_of_a_split_with_another_model_in_the_second_pane(
+    model_file, eight_class_model_file, images, tmp_path
+):
+    out = tmp_path / "split.png"
+    done = run_app(str(images[0]), "--model", str(model_file), "--compare-model",
+                   str(eight_class_model_file), "--screenshot", str(out))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert_a_picture_of_the_window(out)
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes(b"not a model")
+    failed = run_app(str(images[0]), "--model", str(model_file), "--compare-model", str(broken),
+                     "--screenshot", str(tmp_path / "never.png"))  # fmt: skip
+    assert failed.returncode == 2 and "broken.safetensors" in failed.stderr
+    assert not (tmp_path / "never.png").exists()
+
+
+@pytest.mark.slow
 def test_screenshot_of_a_finished_fine_tune_of_a_folder(model_file, class_folder, tmp_path):
     out = tmp_path / "finetune.png"
     done = run_app(str(class_folder), "--model", str(model_file), "--device", "cpu",

@@ -1,5 +1,5 @@
-"""`vit-studio [IMAGE] [--model M] [--device D] [--window-size WxH]
-[--screenshot OUT.png [--view V]]`: the explorer.
+"""`vit-studio [IMAGE] [--model M] [--device D] [--window-size WxH] [--split]
+[--compare-model M2] [--screenshot OUT.png [--view V]]`: the explorer.
 
 The options are read here, before Qt is loaded, so `--help` and a mistyped option answer at once
 and without a display; `gui.app.run` then opens the window.
@@ -56,6 +56,18 @@ def build_parser() -> argparse.ArgumentParser:
         "last time; with --screenshot 1500x950)",
     )
     parser.add_argument(
+        "--split",
+        action="store_true",
+        help="open in split view: a second pane beside the image, with its own controls "
+        "(View ▸ Split View)",
+    )
+    parser.add_argument(
+        "--compare-model",
+        metavar="M2",
+        help="show model M2 in the split view's second pane (a fine-tuned model against its "
+        "base, say); implies --split",
+    )
+    parser.add_argument(
         "--view",
         choices=VIEWS,
         default="predictions",
@@ -76,6 +88,7 @@ def run(argv: Sequence[str]) -> int:
     options = build_parser().parse_args(argv)
     try:
         options.model = fetched_model(options.model)
+        options.compare_model = fetched_model(options.compare_model)
     except StudioError as exc:
         print(f"vit-studio: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR

@@ -55,6 +55,10 @@ def run(options: argparse.Namespace) -> int:
         window.finetune_folder(image)
     elif image is not None:
         window.open_image(image)
+    if options.split or options.compare_model:
+        window.set_split(True)
+        if options.compare_model:
+            window.split_view.compare.load_model(options.compare_model)
     if model is None:
         window.show_notice(
             "No model yet: open one with Model ▸ Open Model… (a ViT Studio .safetensors, a "

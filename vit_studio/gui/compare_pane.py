@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QSignalBlocker, Qt
+from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from vit_studio.engine.model import HEADS_GIVEN
@@ -33,7 +33,10 @@ CHOOSER_CHARACTERS = 12
 
 class ComparePane(FileDropTarget, QWidget):
     """See the module. `leader` is the explorer's state; `dialogs` ask the user for files;
-    `interactive` False: nobody answers the head-count question, so such a model fails."""
+    `interactive` False: nobody answers the head-count question, so such a model fails.
+    `errorShown(message)` when a failure is shown in the pane's banner."""
+
+    errorShown = Signal(str)
 
     def __init__(
         self,
@@ -138,9 +141,13 @@ class ComparePane(FileDropTarget, QWidget):
         if dropped.images:
             self.open_image(dropped.images[0])
         elif dropped.model is None:
-            self.pane.banner.show_error(
+            self._show_error(
                 dropped.problem or "Drop an image or a model here; a folder opens on the left."
             )
+
+    def _show_error(self, message: str) -> None:
+        self.pane.banner.show_error(message)
+        self.errorShown.emit(message)
 
     def stop(self, timeout_ms: int) -> bool:
         return self._inference.stop(timeout_ms)
@@ -197,7 +204,7 @@ class ComparePane(FileDropTarget, QWidget):
         heads = questions.ask_head_count(self, request) if self.interactive else None
         if heads is None:
             self.state.model_failed()
-            self.pane.banner.show_error(request.message)
+            self._show_error(request.message)
         else:
             self.state.load_model(request.path, heads)
 
@@ -206,7 +213,7 @@ class ComparePane(FileDropTarget, QWidget):
             self.state.model_failed()
         elif kind == ANALYSIS:
             self.state.analysis_failed()
-        self.pane.banner.show_error(message)
+        self._show_error(message)
 
     # --- the header's choosers ------------------------------------------------------------------
 

@@ -1,10 +1,10 @@
 """`--screenshot OUT.png`: picture the window once it shows what was asked for, then exit.
 
-For an image: once its analysis is on screen, with the overlay that matches `--view`. For
-`--view finetune` and a folder: once a fine-tune with the panel's default settings has ended,
-at its biggest confusion; a folder that cannot be trained on is pictured as its scan report.
-The picture is saved as a PNG and one line says what it shows (exit 0); a user error is one
-line on standard error (exit 2); nothing shown in time is exit 1.
+For an image: once its analysis is on screen (in split view, in both panes), with the overlay
+that matches `--view`. For `--view finetune` and a folder: once a fine-tune with the panel's
+default settings has ended, at its biggest confusion; a folder that cannot be trained on is
+pictured as its scan report. The picture is saved as a PNG and one line says what it shows
+(exit 0); a user error is one line on standard error (exit 2); nothing shown in time is exit 1.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ EXIT_TIMED_OUT = 1
 TIMEOUT_MS = 300_000  # an analysis: a ViT-L on a slow CPU still finishes well within this
 FINETUNE_TIMEOUT_MS = 3_600_000  # a fine-tune with the default settings on a laptop CPU
 SIZE = (1500, 950)
+SPLIT_POLL_MS = 100
 
 
 class Screenshot:
@@ -64,9 +65,16 @@ class Screenshot:
         else:
             window.analysisReady.connect(lambda _analysis: self._capture(self._analysis_text()))
         window.errorShown.connect(self._fail)
+        if window.split_view.compare is not None:
+            window.split_view.compare.errorShown.connect(self._fail)
         QTimer.singleShot(FINETUNE_TIMEOUT_MS if finetuning else TIMEOUT_MS, self._time_out)
 
     def _capture(self, shows: str) -> None:
+        compare = self._window.split_view.compare
+        if compare is not None and (compare.state.result is None or compare.busy):
+            # The second pane analyses in its own thread: picture both panes once it is done.
+            QTimer.singleShot(SPLIT_POLL_MS, lambda: self._capture(shows))
+            return
         self._prepare_view()
         self._app.processEvents()
         if self._window.grab().save(str(self._out), "PNG"):
