@@ -4,8 +4,10 @@ classes, drawn from the analysis (the model does not run again)."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from tests.gui.analyses import fake_analysis
+from tests.gui.charts import SIDE_VIEW_WIDTHS, drawn
 from vit_studio.gui.widgets.logit_lens import LogitLensView
 
 
@@ -25,3 +27,20 @@ def test_a_deeper_model_gets_a_row_per_block(qtbot):
     analysis = fake_analysis(layers=12, heads=3)
     view.show_analysis(analysis)
     assert view.shown().shape == (12, 5)
+
+
+@pytest.mark.parametrize("width", SIDE_VIEW_WIDTHS)
+def test_the_title_and_every_label_read_whole_in_the_side_column(qtbot, width):
+    view = LogitLensView()
+    qtbot.addWidget(view)
+    view.resize(width, 500)
+    view.show()
+    view.show_analysis(fake_analysis(layers=12, heads=3))
+    renderer = drawn(view.canvas)
+    figure_box = view.figure.bbox
+    (axes, _colour_bar) = view.figure.axes
+    texts = [axes.title, axes.yaxis.label, *axes.get_xticklabels(), *axes.get_yticklabels()]
+    for text in texts:
+        box = text.get_window_extent(renderer)
+        assert figure_box.x0 <= box.x0 and box.x1 <= figure_box.x1, text.get_text()
+        assert figure_box.y0 <= box.y0 and box.y1 <= figure_box.y1, text.get_text()

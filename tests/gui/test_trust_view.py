@@ -3,12 +3,19 @@ inference worker, with progress and cancel; new images and models clear the old 
 
 from __future__ import annotations
 
+import pytest
+from PySide6.QtCore import QRect, Qt
+from PySide6.QtGui import QFontMetrics
+from PySide6.QtWidgets import QApplication, QStyle
+
+from tests.gui.charts import SIDE_VIEW_WIDTHS, drawn, overlap
 from tests.gui.conftest import WAIT_MS
 from vit_studio.engine.explain.evaluate import score_image
 from vit_studio.engine.explain.faithfulness import AUC_NAMES
 from vit_studio.engine.explain.methods import METHODS
 from vit_studio.engine.images import open_image, prepare_image
 from vit_studio.gui.trust import CANCELLED_TEXT
+from vit_studio.gui.widgets.trust_view import BREAK, AucTable, TrustView
 
 
 def test_scoring_shows_every_methods_aucs_as_the_engine_computes_them(qtbot, loaded, tiny_model):
@@ -48,3 +55,36 @@ def test_cancel_stops_the_scoring_and_says_so(qtbot, loaded, monkeypatch):
     assert not trust.running and trust.status_text() == CANCELLED_TEXT
     qtbot.waitUntil(lambda: not loaded.busy, timeout=WAIT_MS)
     assert trust.scores() is None  # what the cancelled job still returns is dropped
+
+
+@pytest.mark.parametrize("width", SIDE_VIEW_WIDTHS)
+def test_the_curves_and_tables_read_whole_in_the_side_column(qtbot, tiny_model, photo, width):
+    prepared = prepare_image(open_image(photo), tiny_model.meta.preprocessing)
+    trust = TrustView()
+    qtbot.addWidget(trust)
+    trust.resize(width, 1000)
+    trust.show()
+    trust.show_scores(score_image(tiny_model, prepared.tensor))
+    QApplication.processEvents()
+
+    figure = trust.figure
+    renderer = drawn(trust.canvas)
+    legend = figure.legends[0].get_window_extent(renderer)
+    titles = [axes.title.get_window_extent(renderer) for axes in figure.axes]
+    for axes, title in zip(figure.axes, titles, strict=True):
+        assert not overlap(legend, axes.get_window_extent(renderer)), axes.get_title()
+        assert figure.bbox.x0 <= title.x0 and title.x1 <= figure.bbox.x1, axes.get_title()
+    assert not overlap(titles[0], titles[1]) and not overlap(titles[2], titles[3])
+
+    for table in trust.findChildren(AucTable):
+        assert table.horizontalHeader().length() <= table.viewport().width()  # no scrolling
+        for row in range(table.rowCount()):
+            item = table.item(row, 0)
+            # The room a cell leaves for its text, as the item view's delegate lays it out.
+            margin = table.style().pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin) + 1
+            room = table.visualItemRect(item).adjusted(margin, 0, -margin, 0)
+            metrics = QFontMetrics(item.font())
+            widest = max(metrics.horizontalAdvance(part) for part in item.text().split(BREAK))
+            wrapped = metrics.boundingRect(QRect(0, 0, room.width(), 0),
+                                           Qt.TextFlag.TextWordWrap, item.text())  # fmt: skip
+            assert widest <= room.width() and wrapped.height() <= room.height(), item.text()

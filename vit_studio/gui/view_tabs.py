@@ -4,7 +4,8 @@ controls that change the picture sit beside it (`widgets.image_controls`).
 The tab in front draws a new analysis at once; the others are marked stale and draw it when they
 come to the front, so a new analysis costs only what is visible. The views write what the user
 chooses (a class, a head, a patch, a start layer) to the state, and follow what the state says.
-A view that needs more room than a side panel gives (the fine-tune panel) scrolls in its tab.
+A view that needs more room than a side panel gives (the fine-tune panel, the patch view, the
+trust scores) scrolls in its tab.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ class ViewTabs(QTabWidget):
         self._pages: dict[str, QWidget] = {}
         self._tabs: dict[str, QWidget] = {}  # the page, or the scroll area holding it
         for key, (page, title, tip) in pages.items():
-            tab = _scrolled(page) if page in (finetune, self.patch) else page
+            tab = _scrolled(page) if page in (finetune, self.patch, self.trust) else page
             self.setTabToolTip(self.addTab(tab, title), tip)
             self._pages[key], self._tabs[key] = page, tab
         # How each view draws the analysis shown; run when it is (or comes) to the front.

@@ -22,6 +22,8 @@ NOTE = (
     "earlier rows are a probe of how it forms (their probabilities are not calibrated)."
 )
 
+TITLE = "Logit lens: the prediction by block"
+
 
 class LogitLensView(QWidget):
     """Layers × the final top classes, coloured by probability, each cell labelled."""
@@ -64,8 +66,11 @@ class LogitLensView(QWidget):
                 axes.text(column, layer, f"{value:.0%}", ha="center", va="center", fontsize=8,
                           color=colour)  # fmt: skip
         axes.set_xticks(range(len(top)), self._classes, rotation=30, ha="right")
-        axes.set_yticks(range(layers), [f"after block {i + 1}" for i in range(layers)])
-        axes.set_title("Logit lens: the prediction after each block")
+        # Block numbers under one axis label, and a short title: the cells keep the width of
+        # the narrow side column, and the title is read whole in it.
+        axes.set_yticks(range(layers), [str(i + 1) for i in range(layers)])
+        axes.set_ylabel("after block")
+        axes.set_title(TITLE)
         self.figure.colorbar(image, ax=axes, label="probability")
         self.canvas.relayout()
         self.canvas.draw_idle()

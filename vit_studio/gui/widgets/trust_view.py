@@ -33,23 +33,95 @@ from vit_studio.engine.explain.faithfulness import (
 from vit_studio.engine.explain.methods import METHOD_DESCRIPTIONS
 from vit_studio.gui.widgets.plots import PlotCanvas, placeholder
 
-_TITLES = {
-    "positive_auc": "Positive ↓\n(most relevant removed)",
-    "negative_auc": "Negative ↑\n(least relevant removed)",
+_TITLES = {  # the header tooltips say more
+    "positive_auc": "Positive ↓",
+    "negative_auc": "Negative ↑",
     "deletion_auc": "Deletion ↓",
     "insertion_auc": "Insertion ↑",
 }
-_CURVES = (  # (field of Curves, x values, title)
-    ("positive", PERTURBATION_FRACTIONS, "Positive: same top-1"),
-    ("negative", PERTURBATION_FRACTIONS, "Negative: same top-1"),
-    ("deletion", CURVE_FRACTIONS, "Deletion: p(predicted)"),
-    ("insertion", CURVE_FRACTIONS, "Insertion: p(predicted)"),
+_HEADER_TIPS = {
+    "positive_auc": "Positive perturbation: whether the top-1 class stays as the MOST relevant "
+    "patches are removed (area × 100, 0 to 90); lower is better",
+    "negative_auc": "Negative perturbation: whether the top-1 class stays as the LEAST relevant "
+    "patches are removed (area × 100, 0 to 90); higher is better",
+    "deletion_auc": "Deletion: the predicted class's probability as the most relevant patches "
+    "are removed (area, 0 to 1); lower is better",
+    "insertion_auc": "Insertion: the predicted class's probability when only the most relevant "
+    "patches are kept (area, 0 to 1); higher is better",
+}
+# Two tables of two columns, as the charts are two by two: each fits the narrow side column
+# with the methods' names whole.
+TABLES = (("positive_auc", "negative_auc"), ("deletion_auc", "insertion_auc"))
+BREAK = "\u200b"  # zero-width space: where a method's name may wrap, after an underscore
+CHART_MIN_HEIGHT = 340  # four curves and their legend stay readable; the tab scrolls below it
+LEGEND_COLUMNS = 2
+_CURVES = (  # (field of Curves, x values, title, what the curve measures)
+    ("positive", PERTURBATION_FRACTIONS, "Positive", "same top-1"),
+    ("negative", PERTURBATION_FRACTIONS, "Negative", "same top-1"),
+    ("deletion", CURVE_FRACTIONS, "Deletion", "p(predicted)"),
+    ("insertion", CURVE_FRACTIONS, "Insertion", "p(predicted)"),
 )
 IDLE_TEXT = (
     "Score the maps: each method's map ranks the patches, which are then removed in that "
     "order; a map the model really relies on changes its answer fastest when its top patches "
     "go (positive, deletion) and least when its bottom patches go (negative, insertion)."
 )
+
+
+class AucTable(QTableWidget):
+    """The methods' areas under two of the curves, as tall as its rows (the tab scrolls as a
+    whole, not the table in it); the numbers as wide as they are, the names taking the rest."""
+
+    def __init__(self, aucs: tuple[str, ...], parent: QWidget | None = None) -> None:
+        super().__init__(0, len(aucs) + 1, parent)
+        self.aucs = aucs
+        self.setHorizontalHeaderLabels(["Method", *(_TITLES[auc] for auc in aucs)])
+        for column, auc in enumerate(aucs, start=1):
+            self.horizontalHeaderItem(column).setToolTip(_HEADER_TIPS[auc])
+        self.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.setWordWrap(True)
+        header = self.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        rows = self.verticalHeader()
+        rows.hide()
+        rows.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        rows.sectionResized.connect(lambda *_: self._fit())
+        self._fit()
+
+    def show_scores(self, scores: ImageScores) -> None:
+        names = list(scores.curves)
+        self.setRowCount(len(names))
+        bold = QFont()
+        bold.setBold(True)
+        for row, name in enumerate(names):
+            label = QTableWidgetItem(name.replace("_", "_" + BREAK))
+            label.setToolTip(METHOD_DESCRIPTIONS[name])
+            self.setItem(row, 0, label)
+            aucs = scores.curves[name].aucs()
+            for column, auc in enumerate(self.aucs, start=1):
+                best = name in scores.best(auc)
+                digits = 1 if auc in ("positive_auc", "negative_auc") else 3
+                item = QTableWidgetItem(f"{aucs[auc]:.{digits}f}" + (" ★" if best else ""))
+                item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+                if best:
+                    item.setFont(bold)
+                direction = "lower" if auc in LOWER_IS_BETTER else "higher"
+                item.setToolTip(f"{_TITLES[auc][:-2]}: {direction} is better")
+                self.setItem(row, column, item)
+        self._fit()
+
+    def clear_scores(self) -> None:
+        self.setRowCount(0)
+        self._fit()
+
+    def text(self, row: int, column: int) -> str:
+        """What cell (row, column) says, as read (without the places a name may wrap)."""
+        return self.item(row, column).text().replace(BREAK, "")
+
+    def _fit(self) -> None:
+        header = self.horizontalHeader().sizeHint().height()
+        self.setFixedHeight(header + self.verticalHeader().length() + 2 * self.frameWidth())
 
 
 class TrustView(QWidget):
@@ -69,13 +141,10 @@ class TrustView(QWidget):
         self._bar = QProgressBar()
         self._status = QLabel(IDLE_TEXT)
         self._status.setWordWrap(True)
-        self.figure = Figure(figsize=(8, 4.2))
+        self.figure = Figure(figsize=(4.0, 4.2), layout="constrained")
         self.canvas = PlotCanvas(self.figure)
-        self._table = QTableWidget(0, len(AUC_NAMES) + 1)
-        self._table.setHorizontalHeaderLabels(["Method", *(_TITLES[n] for n in AUC_NAMES)])
-        self._table.verticalHeader().hide()
-        self._table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self._table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.canvas.setMinimumHeight(CHART_MIN_HEIGHT)
+        self._tables = tuple(AucTable(aucs) for aucs in TABLES)
         buttons = QHBoxLayout()
         for widget in (self._score, self._cancel):
             buttons.addWidget(widget)
@@ -83,8 +152,9 @@ class TrustView(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(buttons)
         layout.addWidget(self._status)
-        layout.addWidget(self.canvas, 3)
-        layout.addWidget(self._table, 2)
+        layout.addWidget(self.canvas, 1)
+        for table in self._tables:
+            layout.addWidget(table)
         self._scores: ImageScores | None = None
         self.clear()
 
@@ -95,7 +165,8 @@ class TrustView(QWidget):
         self._scores = None
         self._set_running(False)
         self._status.setText(message)
-        self._table.setRowCount(0)
+        for table in self._tables:
+            table.clear_scores()
         self.figure.clear()
         placeholder(self.figure.add_subplot(1, 1, 1), "No scores yet")
         self.canvas.draw_idle()
@@ -123,7 +194,8 @@ class TrustView(QWidget):
         self._scores = scores
         self._set_running(False)
         self._draw_curves(scores)
-        self._fill_table(scores)
+        for table in self._tables:
+            table.show_scores(scores)
         self._status.setText(
             "Areas under the curves of the predicted class; ★ marks the best of each column (ties "
             "too). "
@@ -137,7 +209,13 @@ class TrustView(QWidget):
         return self._scores
 
     def table_text(self, row: int, column: int) -> str:
-        return self._table.item(row, column).text()
+        """Row `row` (a method) of the scores: column 0 its name, 1.. its AUCs in the order of
+        `AUC_NAMES`."""
+        if column == 0:
+            return self._tables[0].text(row, 0)
+        auc = AUC_NAMES[column - 1]
+        table = next(table for table in self._tables if auc in table.aucs)
+        return table.text(row, 1 + table.aucs.index(auc))
 
     def status_text(self) -> str:
         return self._status.text()
@@ -156,39 +234,23 @@ class TrustView(QWidget):
     def _draw_curves(self, scores: ImageScores) -> None:
         figure = self.figure
         figure.clear()
-        # Two by two: readable in the explorer's narrow side panel as in a wide one.
+        # Two by two: readable in the explorer's narrow side column as in a wide one.
         axes = figure.subplots(2, 2, sharey=True).ravel()
-        for ax, (field, xs, title) in zip(axes, _CURVES, strict=True):
+        for index, (ax, (field, xs, title, measured)) in enumerate(zip(axes, _CURVES, strict=True)):
             for name, curves in scores.curves.items():
                 style = {"color": "0.5", "linestyle": ":"} if name == "random" else {}
                 ax.plot(xs, getattr(curves, field), marker=".", label=name, **style)
+            # Short titles, and each label once, so that two charts fit side by side in the
+            # narrow side column.
             ax.set_title(title, fontsize=9)
-            ax.set_xlabel("fraction of patches", fontsize=8)
+            if index % 2 == 0:
+                ax.set_ylabel(measured, fontsize=8)
+            if index >= 2:
+                ax.set_xlabel("fraction of patches", fontsize=8)
             ax.set_ylim(-0.05, 1.05)
             ax.grid(alpha=0.3)
-        axes[-1].legend(fontsize=7, loc="lower right")
+        # One legend under the four charts: inside one of them it covered its curves.
+        figure.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center",
+                      ncols=LEGEND_COLUMNS, fontsize=7, frameon=False)  # fmt: skip
         self.canvas.relayout()
         self.canvas.draw_idle()
-
-    def _fill_table(self, scores: ImageScores) -> None:
-        names = list(scores.curves)
-        self._table.setRowCount(len(names))
-        best = {auc: scores.best(auc) for auc in AUC_NAMES}
-        bold = QFont()
-        bold.setBold(True)
-        for row, name in enumerate(names):
-            label = QTableWidgetItem(name)
-            label.setToolTip(METHOD_DESCRIPTIONS[name])
-            self._table.setItem(row, 0, label)
-            aucs = scores.curves[name].aucs()
-            for column, auc in enumerate(AUC_NAMES, start=1):
-                value = f"{aucs[auc]:.1f}" if auc in ("positive_auc", "negative_auc") else (
-                    f"{aucs[auc]:.3f}"
-                )
-                item = QTableWidgetItem(value + (" ★" if name in best[auc] else ""))
-                item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
-                if name in best[auc]:
-                    item.setFont(bold)
-                direction = "lower" if auc in LOWER_IS_BETTER else "higher"
-                item.setToolTip(f"{_TITLES[auc].splitlines()[0]}: {direction} is better")
-                self._table.setItem(row, column, item)
