@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PySide6.QtCore import QPoint
+from PySide6.QtWidgets import QApplication, QScrollArea
 
 from vit_studio.engine.training import EpochInfo
 from vit_studio.gui.finetune.epoch_scrubber import EpochScrubber
@@ -110,3 +112,34 @@ def test_a_run_resumed_without_its_earlier_views_says_which_epochs_it_has(scrubb
     )
     scrubber.clear()
     assert scrubber.coverage() == ""
+
+
+def origin(widget, scrubber) -> QPoint:
+    return widget.mapTo(scrubber, QPoint(0, 0))
+
+
+@pytest.mark.parametrize("width", [1200, 800, 480])
+def test_the_views_stand_in_a_row_when_there_is_room_and_stack_when_there_is_not(qtbot, width):
+    scrubber = EpochScrubber()
+    scrubber.start(CLASSES, validation(), probe())
+    scrubber.add_snapshot(snapshot(1))
+    page = QScrollArea()  # as on the Training page: its width is the panel's, whatever it holds
+    qtbot.addWidget(page)
+    page.setWidgetResizable(True)
+    page.setWidget(scrubber)
+    page.resize(width, 700)
+    page.show()
+    # The views rearrange as the page narrows them, until nothing is left off at the side.
+    qtbot.waitUntil(lambda: page.horizontalScrollBar().maximum() == 0)
+    QApplication.processEvents()
+    confusion, mosaic, rollout = scrubber.confusion, scrubber.mosaic, scrubber.rollout
+    first, second, third = (origin(view, scrubber) for view in (confusion, mosaic, rollout))
+    if width == 1200:  # the panel over the whole window: one row
+        assert first.y() == second.y() == third.y() and first.x() < second.x() < third.x()
+    elif width == 800:  # the column of a 1920-pixel window: the matrix above the other two
+        assert first.y() < second.y() == third.y() and second.x() < third.x()
+    else:  # the column of a 1280-pixel window: one under the other
+        assert first.y() < second.y() < third.y() and first.x() == second.x() == third.x()
+    for view in (confusion, mosaic, rollout):  # each whole, none squeezed below its least size
+        assert view.width() >= view.minimumSizeHint().width()
+        assert origin(view, scrubber).x() + view.width() <= page.viewport().width()

@@ -107,14 +107,14 @@ def style_figure(figure: Figure, palette: QPalette) -> None:
                 text.set_color(ink)
         for line in axes.get_xgridlines() + axes.get_ygridlines():
             line.set_color(colours["grid"])
-        legend = axes.get_legend()
-        if legend is not None:
-            legend.get_frame().set_facecolor(colours["axes"])
-            legend.get_frame().set_edgecolor(ink)
-            for text in legend.get_texts():
-                text.set_color(ink)
         for collection in axes.collections:
             _recolour_outline(collection, old_ink, ink)
+    legends = [axes.get_legend() for axes in figure.axes] + list(figure.legends)
+    for legend in filter(None, legends):
+        legend.get_frame().set_facecolor(colours["axes"])
+        legend.get_frame().set_edgecolor(ink)
+        for text in legend.get_texts():
+            text.set_color(ink)
     setattr(figure, _INK, ink)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
+from PySide6.QtCore import QEvent
 from PySide6.QtWidgets import QFrame, QScrollArea, QTabWidget, QWidget
 
 from vit_studio.engine.analysis import Analysis
@@ -37,6 +38,33 @@ def _scrolled(page: QWidget) -> QScrollArea:
     scroll.setFrameShape(QFrame.Shape.NoFrame)
     scroll.setWidget(page)
     return scroll
+
+
+class FittedScroll(QScrollArea):
+    """A page that fills the view while the view is at least its least size, and scrolls only
+    below that. (A resizable QScrollArea gives a page with wrapping text its preferred height
+    instead, so the fine-tune panel, whose pages scroll themselves, would scroll as a whole and
+    put its run controls out of sight.)"""
+
+    def __init__(self, page: QWidget) -> None:
+        super().__init__()
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setWidget(page)
+        page.installEventFilter(self)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._fit()
+
+    def eventFilter(self, watched, event) -> bool:
+        if event.type() == QEvent.Type.LayoutRequest:
+            self._fit()
+        return False
+
+    def _fit(self) -> None:
+        page = self.widget()
+        least = page.minimumSizeHint().expandedTo(page.minimumSize())
+        page.resize(self.viewport().size().expandedTo(least))
 
 
 class ViewTabs(QTabWidget):
@@ -81,7 +109,9 @@ class ViewTabs(QTabWidget):
         self._pages: dict[str, QWidget] = {}
         self._tabs: dict[str, QWidget] = {}  # the page, or the scroll area holding it
         for key, (page, title, tip) in pages.items():
-            tab = _scrolled(page) if page in (finetune, self.patch, self.trust) else page
+            tab = _scrolled(page) if page in (self.patch, self.trust) else page
+            if page is finetune:
+                tab = FittedScroll(page)
             self.setTabToolTip(self.addTab(tab, title), tip)
             self._pages[key], self._tabs[key] = page, tab
         # How each view draws the analysis shown; run when it is (or comes) to the front.

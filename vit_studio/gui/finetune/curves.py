@@ -9,13 +9,15 @@ from __future__ import annotations
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator, PercentFormatter
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from vit_studio.engine.training import EpochInfo, StepInfo
-from vit_studio.gui.widgets.plots import PlotCanvas
+from vit_studio.gui.widgets.plots import PlotCanvas, legend_below
 
 TRAIN_COLOUR = "#4a7fc1"
 VAL_COLOUR = "#e07020"
+LEGEND_ROW_WIDTH = 640  # pixels the legend needs on one row; narrower, it takes two
 
 
 class TrainingCurves(QWidget):
@@ -64,14 +66,10 @@ class TrainingCurves(QWidget):
         self._baseline = self.acc_axes.axhline(0.0, visible=False, **style)
         # One legend for both charts, under them, so it never hides a curve; the baseline's
         # entry is drawn from a stand-in, as the line itself is hidden until a run starts.
-        self.figure.legend(
-            handles=[*(self._lines["loss", kind] for kind in ("step", "train", "val")),
-                     Line2D([], [], label="pixels alone", **style)],  # fmt: skip
-            loc="outside lower center",
-            ncols=4,
-            fontsize="small",
-            frameon=False,
-        )
+        self._legend_handles = [*(self._lines["loss", kind] for kind in ("step", "train", "val")),
+                                Line2D([], [], label="pixels alone", **style)]  # fmt: skip
+        self._legend_columns = 0
+        self._make_legend(4)
         self._marker = [axes.axvline(0, color="grey", ls="--", lw=1) for axes in self.axes()]
         self._steps: dict[str, list[tuple[float, float]]] = {"loss": [], "acc": []}
         self._epochs: list[EpochInfo] = []
@@ -79,6 +77,23 @@ class TrainingCurves(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.canvas)
         self.reset(1)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._make_legend(4 if event.size().width() >= LEGEND_ROW_WIDTH else 2)
+
+    def legend_columns(self) -> int:
+        """Entries per row of the legend: four in a wide panel, two in a narrow one."""
+        return self._legend_columns
+
+    def _make_legend(self, columns: int) -> None:
+        """The legend in `columns` columns (made anew: a legend lays out its entries once)."""
+        if columns == self._legend_columns:
+            return
+        legend_below(self.figure, self._legend_handles, columns)
+        self._legend_columns = columns
+        self.canvas.relayout()
+        self.canvas.draw_idle()
 
     def axes(self) -> tuple:
         return self.loss_axes, self.acc_axes
@@ -142,5 +157,9 @@ class TrainingCurves(QWidget):
         losses = [y for _, y in self._steps["loss"]]
         losses += [e.train_loss for e in self._epochs]
         losses += [e.val_loss for e in validated]
-        self.loss_axes.set_ylim(0.0, max(losses, default=1.0) * 1.08 or 1.0)
+        top = max(losses, default=1.0) * 1.08 or 1.0
+        if top != self.loss_axes.get_ylim()[1]:
+            # Other ticks, maybe wider: lay out again so the axis label stays in the figure.
+            self.loss_axes.set_ylim(0.0, top)
+            self.canvas.relayout()
         self.canvas.draw_idle()

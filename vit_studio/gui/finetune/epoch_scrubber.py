@@ -4,6 +4,10 @@ Per kept epoch: the validation confusion matrix (click a cell for its images), t
 of the position embeddings (ViT Figure 7), and the attention rollout of one fixed validation
 image. The slider follows the newest epoch until the user moves it back.
 
+The three views stand in a row where the panel is wide enough for them, the confusion matrix
+above the other two side by side where it is not, and one under the other in the narrowest
+panel (the fine-tune panel in the side column of a small window); the page scrolls then.
+
 A run resumed in the same session keeps the epochs shown before, so the slider spans the whole
 run. Epochs trained before the views could be kept (a run resumed from its checkpoint file in a
 new session) have nothing to show; a note under the slider says which epochs it covers.
@@ -13,13 +17,28 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QSignalBlocker, Qt, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtGui import QResizeEvent
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QScrollArea,
+    QSlider,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 
 from vit_studio.gui.finetune.cell_images import CellImages
 from vit_studio.gui.finetune.confusion import ConfusionMatrixView
 from vit_studio.gui.finetune.snapshots import EpochSnapshot, Probe, ValidationSet
 from vit_studio.gui.widgets.image_view import ImageView
 from vit_studio.gui.widgets.posembed_view import PosEmbedMosaic
+
+ROOMY = 1.15  # times the least width of an arrangement of the views, for it to be used
+STACKED_HEIGHT = 300  # pixels each stacked view keeps, so that its square charts stay readable
+# How the three views stand, from the widest panel to the narrowest.
+ROW, TWO_ROWS, COLUMN = "row", "two rows", "column"
 
 
 class EpochScrubber(QWidget):
@@ -71,14 +90,26 @@ class EpochScrubber(QWidget):
         rollout_layout.setContentsMargins(0, 0, 0, 0)
         rollout_layout.addWidget(self.rollout, 1)
         rollout_layout.addWidget(self._probe_label)
-        views = QSplitter(Qt.Orientation.Horizontal)
-        views.setChildrenCollapsible(False)
-        for widget in (self.confusion, self.mosaic, rollout_box):
-            views.addWidget(widget)
-        views.setSizes([400, 330, 300])
+        # The confusion matrix, and the pair of the other two: two splitters whose orientations
+        # make the row, the two rows or the column.
+        self._pair = QSplitter(Qt.Orientation.Horizontal)
+        self.views = QSplitter(Qt.Orientation.Horizontal)
+        for splitter, widgets in ((self._pair, (self.mosaic, rollout_box)),
+                                  (self.views, (self.confusion, self._pair))):  # fmt: skip
+            splitter.setChildrenCollapsible(False)
+            for widget in widgets:
+                splitter.addWidget(widget)
+        self._pair.setSizes([330, 300])
+        self.views.setSizes([400, 630])
+        # What each arrangement needs, measured on the views' least widths.
+        handle = self.views.handleWidth()
+        least = [w.minimumSizeHint().width() for w in (self.confusion, self.mosaic, rollout_box)]
+        self._least_width = {ROW: sum(least) + 2 * handle,
+                             TWO_ROWS: max(least[0], least[1] + least[2] + handle)}  # fmt: skip
+        self._arrangement = ROW
         column = QSplitter(Qt.Orientation.Vertical)
         column.setChildrenCollapsible(False)
-        column.addWidget(views)
+        column.addWidget(self.views)
         column.addWidget(self.cell_images)
         column.setStretchFactor(0, 1)
         column.setSizes([440, 110])
@@ -88,6 +119,26 @@ class EpochScrubber(QWidget):
         layout.addWidget(self._coverage)
         layout.addWidget(column, 1)
         self.clear()
+
+    def arrangement(self) -> str:
+        """How the views stand: `ROW`, `TWO_ROWS` (the confusion matrix above the other two)
+        or `COLUMN`, by the room the panel gives them."""
+        return self._arrangement
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        width = event.size().width()
+        arrangement = next(
+            (a for a in (ROW, TWO_ROWS) if width >= ROOMY * self._least_width[a]), COLUMN
+        )
+        if arrangement == self._arrangement:
+            return
+        self._arrangement = arrangement
+        horizontal, vertical = Qt.Orientation.Horizontal, Qt.Orientation.Vertical
+        self.views.setOrientation(horizontal if arrangement == ROW else vertical)
+        self._pair.setOrientation(vertical if arrangement == COLUMN else horizontal)
+        for view in (self.confusion, self.mosaic, self._pair.widget(1)):
+            view.setMinimumHeight(0 if arrangement == ROW else STACKED_HEIGHT)
 
     # --- feeding --------------------------------------------------------------------------------
 
@@ -271,6 +322,22 @@ class EpochScrubber(QWidget):
         self.cell_images.show_cell(
             self._validation, snapshot.probabilities, *self._cell, epoch=snapshot.epoch
         )
+
+
+def scrolled_page(curves: QWidget, scrubber: EpochScrubber) -> QScrollArea:
+    """The Training page: the curves above the scrubber. It scrolls where the scrubber's views
+    stack, so that the controls under the page stay in sight."""
+    training = QSplitter(Qt.Orientation.Vertical)
+    training.setChildrenCollapsible(False)
+    training.addWidget(curves)
+    training.addWidget(scrubber)
+    training.setSizes([230, 600])
+    training.setStretchFactor(1, 1)
+    page = QScrollArea()
+    page.setWidgetResizable(True)
+    page.setFrameShape(QFrame.Shape.NoFrame)
+    page.setWidget(training)
+    return page
 
 
 def _same_validation(a: ValidationSet | None, b: ValidationSet | None) -> bool:

@@ -1,11 +1,41 @@
-"""The row above the fine-tune panel's pages: the folder trained on, Choose Folder… and Rescan."""
+"""The row above the fine-tune panel's pages: the folder trained on, Choose Folder… and Rescan.
+A long folder name is shortened in its middle to the row's width, whole in its tooltip."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QWidget
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QResizeEvent
+from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QWidget
+
+
+class ElidedLabel(QLabel):
+    """A one-line label that shortens its text in the middle when it is narrower than it."""
+
+    def __init__(self, text: str = "", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._full = text
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self._elide()
+
+    def full_text(self) -> str:
+        return self._full
+
+    def set_full_text(self, text: str) -> None:
+        self._full = text
+        self._elide()
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(self.fontMetrics().horizontalAdvance("…"), super().minimumSizeHint().height())
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        metrics = self.fontMetrics()
+        self.setText(metrics.elidedText(self._full, Qt.TextElideMode.ElideMiddle, self.width()))
 
 
 class FolderRow(QWidget):
@@ -22,7 +52,7 @@ class FolderRow(QWidget):
             "them). You can also drop a folder on this panel."
         )
         self.choose.clicked.connect(self._ask_folder)
-        self._label = QLabel("No folder chosen")
+        self._label = ElidedLabel("No folder chosen")
         self._label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.rescan = QPushButton("Rescan")
         self.rescan.setToolTip("Check the folder again, e.g. after adding or fixing images")
@@ -34,8 +64,12 @@ class FolderRow(QWidget):
         layout.addWidget(self.rescan)
 
     def show_folder(self, text: str, tooltip: str = "") -> None:
-        self._label.setText(text)
+        self._label.set_full_text(text)
         self._label.setToolTip(tooltip or text)
+
+    def folder_text(self) -> str:
+        """The folder shown, whole (the row may show it shortened)."""
+        return self._label.full_text()
 
     def set_usable(self, *, choose: bool, rescan: bool) -> None:
         self.choose.setEnabled(choose)

@@ -14,12 +14,11 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QFileDialog,
     QScrollArea,
-    QSplitter,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -31,7 +30,7 @@ from vit_studio.engine.training import RunStatus, StepInfo, TrainPaths, TrainRes
 from vit_studio.engine.training.pipeline import RunRequest
 from vit_studio.engine.training.settings import FINETUNE
 from vit_studio.gui.finetune.curves import TrainingCurves
-from vit_studio.gui.finetune.epoch_scrubber import EpochScrubber
+from vit_studio.gui.finetune.epoch_scrubber import EpochScrubber, scrolled_page
 from vit_studio.gui.finetune.folder_row import FolderRow
 from vit_studio.gui.finetune.results import ResultsView
 from vit_studio.gui.finetune.run_bar import RunBar
@@ -113,12 +112,7 @@ class FinetunePanel(QWidget):
         form_scroll.setWidget(self.form)
         self.curves = TrainingCurves()
         self.scrubber = EpochScrubber()
-        training = QSplitter(Qt.Orientation.Vertical)
-        training.setChildrenCollapsible(False)
-        training.addWidget(self.curves)
-        training.addWidget(self.scrubber)
-        training.setSizes([230, 600])
-        training.setStretchFactor(1, 1)
+        training_page = scrolled_page(self.curves, self.scrubber)
         self.results = ResultsView()
         self.pages = QTabWidget()
         self.pages.setDocumentMode(True)
@@ -126,7 +120,7 @@ class FinetunePanel(QWidget):
         for key, page, title, tip in (
             ("data", self.report, "1 Data", "What the folder holds for training"),
             ("settings", form_scroll, "2 Settings", "How the model is trained"),
-            ("training", training, "3 Training", "Curves, and the model after each epoch"),
+            ("training", training_page, "3 Training", "Curves, and the model after each epoch"),
             ("result", self.results, "4 Result", "Accuracy per class; save and open the model"),
         ):
             self._pages[key] = page

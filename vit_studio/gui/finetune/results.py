@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWi
 
 from vit_studio.engine.text import counted, elapsed_text
 from vit_studio.engine.training import EpochInfo, RunStatus, TrainResult
-from vit_studio.gui.widgets.plots import PlotCanvas
+from vit_studio.gui.widgets.plots import PlotCanvas, legend_below
 
 BAR_COLOUR = "#4a7fc1"
 MEAN_COLOUR = "#e07020"
@@ -58,8 +58,7 @@ class ClassAccuracyChart(QWidget):
         if baseline is not None:
             axes.axvline(baseline, color=BASELINE_COLOUR, ls=":",
                          label=f"pixels alone: {baseline:.1%}")  # fmt: skip
-        if info.val_acc is not None or baseline is not None:
-            axes.legend(loc="lower right", fontsize="small")
+        legend_below(self.figure, axes.get_legend_handles_labels()[0])
         axes.set_yticks(rows, class_names, fontsize="small" if len(rows) > 12 else None)
         axes.invert_yaxis()
         axes.set_xlim(0.0, 1.12)
@@ -72,6 +71,7 @@ class ClassAccuracyChart(QWidget):
 
     def clear(self) -> None:
         self.axes.clear()
+        legend_below(self.figure, [])
         self.axes.set_axis_off()
         self.axes.set_title("Accuracy per class")
         self.canvas.relayout()

@@ -42,7 +42,7 @@ class RunBar(QWidget):
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
         self._status = QLabel()
-        self._status.setMinimumWidth(200)
+        self._status.setWordWrap(True)  # a long status wraps rather than widen the panel
         row = QHBoxLayout()
         for button in (self.start, self.pause, self.cancel, self.resume):
             row.addWidget(button)

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 from vit_studio.engine.data import FolderScan
 from vit_studio.engine.text import counted
 from vit_studio.gui.widgets.banner import ERROR_STYLE
-from vit_studio.gui.widgets.plots import PlotCanvas, placeholder
+from vit_studio.gui.widgets.plots import PlotCanvas, legend_below, placeholder
 
 TRAIN_COLOUR = "#4a7fc1"
 VAL_COLOUR = "#f0a030"
@@ -86,7 +86,7 @@ class ClassCountChart(QWidget):
         axes.set_xlabel("Images")
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))  # no half images in a small folder
         axes.set_title("Images per class")
-        axes.legend(handles=handles, loc="lower right", fontsize="small")
+        legend_below(self.figure, handles, columns=len(handles))
         axes.grid(True, axis="x", alpha=0.3)
         self.canvas.relayout()
         self.canvas.draw_idle()
@@ -111,6 +111,7 @@ class ClassCountChart(QWidget):
 
     def _show_empty(self, note: str) -> None:
         axes = self.axes
+        legend_below(self.figure, [])
         axes.set_title("Images per class")
         axes.set_axis_off()
         if note:

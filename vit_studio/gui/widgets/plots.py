@@ -15,6 +15,7 @@ from matplotlib.backend_bases import MouseEvent
 from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
 from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
+from matplotlib.legend import Legend
 from matplotlib.text import Text
 from matplotlib.ticker import MaxNLocator
 from PySide6.QtCore import QSignalBlocker, Qt
@@ -46,6 +47,17 @@ def placeholder(axes: Axes, message: str = EMPTY_TEXT) -> Text:
         0.5, 0.5, message, transform=axes.transAxes, ha="center", va="center", color="grey",
         wrap=True,
     )  # fmt: skip
+
+
+def legend_below(figure: Figure, handles: list, columns: int = 2) -> Legend | None:
+    """One legend under the figure's charts, in place of any before it (inside a chart it
+    covers bars or curves); none for no `handles`."""
+    for legend in list(figure.legends):
+        legend.remove()
+    if not handles:
+        return None
+    return figure.legend(handles=handles, loc="outside lower center", ncols=columns,
+                         fontsize="small", frameon=False)  # fmt: skip
 
 
 def show_tick_labels(axes: Axes, visible: bool) -> None:
