@@ -5,13 +5,17 @@ dock widgets in one narrow column on the right: the folder's filmstrip on top, t
 charts) below it, and the model card as a tab beside the views, since it is read now and then
 while the charts are read all the time. Each panel can be closed (View menu), moved or floated;
 `save` and `restore` keep which are shown, where and how wide across restarts
-(QMainWindow.saveState). The fine-tune panel needs room: while it is in front the picture steps
-aside and the panel takes the window; the column narrows again when another view comes back.
+(QMainWindow.saveState). The fine-tune panel needs room: while it is in front the column widens
+to what the photo can spare, keeping the photo at least half the window wide (the controls
+beside the photo, which change its map, step aside meanwhile), and it narrows again when
+another view comes back.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, Qt, Signal
+import math
+
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtWidgets import (
     QDockWidget,
     QLabel,
@@ -32,6 +36,10 @@ SIDE_MIN, SIDE_MAX = 260, 560  # pixels: readable charts; never more than the pi
 FIRST_SIZE = (1400, 900)  # a first run's window, before the desktop or the user sizes it
 QWIDGETSIZE_MAX = (1 << 24) - 1  # Qt's "no maximum"
 EMPTY_FOLDER_TEXT = "No folder yet: File ▸ Open Folder… shows its images here."
+PHOTO_SHARE = 0.5  # of the window's width: the least the photo keeps, fine-tune panel or not
+# Pixels the photo keeps beyond that share: the colour bar beside it widens with its tick
+# labels when another map is painted.
+PHOTO_SLACK = 16
 
 
 def side_width(window_width: int) -> int:
@@ -72,11 +80,13 @@ class FolderPanel(QWidget):
 
 class WindowLayout(QObject):
     """The docks of `window` and what they do when views change; see the module.
-    `picture` (the central widget) steps aside while the fine-tune panel is in front."""
+    `picture`, the central widget, is a `split_view.SplitView`: its first pane's `controls`
+    step aside and its `image_view` keeps its share of the width while the fine-tune panel is
+    in front."""
 
     def __init__(
         self, window: QMainWindow, views: ViewTabs, model_panel: QWidget, filmstrip: QListWidget,
-        picture: QWidget,
+        picture,
     ) -> None:  # fmt: skip
         super().__init__(window)
         self._window = window
@@ -98,6 +108,7 @@ class WindowLayout(QObject):
         self._settled = False
         self._narrow_width: int | None = None  # the column's width before fine-tune widened it
         views.currentChanged.connect(lambda _index: self.fit_view())
+        window.installEventFilter(self)  # a resized window re-fits the fine-tune panel
 
     @property
     def docks(self) -> tuple[QDockWidget, ...]:
@@ -162,18 +173,45 @@ class WindowLayout(QObject):
         self.views_dock.raise_()
 
     def fit_view(self) -> None:
-        """Give the fine-tune panel the window, and the picture its room back after."""
+        """Widen the column for the fine-tune panel, and give the picture its room back after."""
         window, dock = self._window, self.views_dock
         fine_tuning = self._views.current_view() == "finetune" and not dock.isFloating()
-        # A fine-tune is another task than looking at a picture, and its panel needs the room:
-        # the picture steps aside (the panel takes the window) until another view comes back.
-        self._picture.setHidden(fine_tuning)
+        self._picture.pane.controls.setHidden(fine_tuning)
         if fine_tuning:
             if self._narrow_width is None:
                 self._narrow_width = dock.width()
+            self._widen_for_finetune()
         elif self._narrow_width is not None:
             window.resizeDocks([dock], [self._narrow_width], Qt.Orientation.Horizontal)
             self._narrow_width = None
+
+    def _fine_tune_width(self) -> int:
+        """The column's width while the fine-tune panel is in front: what the photo can spare
+        of the window, up to half of it."""
+        window, dock = self._window, self.views_dock
+        self._activate()
+        canvas = self._picture.pane.image_view.canvas
+        photo = math.ceil(window.width() * PHOTO_SHARE) + PHOTO_SLACK
+        spare = canvas.width() - photo
+        narrow = self._narrow_width if self._narrow_width is not None else dock.width()
+        return max(narrow, min(dock.width() + spare, window.width() // 2))
+
+    def _widen_for_finetune(self) -> None:
+        window = self._window
+        window.resizeDocks([self.views_dock], [self._fine_tune_width()], Qt.Orientation.Horizontal)
+        self._activate()
+
+    def _activate(self) -> None:
+        """Lay the window out now, down to the picture, so that its widths can be read."""
+        self._window.layout().activate()
+        pane = self._picture.pane
+        for layout in (pane.layout(), pane.image_view.layout()):
+            layout.activate()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Resize and self._narrow_width is not None:
+            self._widen_for_finetune()
+        return False
 
     def set_full_screen(self, full: bool) -> None:
         """Full screen (F11) or back, keeping whether the window was maximised."""

@@ -25,6 +25,7 @@ from vit_studio.gui.widgets.heat_map_canvas import DEFAULT_OPACITY, HeatMapCanva
 
 BAR_WIDTH = 14
 OPACITY_SLIDER_WIDTH = 120
+PICTURE_SPACING = 2  # pixels between the title, the picture and the row of toggles
 TICKS = 5
 
 
@@ -110,6 +111,10 @@ class ImageView(QWidget):
         picture.addWidget(self._canvas, 1)
         picture.addWidget(self._colour_bar)
         layout = QVBoxLayout(self)
+        # No frame of its own: the pane around it has one, and every pixel of height goes to the
+        # picture (a square model input is as wide as the height lets it be).
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(PICTURE_SPACING)
         layout.addWidget(self._title)
         layout.addLayout(picture, 1)
 
