@@ -52,10 +52,12 @@ def images_per_s(
     if processes > 1:
         # torchrun's default of one thread each splits the cores between the processes.
         env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // processes)))
-    subprocess.run(
-        train_command(folder, model, processes, flags), env=env, check=True,
-        stdout=subprocess.DEVNULL,
-    )  # fmt: skip
+    command = train_command(folder, model, processes, flags)
+    # Progress lines stay out of the caller's output; a failure shows their tail.
+    done = subprocess.run(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                          text=True)  # fmt: skip
+    if done.returncode:
+        sys.exit(f"{' '.join(command)} exited {done.returncode}:\n{done.stderr[-2000:]}")
     speeds = epoch_speeds(model.with_name(f"{model.stem}.metrics.jsonl"))
     return statistics.median(speeds[1:] or speeds)
 
