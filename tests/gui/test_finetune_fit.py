@@ -4,6 +4,8 @@ middle rather than widening the panel, a long status line wrapped."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from PySide6.QtWidgets import QApplication
 
@@ -78,3 +80,16 @@ def test_a_long_status_wraps_rather_than_widening_the_panel(qtbot):
     bar.set_status("Epoch 12/60 · step 300/310 · loss 0.345 · accuracy 91% · 1,234 images/s · "
                    "12:34 left — paused")  # fmt: skip
     assert bar.minimumSizeHint().width() == narrow <= 480
+
+
+@pytest.mark.parametrize("width", PANEL_WIDTHS)
+def test_the_epoch_ticks_do_not_crowd_a_long_run(qtbot, width):
+    curves = shown(qtbot, TrainingCurves(), width, 240)
+    curves.reset(60)
+    renderer = drawn(curves.canvas)
+    for axes in curves.axes():
+        boxes = [label.get_window_extent(renderer) for label in axes.get_xticklabels()
+                 if label.get_text() and axes.get_xlim()[0] <= label.get_position()[0]
+                 <= axes.get_xlim()[1]]  # fmt: skip
+        assert len(boxes) >= 3
+        assert all(a.x1 < b.x0 for a, b in itertools.pairwise(boxes)), axes.get_title()

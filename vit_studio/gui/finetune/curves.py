@@ -59,7 +59,8 @@ class TrainingCurves(QWidget):
             axes.set_xlabel("Epoch")
             axes.set_ylabel(label)
             axes.grid(True, alpha=0.3)
-            axes.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+            # As many epoch ticks as the axis has room for: the narrow panel's 60 epochs crowded.
+            axes.xaxis.set_major_locator(MaxNLocator("auto", integer=True, min_n_ticks=1))
         self.acc_axes.yaxis.set_major_formatter(PercentFormatter(1.0))
         self.acc_axes.set_ylim(0.0, 1.0)
         style = {"color": "#555555", "ls": ":", "lw": 1.5}
