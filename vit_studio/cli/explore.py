@@ -37,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="?",
         metavar="IMAGE",
         help="an image file or a folder of images (default: a sample image); with --view "
-        "finetune, a folder of class subfolders to fine-tune on",
+        "finetune, a folder of class subfolders to fine-tune on (the photo beside the panel is "
+        "then the sample image)",
     )
     add_model_argument(parser, "the last model used, else the bundled model")
     add_device_argument(parser, default=None)

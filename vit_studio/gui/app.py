@@ -53,6 +53,11 @@ def run(options: argparse.Namespace) -> int:
     finetuning = options.view == "finetune" and image is not None and image.is_dir()
     if finetuning:
         window.finetune_folder(image)
+        # The folder goes to the fine-tune panel; beside it the explorer shows the sample photo,
+        # as it does when no IMAGE is given.
+        sample = default_sample()
+        if sample is not None:
+            window.open_image(sample)
     elif image is not None:
         window.open_image(image)
     if options.split or options.compare_model:
