@@ -12,6 +12,7 @@ from tests.conftest import TINY_ARCH, write_image
 from tests.gui.analyses import tiny_analysis
 from tests.gui.conftest import WAIT_MS
 from vit_studio.engine.checkpoints.discovery import LocalModel
+from vit_studio.gui.state.results import ModelSummary
 from vit_studio.gui.widgets.filmstrip import THUMBNAIL_SIZE, Filmstrip, image_files_in
 from vit_studio.gui.widgets.model_panel import ModelPanel, format_count
 from vit_studio.gui.widgets.predictions import PredictionsView
@@ -41,6 +42,19 @@ def test_model_card_and_local_models(qtbot, tmp_path):
         panel.open_button.click()
     assert chosen.args == [tmp_path / "m.safetensors"]
     assert format_count(86_567_656) == "86.6 M" and format_count(999) == "999"
+
+
+def test_a_long_model_path_wraps_in_the_card_rather_than_widening_the_side_column(qtbot):
+    panel = ModelPanel()
+    qtbot.addWidget(panel)
+    path = Path("/home/someone/.cache/huggingface/hub/" + "models--org--a-long-name/" * 5)
+    name = "vit_base_patch16_224.augreg2_in21k_ft_in1k"
+    panel.show_model(ModelSummary(path / "model.safetensors", name, TINY_ARCH, ("a", "b"), 1000,
+                                  40, "cpu", "CPU (1 thread)"))  # fmt: skip
+    panel.resize(300, 600)
+    panel.show()
+    assert panel.minimumSizeHint().width() <= 300
+    assert panel.field("file") == str(path / "model.safetensors") and panel.field("name") == name
 
 
 @pytest.fixture

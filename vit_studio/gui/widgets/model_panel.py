@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -27,6 +28,7 @@ SEARCHED_PLACES = "the bundled folder, the torch hub cache and the Hugging Face 
 MAX_LIST_ROWS = 8  # a longer list scrolls
 CLASS_PREVIEW = 6  # class names written out; the tooltip lists (nearly) all of them
 CLASS_TOOLTIP = 60
+BREAK = "\u200b"  # zero-width space: where a long path or model name may wrap
 
 
 def format_count(count: int) -> str:
@@ -35,6 +37,12 @@ def format_count(count: int) -> str:
         if count >= size:
             return f"{count / size:.1f} {unit}"
     return str(count)
+
+
+def _breakable(text: str) -> str:
+    """`text` able to wrap after path separators, dots, dashes and underscores: a label that
+    cannot wrap a long path makes the side column (and the window) as wide as the path."""
+    return re.sub(r"([/\\._-])", r"\1" + BREAK, text)
 
 
 def _class_text(names: tuple[str, ...], limit: int) -> str:
@@ -121,12 +129,12 @@ class ModelPanel(QWidget):
 
     def field(self, key: str) -> str:
         """The text shown for one row of the card (see the keys in __init__)."""
-        return self._fields[key].text()
+        return self._fields[key].text().replace(BREAK, "")
 
     def show_model(self, summary: ModelSummary) -> None:
         arch = summary.arch
         values = {
-            "name": summary.name,
+            "name": _breakable(summary.name),
             "architecture": f"{arch.num_layers} layers × {arch.num_heads} heads "
             f"({summary.heads_source}), width {arch.hidden_dim}, MLP {arch.mlp_dim}",
             "parameters": format_count(summary.num_parameters),
@@ -139,7 +147,7 @@ class ModelPanel(QWidget):
             if summary.class_names
             else "none (a backbone)",
             "device": summary.device_label,
-            "file": str(summary.path),
+            "file": _breakable(str(summary.path)),
         }
         for key, text in values.items():
             self._fields[key].setText(text)
