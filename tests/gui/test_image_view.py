@@ -221,6 +221,6 @@ def test_without_a_photo_the_model_input_is_shown_and_the_toggle_is_off(view):
     canvas = view.canvas
     assert not canvas.showing_original()
     assert canvas.image_rect() == canvas.crop_rect()
-    toggle = next(box for box in view.findChildren(QCheckBox)
+    toggle = next(box for box in view.options.findChildren(QCheckBox)
                   if box.text() == "Show what the model sees")  # fmt: skip
     assert not toggle.isEnabled()

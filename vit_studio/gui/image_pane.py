@@ -40,6 +40,7 @@ class ImagePane(QWidget):
         self.image_view.set_grid_visible(settings.show_grid)
         self.image_view.set_show_model_input(settings.show_model_input)
         self.image_view.set_smooth_map(settings.smooth_map)
+        self.controls.add_picture_options(self.image_view.options)
         picture = QHBoxLayout()
         picture.setContentsMargins(0, 0, 0, 0)
         picture.addWidget(self.controls)

@@ -1,6 +1,7 @@
 """The controls that change the picture, in a narrow column beside it: which map to paint, the
-rollout settings, the class the class-specific rollout explains, and the layer and head of the
-attention maps. Moving one repaints the image next to it at once (from the cached analysis).
+rollout settings, the class the class-specific rollout explains, the layer and head of the
+attention maps, and at the foot the image view's own toggles (opacity, grid, photo or model
+input, smooth map). Moving one repaints the image next to it at once (from the cached analysis).
 
 Everything goes through the `ExplorerState`: the column writes what the user picks and follows
 what the state says, so a head clicked under Attention or a class clicked under Predictions
@@ -159,6 +160,7 @@ class ImageControls(QWidget):
         layout.addSpacing(10)
         layout.addWidget(_heading("Attention"))
         layout.addWidget(self.layer_head)
+        self._layout = layout
         layout.addStretch(1)
         self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Preferred)
 
@@ -170,6 +172,14 @@ class ImageControls(QWidget):
         state.rollout_changed.connect(self._show_rollout)
         state.result_changed.connect(self._show_result)
         self._show_rollout(state.effective_rollout)
+
+    def add_picture_options(self, options: QWidget) -> None:
+        """The image view's own toggles (opacity, grid, photo or model input, smooth map), at the
+        foot of the column."""
+        layout = self._layout
+        layout.insertSpacing(layout.count() - 1, 10)
+        layout.insertWidget(layout.count() - 1, _heading("Picture"))
+        layout.insertWidget(layout.count() - 1, options)
 
     def sizeHint(self) -> QSize:
         return QSize(COLUMN_WIDTH, super().sizeHint().height())

@@ -20,11 +20,9 @@ from PySide6.QtWidgets import (
 
 from vit_studio.engine.crop import OriginalImage
 from vit_studio.gui import imaging
-from vit_studio.gui.widgets.flow_layout import FlowLayout
 from vit_studio.gui.widgets.heat_map_canvas import DEFAULT_OPACITY, HeatMapCanvas
 
 BAR_WIDTH = 14
-OPACITY_SLIDER_WIDTH = 120
 PICTURE_SPACING = 2  # pixels between the title, the picture and the row of toggles
 TICKS = 5
 
@@ -140,20 +138,18 @@ class ImageView(QWidget):
             "is what the model computes"
         )
         self._smooth.toggled.connect(self._on_smooth)
+        # The toggles, in a column for the owner to place (beside the picture, with the other
+        # controls): under it they would take height from the picture.
+        self.options: QWidget | None = None
         if controls:
-            opacity = QWidget()
-            opacity_row = QHBoxLayout(opacity)
-            opacity_row.setContentsMargins(0, 0, 0, 0)
+            self.options = QWidget()
+            column = QVBoxLayout(self.options)
+            column.setContentsMargins(0, 0, 0, 0)
             opacity_label = QLabel("Overlay opacity")
             opacity_label.setToolTip(self._opacity.toolTip())
-            self._opacity.setMinimumWidth(OPACITY_SLIDER_WIDTH)
-            opacity_row.addWidget(opacity_label)
-            opacity_row.addWidget(self._opacity)
-            # One row under a wide picture; wrapped under a narrow one (half a split window).
-            row = FlowLayout(spacing=12)
-            for widget in (opacity, self._grid, self._smooth, self._model_input):
-                row.addWidget(widget)
-            layout.addLayout(row)
+            for widget in (opacity_label, self._opacity, self._grid, self._smooth,
+                           self._model_input):  # fmt: skip
+                column.addWidget(widget)
         else:
             self._canvas.set_grid_visible(False)
 
