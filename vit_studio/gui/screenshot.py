@@ -27,6 +27,7 @@ TIMEOUT_MS = 300_000  # an analysis: a ViT-L on a slow CPU still finishes well w
 FINETUNE_TIMEOUT_MS = 3_600_000  # a fine-tune with the default settings on a laptop CPU
 SIZE = (1500, 950)
 SPLIT_POLL_MS = 100
+SETTLE_MS = 500
 
 
 class Screenshot:
@@ -76,6 +77,11 @@ class Screenshot:
             QTimer.singleShot(SPLIT_POLL_MS, lambda: self._capture(shows))
             return
         self._prepare_view()
+        # A page that grew (tables filled, a scroll area resized) lays out and redraws its
+        # charts through posted events and timers: picture it once they have run.
+        QTimer.singleShot(SETTLE_MS, lambda: self._save(shows))
+
+    def _save(self, shows: str) -> None:
         self._app.processEvents()
         if self._window.grab().save(str(self._out), "PNG"):
             print(f"{self._out}: {shows}")
