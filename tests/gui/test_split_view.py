@@ -9,6 +9,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QComboBox
 
 from tests.gui.conftest import WAIT_MS
 from vit_studio.gui.state.overlay import MEAN_HEAD
@@ -54,7 +55,7 @@ def test_each_pane_has_its_own_layer_and_head(qtbot, loaded):
 
 def test_each_pane_has_its_own_rollout(qtbot, loaded):
     compare = split(qtbot, loaded)
-    fusion = compare.controls.rollout._fusion
+    fusion = compare.controls.rollout.findChild(QComboBox)  # its first: the head fusion
     fusion.setCurrentIndex(fusion.findText("max"))
     assert compare.state.rollout.head_fusion == "max"
     assert loaded.state.rollout.head_fusion == "mean"
