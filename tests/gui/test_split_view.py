@@ -11,7 +11,7 @@ from PySide6.QtGui import QImage
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QComboBox
 
-from tests.gui.conftest import WAIT_MS
+from tests.gui.conftest import WAIT_MS, open_window
 from vit_studio.gui.state.overlay import MEAN_HEAD
 
 
@@ -154,6 +154,30 @@ def test_the_view_png_of_a_split_holds_both_pictures(qtbot, loaded, tmp_path):
     picture = QImage(str(out))
     widths = loaded.image_view.grab().width() + compare.image_view.grab().width()
     assert picture.width() == widths
+
+
+def test_the_split_is_remembered_across_restarts(qtbot, loaded, settings, model_file, images):
+    split(qtbot, loaded)
+    loaded.close()
+    again = open_window(qtbot, settings)
+    try:
+        assert again.split_view.is_split() and again.menus.split_view.isChecked()
+        with qtbot.waitSignal(again.analysisReady, timeout=WAIT_MS):
+            again.load_model(model_file)
+            again.open_image(images[0])
+        compare = again.split_view.compare
+        qtbot.waitUntil(lambda: compare.state.result is not None, timeout=WAIT_MS)
+        assert compare.following_model and compare.state.result.path == images[0]
+        again.set_split(False)
+    finally:
+        again.close()
+        assert again.shutdown()
+    third = open_window(qtbot, settings)
+    try:
+        assert not third.split_view.is_split() and third.split_view.compare is None
+    finally:
+        third.close()
+        assert third.shutdown()
 
 
 def test_a_model_that_fails_in_the_pane_says_so_there(qtbot, loaded, tmp_path):

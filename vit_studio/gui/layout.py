@@ -130,6 +130,8 @@ class WindowLayout(QObject):
         if geometry is None or not window.restoreGeometry(geometry):
             window.resize(*FIRST_SIZE)
         self._restored = state is not None and window.restoreState(state, LAYOUT_VERSION)
+        if settings.split_view:
+            self._picture.set_split(True)
 
     def save(self, settings: Settings) -> None:
         if self._narrow_width is not None:  # the fine-tune panel has the window: not for next time
@@ -138,6 +140,7 @@ class WindowLayout(QObject):
             )
         settings.window_geometry = self._window.saveGeometry()
         settings.window_state = self._window.saveState(LAYOUT_VERSION)
+        settings.split_view = self._picture.is_split()
 
     def settle(self) -> None:
         """On the first show: a layout nobody saved gets the first-run proportions for the

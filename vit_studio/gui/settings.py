@@ -170,6 +170,16 @@ class Settings:
         self._store.setValue("window/state", data)
 
     @property
+    def split_view(self) -> bool:
+        """Whether the window was in split view when it closed (its second pane then follows the
+        first again: what it was set to is not kept)."""
+        return bool(self._store.value("window/split", False, type=bool))
+
+    @split_view.setter
+    def split_view(self, split: bool) -> None:
+        self._store.setValue("window/split", bool(split))
+
+    @property
     def first_run_hint_used(self) -> bool:
         """Whether the hint over the image has been used (a patch clicked) or dismissed."""
         return bool(self._store.value("hints/first_run_used", False, type=bool))
