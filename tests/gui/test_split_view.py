@@ -4,6 +4,8 @@ both."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt
@@ -11,7 +13,9 @@ from PySide6.QtGui import QImage
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QComboBox
 
+from tests.conftest import TINY_ARCH, random_model
 from tests.gui.conftest import WAIT_MS, open_window
+from vit_studio.engine.model import Preprocessing, make_model, save_model
 from vit_studio.gui.state.overlay import MEAN_HEAD
 
 
@@ -178,6 +182,23 @@ def test_the_split_is_remembered_across_restarts(qtbot, loaded, settings, model_
     finally:
         third.close()
         assert third.shutdown()
+
+
+def test_a_patch_outside_the_other_crop_is_noted_there(qtbot, loaded, tmp_path):
+    # Resizing the shorter side to 64 before the 32-pixel crop zooms in on the middle.
+    tiny = random_model(TINY_ARCH, name="zoomed")
+    pre = Preprocessing(resize_size=64, crop_size=32)
+    zoomed = save_model(make_model(tiny.module, TINY_ARCH, replace(tiny.meta, preprocessing=pre)),
+                        tmp_path / "zoomed.safetensors")  # fmt: skip
+    compare = split(qtbot, loaded)
+    compare.load_model(zoomed)
+    qtbot.waitUntil(lambda: compare.state.model.name == "zoomed" and not compare.busy
+                    and compare.state.result.original.geometry.crop
+                    != loaded.result.original.geometry.crop, timeout=WAIT_MS)  # fmt: skip
+    click_patch(qtbot, loaded.image_view, 0)  # a corner: outside the zoomed crop
+    assert "outside the crop" in compare.pane.banner.text()
+    click_patch(qtbot, loaded.image_view, 5)  # near the middle: inside it
+    assert compare.pane.banner.text() == ""
 
 
 def test_a_model_that_fails_in_the_pane_says_so_there(qtbot, loaded, tmp_path):

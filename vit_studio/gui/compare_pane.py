@@ -57,8 +57,9 @@ class ComparePane(FileDropTarget, QWidget):
         self.state = state = ExplorerState(
             device=leader.device, rollout=leader.rollout, overlay_kind=leader.overlay_kind
         )
-        # Start from what the left shows, so the first difference is the one the user makes.
-        state.layer, state.head, state.patch = leader.layer, leader.head, leader.patch
+        # Start from what the left shows, so the first difference is the one the user makes
+        # (the selected patch comes over with the split view's patch link).
+        state.layer, state.head = leader.layer, leader.head
         self._inference = InferenceClient(self, num_threads)
         self.pane = ImagePane(state, settings)
 

@@ -42,6 +42,7 @@ class SplitView(QSplitter):
         self.compare: ComparePane | None = None
         self._make_compare = make_compare
         self._link: PatchLink | None = None
+        self._notes: dict = {}  # the outside-the-crop note each banner shows, by banner
         self.setChildrenCollapsible(False)
         self.addWidget(pane)
 
@@ -74,10 +75,12 @@ class SplitView(QSplitter):
         """Say in the target pane's banner when the other pane's patch has no place in it."""
         banner = self.pane.banner if target is self.pane.state else self.compare.pane.banner
         if inside:
-            if banner.text().startswith(OUTSIDE_NOTE[:20]):
+            if banner.text() == self._notes.pop(banner, None):  # ours, not an error since
                 banner.clear()
             return
         source = self.compare.state if target is self.pane.state else self.pane.state
-        label = patch_label(source.patch, source.result.analysis.grid_size)
+        grid = source.result.analysis.grid_size
+        note = OUTSIDE_NOTE.format(patch=patch_label(source.patch, grid))
         if not banner.error_text():  # an error says more; the note waits for the next pick
-            banner.show_notice(OUTSIDE_NOTE.format(patch=label))
+            banner.show_notice(note)
+            self._notes[banner] = note
