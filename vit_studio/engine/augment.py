@@ -34,6 +34,9 @@ from vit_studio.engine.errors import StudioError
 
 # The named recipes (`AugmentConfig.preset`), from none to the from-scratch default.
 AUGMENT_PRESETS = ("off", "light", "strong")
+# Whether training images are mirrored: "auto" is decided on the folder (`training.mirror_test`).
+FLIP_AUTO, FLIP_ON, FLIP_OFF = "auto", "on", "off"
+FLIP_CHOICES = (FLIP_AUTO, FLIP_ON, FLIP_OFF)
 # TrivialAugment-Wide's ops, in the order of their index. Magnitudes are drawn uniformly from
 # [0, max] (signed ops get a random sign); the maxima are the "wide" space of Müller & Hutter
 # (2021), except translation, which is a share of the image side so it means the same at 32 and
@@ -125,10 +128,12 @@ class AugmentConfig:
         return presets[name]()
 
     def preset_name(self) -> str | None:
-        """The preset this is, Mixup and CutMix aside (they are set on their own); None if none."""
-        unmixed = replace(self, mixup_alpha=0.0, cutmix_alpha=0.0)
+        """The preset this is, Mixup, CutMix and mirroring aside (they are set on their own);
+        None if none."""
+        aside = {"mixup_alpha": 0.0, "cutmix_alpha": 0.0, "hflip": 0.0}
+        unmixed = replace(self, **aside)
         for name in AUGMENT_PRESETS:
-            if replace(AugmentConfig.preset(name), mixup_alpha=0.0, cutmix_alpha=0.0) == unmixed:
+            if replace(AugmentConfig.preset(name), **aside) == unmixed:
                 return name
         return None
 

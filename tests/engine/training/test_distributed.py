@@ -153,7 +153,7 @@ def test_finetuning_with_two_processes_fits_the_same_head_and_weights(tmp_path):
     one, two = tmp_path / "one.safetensors", tmp_path / "two.safetensors"
     assert main([*map(str, args), "--out", str(one)]) == 0
     stdout, _ = torchrun(*args, "--out", two)
-    assert "fitted the new head" in stdout and "training on 2 processes" in stdout
+    assert "started from the probe's head" in stdout and "training on 2 processes" in stdout
     assert largest_difference(checkpoint_weights(one), checkpoint_weights(two)) < TOLERANCE
 
 

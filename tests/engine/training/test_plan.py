@@ -55,8 +55,9 @@ def test_a_few_hundred_images_train_every_layer_from_a_probed_head_for_400_steps
     assert plan.image_size == TINY_ARCH.image_size
     assert set(plan.reasons) == {
         "image_size", "batch_size", "epochs", "freeze", "lr", "warmup_epochs", "augment",
-        "layer_decay", "probe_head", "max_minutes", "fit_epochs",
+        "flip", "layer_decay", "probe_head", "max_minutes", "fit_epochs", "patience",
     }  # fmt: skip
+    assert config.flip == "auto" and config.keep_start  # never worse than where it starts
     assert "smallest class has 80 training images" in plan.reasons["freeze"]
     assert (config.max_minutes, config.fit_epochs) == (6.7, True)  # half a second per image
 
@@ -142,7 +143,7 @@ def test_every_derived_setting_is_explained_in_table_order():
     assert lines[0] == f"settings: {plan.describe()}"
     named = [line.split(":")[0].strip() for line in lines[1:]]
     assert named == ["batch_size", "lr", "freeze", "layer_decay", "probe_head", "image_size",
-                     "augment", "warmup_epochs"]  # fmt: skip
+                     "augment", "flip", "warmup_epochs", "patience"]  # fmt: skip
     assert "epochs" not in named  # chosen: nothing to explain
 
 
@@ -161,7 +162,8 @@ def test_a_plans_values_give_the_same_plan_back():
     assert again.val_share == 0.3 and again.reasons == {}
     # The learning settings alone round-trip through their names (runtime ones are the defaults).
     rebuilt = TrainConfig(**config_fields("finetune", config_values("finetune", plan.config)))
-    assert rebuilt == replace(plan.config, max_minutes=None, fit_epochs=False)
+    # keep_start is no setting: every fine-tune plan sets it.
+    assert rebuilt == replace(plan.config, max_minutes=None, fit_epochs=False, keep_start=False)
 
 
 def test_training_from_scratch_gets_long_strongly_augmented_defaults():

@@ -28,6 +28,42 @@ from vit_studio.engine.training.source import BatchSource, check_labels
 
 
 @dataclass(frozen=True)
+class Loss:
+    """One image's cross-entropy, and what the model made of it."""
+
+    index: int  # into the images scored
+    true_class: int
+    predicted: int
+    probability: float  # of the predicted class
+    true_probability: float  # of the true class
+    loss: float  # -log(true_probability)
+
+    @property
+    def wrong(self) -> bool:
+        return self.predicted != self.true_class
+
+
+def top_losses(probabilities: np.ndarray, labels: np.ndarray, limit: int) -> tuple[Loss, ...]:
+    """The `limit` images with the largest loss, largest first (fastai's top losses): the ones
+    the model gets most wrong, or right with the least confidence. Ties keep image order."""
+    true = probabilities[np.arange(len(labels)), labels].astype(np.float64)
+    losses = -np.log(np.clip(true, 1e-12, None))
+    order = np.argsort(-losses, kind="stable")[:limit]
+    predicted = probabilities.argmax(1)
+    return tuple(
+        Loss(
+            index=int(k),
+            true_class=int(labels[k]),
+            predicted=int(predicted[k]),
+            probability=float(probabilities[k, predicted[k]]),
+            true_probability=float(true[k]),
+            loss=float(losses[k]),
+        )
+        for k in order
+    )
+
+
+@dataclass(frozen=True)
 class EvalResult:
     """Per-image results of a model on labelled images, and the summaries derived from them."""
 
@@ -57,6 +93,10 @@ class EvalResult:
     def support(self) -> np.ndarray:
         """Images per true class."""
         return np.bincount(self.labels, minlength=len(self.class_names))
+
+    def top_losses(self, limit: int) -> tuple[Loss, ...]:
+        """The images with the largest loss, largest first (see `top_losses`)."""
+        return top_losses(self.probabilities, self.labels, limit)
 
     @property
     def per_class_accuracy(self) -> np.ndarray:

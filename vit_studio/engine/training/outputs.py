@@ -62,19 +62,21 @@ class RunFiles:
         model: StudioModel,
         module: torch.nn.Module,
         config: TrainConfig,
-        info: EpochInfo,
+        epoch: int,
+        val_acc: float | None,
         provenance: dict[str, Any],
         device: torch.device,
         *,
         world_size: int = 1,
     ) -> None:
-        """The model of epoch `info`, with how it was trained in its provenance (`device` is
-        rank 0's; `world_size` the number of processes that trained it, torchrun's)."""
+        """The model after `epoch` epochs (0: as the run started), with how it was trained in
+        its provenance (`device` is rank 0's; `world_size` the number of processes that trained
+        it, torchrun's)."""
         training = {
             "config": config.to_dict(),
-            "epochs_completed": info.epoch,
+            "epochs_completed": epoch,
             "epochs_planned": config.epochs,
-            "val_acc": info.val_acc,
+            "val_acc": val_acc,
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "torch": torch.__version__,
             "vit_studio": __version__,

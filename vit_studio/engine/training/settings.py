@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from vit_studio.engine.augment import AUGMENT_PRESETS
+from vit_studio.engine.augment import AUGMENT_PRESETS, FLIP_CHOICES
 from vit_studio.engine.device import DEVICE_CHOICES
 from vit_studio.engine.training.precision import PRECISIONS
 from vit_studio.engine.training.presets import ARCH_PRESETS
@@ -26,6 +26,7 @@ TRAIN, FINETUNE = "train", "finetune"
 COMMANDS = (TRAIN, FINETUNE)
 LEARNING, SHAPE, DATA, RUNTIME = "learning", "shape", "data", "runtime"
 FREEZE_WIDGET = "freeze"  # a choice of none / backbone / the last N blocks
+PATIENCE_DEFAULT_TEXT = "a quarter of the epochs, at least 5"
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,15 @@ SETTINGS: tuple[Setting, ...] = (
         type=str, choices=AUGMENT_PRESETS, advanced=True,
     ),
     Setting(
+        "flip", "Mirror images",
+        "Mirror training images left to right at random. auto: measured on the folder before "
+        "the run, mirrored only where that does not change what the images show (a mirrored 2 "
+        "is no 2; a mirrored cat is a cat); on; off.",
+        {TRAIN: "the augmentation's: on, off with --augment off",
+         FINETUNE: "auto, off with --augment off"},
+        type=str, choices=FLIP_CHOICES, advanced=True,
+    ),
+    Setting(
         "mixup", "Mixup alpha", "Mixup alpha: blend pairs of images and their labels (0: off).",
         _both("the augmentation's: 0.8 with strong, else 0"),
         type=float, metavar="ALPHA", bounds=(0.0, 10.0), step=0.1, decimals=2, advanced=True,
@@ -228,6 +238,13 @@ SETTINGS: tuple[Setting, ...] = (
         {TRAIN: "none", FINETUNE: "with derived epochs: half a second per training image, at "
          "least 5 min"},
         type=float, kind=RUNTIME, metavar="M",
+    ),
+    Setting(
+        "patience", "Patience",
+        "Stop when the validation accuracy has not improved for this many epochs (the best "
+        "model is kept; 0: never stop early).",
+        {TRAIN: "0", FINETUNE: PATIENCE_DEFAULT_TEXT},
+        kind=RUNTIME, metavar="EPOCHS", bounds=(0, 1000),
     ),
     Setting(
         "fit_epochs", "Fit the epochs",
