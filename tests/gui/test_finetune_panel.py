@@ -17,9 +17,9 @@ from tests.test_cli_train import COLOURS
 from vit_studio.engine.model import load_studio_model
 from vit_studio.engine.text import counted
 from vit_studio.engine.training import load_checkpoint
-from vit_studio.gui.finetune import snapshots
 from vit_studio.gui.finetune.panel import FinetunePanel
-from vit_studio.gui.finetune.states import PanelState
+from vit_studio.gui.state.finetune import PanelState
+from vit_studio.gui.workers import snapshots
 
 
 def test_choosing_a_folder_shows_its_report_and_settings_from_the_data(ready):
@@ -121,7 +121,9 @@ def test_a_run_reports_its_progress_and_ends_with_a_model_of_the_folder_classes(
     assert "Finished" in ready.results.summary() and ready.results.open_button.isEnabled()
     baseline = ready.run_info.pixel_baseline
     assert 0.0 <= baseline <= 1.0 and ready.curves.baseline() == pytest.approx(baseline)
-    assert f"Pixels alone: {baseline:.1%}" in ready.results.summary()
+    assert f"pixels alone {baseline:.1%}" in ready.results.summary()
+    start = ready.result.start  # the random base has no classes of the folder: a probe head
+    assert f"a probe on its frozen features {start.probe_acc:.1%}" in ready.results.summary()
     model = load_studio_model(ready.model_path())
     assert model.meta.class_names == COLOURS and model.meta.name == "colours"
     command = model.meta.provenance["command"]
@@ -130,6 +132,7 @@ def test_a_run_reports_its_progress_and_ends_with_a_model_of_the_folder_classes(
 
 def test_pause_holds_the_run_between_steps_and_continue_finishes_it(qtbot, ready):
     ready.form.set_value("epochs", 20)
+    ready.form.set_value("patience", 0)  # every epoch runs
     with qtbot.waitSignal(ready.client.stepDone, timeout=WAIT_MS):
         ready.start()
     ready.pause()
@@ -162,6 +165,7 @@ def cancelling_after_first_epoch(panel):
 
 def test_cancel_keeps_the_last_checkpoint_and_resume_finishes_the_run(qtbot, ready):
     ready.form.set_value("epochs", 20)
+    ready.form.set_value("patience", 0)  # every epoch runs
     with cancelling_after_first_epoch(ready), qtbot.waitSignal(
         ready.runEnded, timeout=WAIT_MS
     ) as ended:
@@ -184,6 +188,7 @@ def test_cancel_keeps_the_last_checkpoint_and_resume_finishes_the_run(qtbot, rea
 def cancel_after_first_epoch(qtbot, panel, epochs: int = 20):
     """Start a run and cancel it after its first epoch; returns its TrainResult."""
     panel.form.set_value("epochs", epochs)
+    panel.form.set_value("patience", 0)  # every epoch runs
     with cancelling_after_first_epoch(panel), qtbot.waitSignal(
         panel.runEnded, timeout=WAIT_MS
     ) as ended:
@@ -210,6 +215,7 @@ def test_the_slider_spans_a_run_cancelled_and_resumed_in_the_same_session(qtbot,
 def test_a_new_run_after_a_cancelled_one_starts_the_slider_afresh(qtbot, ready):
     cancel_after_first_epoch(qtbot, ready)
     ready.form.set_value("epochs", 1)
+    ready.form.set_value("patience", 0)  # every epoch runs
     with qtbot.waitSignal(ready.runEnded, timeout=WAIT_MS):
         ready.start()
         assert ready.scrubber.snapshots() == []  # at once, not when the new run's epochs come
@@ -274,7 +280,10 @@ def test_the_slider_scrubs_back_to_earlier_epochs(qtbot, ready):
     scrubber.slider.setValue(0)
     assert scrubber.shown().epoch == 0
     assert scrubber.rollout.title() == "Attention rollout before training"
-    assert scrubber.confusion.counts() is None  # the untrained head has no validation yet
+    # The starting model (the probe's head on the frozen features) is validated before training.
+    start = ready.result.start
+    counts = scrubber.confusion.counts()
+    assert counts.sum() == 6 and np.trace(counts) / 6 == pytest.approx(start.probe_acc)
     assert np.allclose(scrubber.mosaic.similarity(), scrubber.snapshots()[0].pos_similarity)
 
 
@@ -302,6 +311,7 @@ def test_a_full_disk_is_reported_and_the_last_checkpoint_survives(qtbot, ready, 
 
     monkeypatch.setattr(torch, "save", disk_full_on_second_checkpoint)
     ready.form.set_value("epochs", 3)
+    ready.form.set_value("patience", 0)  # every epoch runs
     with qtbot.waitSignal(ready.errorShown, timeout=WAIT_MS) as shown:
         ready.start()
     message = shown.args[0]
@@ -321,6 +331,7 @@ def test_a_full_disk_is_reported_and_the_last_checkpoint_survives(qtbot, ready, 
 
 def test_a_run_resumes_from_its_checkpoint_file_on_the_folder_it_recorded(qtbot, ready):
     ready.form.set_value("epochs", 20)
+    ready.form.set_value("patience", 0)  # every epoch runs
     with cancelling_after_first_epoch(ready), qtbot.waitSignal(ready.runEnded, timeout=WAIT_MS):
         ready.start()
     paths, folder = ready.run_paths, ready.run_info.scan.root
@@ -339,7 +350,7 @@ def test_a_base_model_without_its_head_count_is_asked_for_and_trained_with_it(
     with qtbot.waitSignal(panel.readyChanged, timeout=WAIT_MS, check_params_cb=bool):
         panel.choose_folder(class_folder)
         panel.set_base_model(base)
-    assert panel.form.base_num_heads() == 4
+    assert panel.session.base_num_heads == 4
     result = run_to_end(qtbot, panel, epochs=1)
     assert result.status == "completed"
     model = load_studio_model(panel.model_path())

@@ -18,8 +18,8 @@ from PySide6.QtWidgets import QApplication, QDockWidget
 
 from vit_studio.engine.analysis import best_prediction_text
 from vit_studio.engine.text import counted, elapsed_text
-from vit_studio.gui.finetune.states import PanelState
 from vit_studio.gui.main_window import MainWindow
+from vit_studio.gui.state.finetune import PanelState
 
 EXIT_USER_ERROR = 2
 EXIT_TIMED_OUT = 1
