@@ -166,6 +166,9 @@ def test_finetune_derives_the_settings_left_open_from_the_folder_and_says_why(
     assert "pixels alone: " in printed and ", pixels alone " in printed  # before and after
     assert "  freeze: the smallest class has 10 training images" in printed
     assert "  epochs:" not in printed  # given, so nothing to explain
+    # Colours look the same mirrored: the measured flip keeps mirroring, and says why.
+    assert "  flip: auto: mirrored at random; a quick probe scored" in printed
+    assert "before fine-tuning, on the validation images: a probe on its frozen features" in printed
     model = load_studio_model(out)
     config = model.meta.provenance["training"]["config"]
     assert (config["epochs"], config["batch_size"], config["freeze"]) == (2, 8, "none")
@@ -201,6 +204,35 @@ def test_evaluate_uses_only_the_val_folder_when_there_is_one(tmp_path, capsys):
     assert main(["evaluate", str(tmp_path / "split"), "--model", str(path), "--json", "-"]) == 0
     document = json.loads(capsys.readouterr().out)
     assert document["subset"] == "val" and document["images"] == 6
+
+
+def test_evaluate_matches_folders_named_as_people_name_them(tmp_path, capsys):
+    colour_folder(tmp_path / "plural", channels=("blue", "red"))
+    (tmp_path / "plural" / "blue").rename(tmp_path / "plural" / "Blues")
+    (tmp_path / "plural" / "red").rename(tmp_path / "plural" / "reds")
+    model = with_meta(random_model(), class_names=("red", "green", "blue", "cyan", "grey"))
+    path = save_model(model, tmp_path / "m.safetensors")
+    assert main(["evaluate", str(tmp_path / "plural"), "--model", str(path), "--json", "-"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    labels = {p["image"].split("/")[-2]: p["label"] for p in document["predictions"]}
+    assert labels == {"Blues": "blue", "reds": "red"}
+
+
+def test_finetune_writes_a_report_and_refuses_a_folder_of_the_users_files_before_training(
+    folder, tmp_path, capsys
+):
+    base = save_model(random_model(), tmp_path / "base.safetensors")
+    args = ["finetune", str(folder), "--model", str(base), "--epochs", "1", "--device", "cpu"]
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("my notes")
+    out = tmp_path / "ft.safetensors"
+    assert main([*args, "--out", str(out), "--report", str(mine)]) == 2
+    assert "not a ViT Studio report" in capsys.readouterr().err and not out.exists()
+    assert main([*args, "--out", str(out), "--report", str(tmp_path / "report")]) == 0
+    assert f"report: {tmp_path / 'report' / 'index.html'}" in capsys.readouterr().out
+    page = (tmp_path / "report" / "index.html").read_text(encoding="utf-8")
+    assert "Largest losses" in page and "Accuracy per class" in page
 
 
 def test_evaluate_refuses_folder_classes_the_model_does_not_know(folder, tmp_path, capsys):

@@ -23,6 +23,7 @@ from vit_studio.engine.data import CachedImages, FolderScan, ImageItem, cache_im
 from vit_studio.engine.device import resolve_device
 from vit_studio.engine.errors import Cancelled, StudioError
 from vit_studio.engine.model import StudioModel
+from vit_studio.engine.training.class_match import match_class_names
 from vit_studio.engine.training.precision import autocast_dtype
 from vit_studio.engine.training.source import BatchSource, check_labels
 
@@ -214,16 +215,24 @@ def evaluate_folder(
 
 
 def items_for_model(scan: FolderScan, model: StudioModel) -> list[ImageItem]:
-    """The images to score, labelled with the model's class indices (matched by name)."""
-    index = {name: k for k, name in enumerate(model.meta.class_names)}
-    unknown = [name for name in scan.class_names if name not in index]
-    if unknown:
+    """The images to score, labelled with the model's class indices (matched by name, as
+    `class_match` matches them: `cats` is `cat`)."""
+    model_classes = model.meta.class_names
+    matched = match_class_names(scan.class_names, model_classes)
+    if matched is None:
+        unknown = [
+            name for name in scan.class_names if match_class_names((name,), model_classes) is None
+        ]
+        what = (
+            f"class folders {', '.join(unknown)} are not classes of the model"
+            if unknown
+            else "two class folders name the same class of the model"
+        )
         raise StudioError(
-            f"{scan.root}: class folders {', '.join(unknown)} are not classes of the model "
-            f"({', '.join(model.meta.class_names[:10])}...); rename or remove them"
+            f"{scan.root}: {what} ({', '.join(model_classes[:10])}...); rename or remove them"
         )
     items = scan.val if scan.has_val_folder else scan.train + scan.val
-    return [ImageItem(item.path, index[scan.class_names[item.label]]) for item in items]
+    return [ImageItem(item.path, matched[item.label]) for item in items]
 
 
 @torch.no_grad()

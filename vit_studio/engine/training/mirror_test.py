@@ -4,10 +4,11 @@ A horizontal flip is a free extra training image when the classes look the same 
 textures, objects on a table) and a wrong label when they do not (a mirrored 2 is no 2, a
 mirrored word is no word, a "b" mirrored is a "d"). The fine-tune decides from the images:
 
-A quick probe is fitted to features that see shapes anywhere in the image but not their
-mirror images: 96 fixed random 5 x 5 filters on the grayscale image, their positive and negative
-responses averaged over the whole image (192 numbers; the base model's own features do not serve,
-as a model trained with flips answers nearly alike for an image and its mirror image). Each
+A quick probe is fitted to features that see shapes but not their mirror images: 96 fixed random
+5 x 5 filters on the grayscale image, their positive and negative responses averaged over the
+whole image and over its left and right halves (576 numbers: which shapes, and on which side;
+the base model's own features do not serve, as a model trained with flips answers nearly alike
+for an image and its mirror image). Each
 training image is scored as it is and mirrored, by the probe fitted to the other folds (4-fold
 cross-fitting: every image is tested, none by a probe that saw it). If the classes look the same
 mirrored, a mirrored image is as easy as the original, whatever the probe learned; if mirroring
@@ -73,8 +74,9 @@ def _filters() -> torch.Tensor:
 
 
 def mirror_features(images: torch.Tensor, *, mirrored: bool = False) -> torch.Tensor:
-    """uint8 images [N, 3, H, W] (or mirrored) -> [N, 2 * FILTERS]: pooled random-filter
-    responses, a chunk at a time (the images may be a memory-mapped cache)."""
+    """uint8 images [N, 3, H, W] (or mirrored) -> [N, 6 * FILTERS]: random-filter responses
+    pooled over the image and its halves, a chunk at a time (the images may be a memory-mapped
+    cache)."""
     filters = _filters()
     chunks = []
     for chunk in images.split(_CHUNK):
@@ -84,8 +86,9 @@ def mirror_features(images: torch.Tensor, *, mirrored: bool = False) -> torch.Te
         gray = F.interpolate(gray, size=(SIDE, SIDE), mode="bilinear", antialias=True)
         gray = (gray - gray.mean((2, 3), keepdim=True)) / (gray.std((2, 3), keepdim=True) + 1e-3)
         response = F.conv2d(gray, filters, padding=FILTER_SIZE // 2)
-        pooled = torch.cat([F.relu(response), F.relu(-response)], 1).mean((2, 3))
-        chunks.append(pooled)
+        both = torch.cat([F.relu(response), F.relu(-response)], 1)
+        halves = F.adaptive_avg_pool2d(both, (1, 2)).flatten(1)  # left, then right
+        chunks.append(torch.cat([both.mean((2, 3)), halves], 1))
     return torch.cat(chunks)
 
 
