@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PySide6.QtCore import QPoint, Qt
+from PySide6.QtWidgets import QToolButton
 
 from tests.conftest import uncounted_heads_checkpoint, write_image
 from tests.gui.conftest import WAIT_MS, run_to_end
@@ -19,6 +22,7 @@ from vit_studio.engine.text import counted
 from vit_studio.engine.training import load_checkpoint
 from vit_studio.gui.finetune.panel import FinetunePanel
 from vit_studio.gui.state.finetune import PanelState
+from vit_studio.gui.widgets.banner import Banner
 from vit_studio.gui.workers import snapshots
 
 
@@ -356,3 +360,57 @@ def test_a_base_model_without_its_head_count_is_asked_for_and_trained_with_it(
     model = load_studio_model(panel.model_path())
     assert model.arch.num_heads == 4  # recorded in the fine-tuned file from now on
     assert "--num-heads 4" in model.meta.provenance["command"]
+
+
+def killed_run(qtbot, panel) -> Path:
+    """A run of `panel` that ends as if its window had been killed after epoch 1: checkpoint and
+    metrics are there, but no end line (a kill leaves none)."""
+    with cancelling_after_first_epoch(panel), qtbot.waitSignal(panel.runEnded, timeout=WAIT_MS):
+        panel.start()
+    metrics = panel.run_paths.metrics
+    lines = metrics.read_text().splitlines()
+    assert json.loads(lines[-1])["kind"] == "end"  # a cancel is an end: it would not be offered
+    metrics.write_text("\n".join(lines[:-1]) + "\n")
+    return panel.run_paths.checkpoint
+
+
+def reopened(qtbot, tmp_path) -> FinetunePanel:
+    """A new panel on the same runs folder, as the next start of the window makes."""
+    panel = FinetunePanel(tmp_path / "runs", num_threads=1, device="cpu")
+    qtbot.addWidget(panel)
+    return panel
+
+
+def test_a_run_a_killed_window_left_is_offered_at_the_next_start_and_resumes(
+    qtbot, ready, tmp_path
+):
+    ready.form.set_value("epochs", 3)
+    ready.form.set_value("patience", 0)  # every epoch runs
+    checkpoint = killed_run(qtbot, ready)
+    panel = reopened(qtbot, tmp_path)
+    try:
+        banner = panel.findChild(Banner)
+        qtbot.waitUntil(lambda: banner.action.isVisibleTo(panel), timeout=WAIT_MS)
+        done = counted(load_checkpoint(checkpoint).epoch, "epoch")
+        assert f"A fine-tune did not end: {checkpoint.parent.name}, after {done}." in banner.text()
+        with qtbot.waitSignal(panel.runEnded, timeout=WAIT_MS) as ended:
+            banner.action.click()
+        assert ended.args[0].status == "completed" and panel.model_path() is not None
+    finally:
+        assert panel.shutdown()
+
+
+def test_a_run_set_aside_with_the_cross_is_not_offered_again(qtbot, ready, tmp_path):
+    ready.form.set_value("epochs", 3)
+    ready.form.set_value("patience", 0)
+    checkpoint = killed_run(qtbot, ready)
+    first = reopened(qtbot, tmp_path)
+    banner = first.findChild(Banner)
+    qtbot.waitUntil(lambda: banner.action.isVisibleTo(first), timeout=WAIT_MS)
+    banner.findChildren(QToolButton)[-1].click()  # ✕
+    qtbot.waitUntil(lambda: not first.client.busy, timeout=WAIT_MS)
+    assert first.shutdown() and checkpoint.is_file()  # kept for --resume all the same
+    second = reopened(qtbot, tmp_path)
+    qtbot.waitUntil(lambda: not second.client.busy, timeout=WAIT_MS)
+    assert second.session.interrupted == [] and not second.findChild(Banner).isVisibleTo(second)
+    assert second.shutdown()

@@ -295,6 +295,8 @@ class _Run:
                 timed = epoch_seconds[1:]
                 self._fit_epochs(epoch + 1, sum(timed) / len(timed))
             epoch += 1
+        if self.files is not None:
+            self.files.record_end(status, self.history[-1].epoch if self.history else 0)
         return TrainResult(
             status=status,
             epochs_completed=self.history[-1].epoch if self.history else 0,

@@ -19,7 +19,9 @@ from PySide6.QtCore import Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QFileDialog, QScrollArea, QTabWidget, QVBoxLayout, QWidget
 
+from vit_studio.engine.text import counted
 from vit_studio.engine.training import StepInfo, TrainPaths, TrainResult
+from vit_studio.engine.training.outputs import InterruptedRun
 from vit_studio.gui.finetune.curves import TrainingCurves
 from vit_studio.gui.finetune.epoch_scrubber import EpochScrubber, scrolled_page
 from vit_studio.gui.finetune.folder_row import FolderRow
@@ -72,6 +74,8 @@ class FinetunePanel(QWidget):
         self._follow_session()
         self.setAcceptDrops(True)
         self.run_bar.show_state(PanelState.IDLE, can_start=False, resumable=False)
+        self._offered: InterruptedRun | None = None
+        self.session.look_for_interrupted()
 
     # --- building -----------------------------------------------------------------------------
 
@@ -129,7 +133,7 @@ class FinetunePanel(QWidget):
         session.ready_changed.connect(lambda _ready: self._update_controls())
         session.status_changed.connect(self.run_bar.set_status)
         session.error_changed.connect(self._on_error)
-        session.notice_changed.connect(self._banner.show_notice)
+        session.notice_changed.connect(self._show_notice)
         session.run_requested.connect(lambda _request: self._on_launch())
         session.run_started.connect(self._on_run_started)
         session.step_added.connect(self._on_step)
@@ -139,6 +143,8 @@ class FinetunePanel(QWidget):
         session.saved.connect(self.modelSaved.emit)
         session.open_requested.connect(self.openInExplorer.emit)
         session.ready_changed.connect(self.readyChanged.emit)
+        session.interrupted_found.connect(self._offer_resume)
+        self._banner.dismissed.connect(self._dismissed)
         self._client.runningChanged.connect(lambda _running: self._update_controls())
 
     # --- the window's and tests' surface ---------------------------------------------------------
@@ -270,7 +276,12 @@ class FinetunePanel(QWidget):
             self.show_page("result")
         self.stateChanged.emit(phase)
 
+    def _show_notice(self, message: str) -> None:
+        self._offered = None  # the banner holds another message now
+        self._banner.show_notice(message)
+
     def _on_error(self, message: str) -> None:
+        self._offered = None
         if not message:
             self._banner.clear()
             return
@@ -278,6 +289,7 @@ class FinetunePanel(QWidget):
         self.errorShown.emit(message)
 
     def _on_launch(self) -> None:
+        self._offered = None
         self._banner.clear()
         epochs = self.session.plan.config.epochs if self.session.plan is not None else 1
         self.curves.reset(epochs)
@@ -308,6 +320,24 @@ class FinetunePanel(QWidget):
 
     def _on_run_ended(self, result: TrainResult | None) -> None:
         self.runEnded.emit(result)
+
+    def _offer_resume(self, run: InterruptedRun) -> None:
+        """A run the last window left without ending (killed, crashed): offer to resume it."""
+        self._offered = run
+        self._banner.show_notice(
+            f"A fine-tune did not end: {run.name}, after {counted(run.epochs_completed, 'epoch')}."
+            " Resume continues it from its checkpoint; ✕ sets it aside.",
+            ("Resume", self._resume_offered),
+        )
+
+    def _resume_offered(self) -> None:
+        self._offered = None
+        self.session.resume_interrupted()
+
+    def _dismissed(self) -> None:
+        if self._offered is not None:
+            self._offered = None
+            self.session.set_aside_interrupted()
 
     def _update_controls(self) -> None:
         session = self.session

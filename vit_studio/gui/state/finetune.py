@@ -27,6 +27,7 @@ from vit_studio.engine.checkpoints import CheckpointInfo
 from vit_studio.engine.errors import StudioError
 from vit_studio.engine.text import counted, elapsed_text
 from vit_studio.engine.training import RunStatus, StepInfo, TrainPaths, TrainResult
+from vit_studio.engine.training.outputs import InterruptedRun
 from vit_studio.engine.training.pipeline import RunRequest
 from vit_studio.engine.training.plan import DEFAULT_VAL_SHARE, RunPlan, plan_finetune
 from vit_studio.engine.training.settings import FINETUNE
@@ -70,6 +71,7 @@ class Job(str, Enum):
     BASE = "base"
     RUN = "run"
     SAVE = "save"
+    FIND = "find"  # runs a killed window left unfinished
 
     def __str__(self) -> str:
         return self.value
@@ -116,6 +118,9 @@ class FinetuneSession:
     continue_requested = Signal()
     cancel_requested = Signal()
     save_requested = Signal(Path, Path)  # the run's model, where to save it
+    interrupted_requested = Signal(Path)  # look for interrupted runs in this runs folder
+    set_aside_requested = Signal(object)  # an InterruptedRun the user chose not to resume
+    interrupted_found = Signal(object)  # the newest InterruptedRun, to offer for resuming
     open_requested = Signal(Path)  # a fine-tuned model to open in the explorer
 
     def __init__(self, runs_dir: Path, *, device: str = "auto") -> None:
@@ -137,6 +142,7 @@ class FinetuneSession:
         self.result: TrainResult | None = None
         self.saved_path: Path | None = None
         self.scrubbed_epoch: int | None = None
+        self.interrupted: list[InterruptedRun] = []  # runs a killed window left, newest first
         self.status = ""
         self.error = ""
         self._out: Path | None = None  # the current run's model file
@@ -241,6 +247,20 @@ class FinetuneSession:
             self.scrubbed_epoch = epoch
             self.scrubbed.emit(epoch)
 
+    def look_for_interrupted(self) -> None:
+        """Find the runs a killed window (or a crash) left without ending, to offer them."""
+        self.interrupted_requested.emit(self.runs_dir)
+
+    def resume_interrupted(self) -> None:
+        """Resume the newest interrupted run."""
+        if self.interrupted:
+            self.resume_checkpoint(self.interrupted.pop(0).checkpoint)
+
+    def set_aside_interrupted(self) -> None:
+        """Do not resume the newest interrupted run, and do not offer it again."""
+        if self.interrupted:
+            self.set_aside_requested.emit(self.interrupted.pop(0))
+
     # --- running --------------------------------------------------------------------------------
 
     def start(self) -> None:
@@ -336,6 +356,11 @@ class FinetuneSession:
     def head_count_refused(self, request: HeadCountRequest) -> None:
         """The user did not give the head count: the base model stays unread."""
         self._show_error(request.message)
+
+    def interrupted_runs_found(self, runs: list[InterruptedRun]) -> None:
+        self.interrupted = list(runs)
+        if runs and not self.phase.running:
+            self.interrupted_found.emit(runs[0])
 
     def stage(self, what: str, done: int, total: int) -> None:
         self.stage_changed.emit(what, done, total)

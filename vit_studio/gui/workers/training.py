@@ -21,6 +21,7 @@ from vit_studio.engine.data import UntrainableFolder
 from vit_studio.engine.errors import Cancelled, StudioError, describe_failure
 from vit_studio.engine.model import load_studio_model, save_model, with_meta
 from vit_studio.engine.training import EpochInfo, EvalResult, StepInfo, TrainCallbacks
+from vit_studio.engine.training.outputs import InterruptedRun, interrupted_runs, set_aside
 from vit_studio.engine.training.pipeline import (
     TRAINING_MEMORY_FIX,
     PrepareCallbacks,
@@ -57,6 +58,7 @@ class TrainingClient(QObject):
     note = Signal(str)
     runEnded = Signal(object)  # TrainResult, or None when cancelled before training began
     saved = Signal(Path)
+    interruptedFound = Signal(object)  # list of InterruptedRun, newest first
     failed = Signal(object, str)  # the Job that failed, one-line message
     runningChanged = Signal(bool)
 
@@ -70,6 +72,11 @@ class TrainingClient(QObject):
     @property
     def running(self) -> bool:
         return self._running
+
+    @property
+    def busy(self) -> bool:
+        """Whether the thread has work queued or running."""
+        return self._thread.busy
 
     @property
     def paused(self) -> bool:
@@ -150,6 +157,25 @@ class TrainingClient(QObject):
             copy,
             doing=f"saving {target}",
             done=self.saved.emit,
+            failed=self._failed(Job.SAVE),
+        )
+
+    def find_interrupted(self, runs_dir: Path) -> None:
+        """The runs in `runs_dir` that a killed window left without ending."""
+        self._thread.submit(
+            Job.FIND,
+            lambda _context: interrupted_runs(runs_dir),
+            doing=f"looking for interrupted runs in {runs_dir}",
+            done=self.interruptedFound.emit,
+            failed=self._failed(Job.FIND),
+        )
+
+    def set_aside(self, run: InterruptedRun) -> None:
+        """Mark `run` as ended on purpose, so that it is not offered again."""
+        self._thread.submit(
+            Job.SAVE,
+            lambda _context: set_aside(run),
+            doing=f"setting {run.name} aside",
             failed=self._failed(Job.SAVE),
         )
 
@@ -272,6 +298,8 @@ def bind_session(session: FinetuneSession, client: TrainingClient) -> None:
     session.continue_requested.connect(client.resume)
     session.cancel_requested.connect(client.cancel)
     session.save_requested.connect(client.save_copy)
+    session.interrupted_requested.connect(client.find_interrupted)
+    session.set_aside_requested.connect(client.set_aside)
     client.scanned.connect(session.scanned)
     client.baseInspected.connect(session.inspected)
     client.headCountNeeded.connect(session.head_count_asked)
@@ -283,3 +311,4 @@ def bind_session(session: FinetuneSession, client: TrainingClient) -> None:
     client.runEnded.connect(session.ended)
     client.saved.connect(session.model_saved)
     client.failed.connect(session.failed)
+    client.interruptedFound.connect(session.interrupted_runs_found)
