@@ -38,7 +38,9 @@ class ClassAccuracyTable(QTableWidget):
         with np.errstate(invalid="ignore", divide="ignore"):
             accuracy = right / images
         scored = np.flatnonzero(images > 0)
-        weakest = int(scored[np.argmin(accuracy[scored])]) if len(scored) else -1
+        weakest = -1  # marked only where one class falls behind the others
+        if len(scored) > 1 and np.ptp(accuracy[scored]) > 0:
+            weakest = int(scored[np.argmin(accuracy[scored])])
         self.setRowCount(len(class_names))
         for row, name in enumerate(class_names):
             share = "no images" if images[row] == 0 else f"{accuracy[row]:.0%}"
@@ -47,7 +49,7 @@ class ClassAccuracyTable(QTableWidget):
                 item = QTableWidgetItem(text)
                 if column:
                     item.setTextAlignment(NUMBER)
-                if row == weakest and len(scored) > 1:
+                if row == weakest:
                     item.setBackground(QBrush(WEAKEST))
                 self.setItem(row, column, item)
 
