@@ -8,16 +8,24 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QPointF, QSizeF, Signal
-from PySide6.QtGui import QPainter, QPixmap
+from PySide6.QtGui import QImage, QPainter, QPixmap
 from PySide6.QtWidgets import QWidget
 
 from vit_studio.engine.analysis import TOP_K
 from vit_studio.engine.errors import StudioError
+from vit_studio.engine.fileio import atomic_path
 from vit_studio.engine.text import counted
 from vit_studio.gui.state import export
 from vit_studio.gui.state.explorer import ExplorerState
 from vit_studio.gui.widgets.status_bar import StatusBar
 from vit_studio.gui.workers.batch_export import BatchExporter, BatchJob, BatchSummary
+
+
+def save_png(picture: QPixmap | QImage, path: Path) -> None:
+    """`picture` as a PNG at `path`, atomically and durably (Qt's own save writes in place)."""
+    with atomic_path(path, "the PNG") as tmp:
+        if not picture.save(str(tmp), "PNG"):
+            raise StudioError(f"{path}: could not write the PNG; choose a folder you can write to")
 
 
 class Exports(QObject):
@@ -67,8 +75,10 @@ class Exports(QObject):
         painter.drawPixmap(QPointF(0, 0), first)
         painter.drawPixmap(QPointF(offset, 0), second)
         painter.end()
-        if not picture.save(str(path), "PNG"):
-            self.failed.emit(f"{path}: could not write the PNG; choose a folder you can write to")
+        try:
+            save_png(picture, path)
+        except StudioError as exc:
+            self.failed.emit(str(exc))
             return
         self.written.emit(path, f"Saved {path}")
 
