@@ -2,13 +2,16 @@
 the user can fix told as one line naming the file."""
 
 import errno
+import json
 import os
 import stat
 
 import pytest
 import torch
+from safetensors import SafetensorError
 
 from tests.conftest import fill_disk, random_model
+from tests.size_limit import posix_only, run_size_limited
 from vit_studio.engine.errors import StudioError
 from vit_studio.engine.fileio import atomic_path, write_text_atomic
 from vit_studio.engine.model import save_model
@@ -144,3 +147,39 @@ def test_a_file_that_is_not_flushed_is_never_renamed_over_the_old_one(tmp_path, 
     monkeypatch.setattr("vit_studio.engine.fileio._F_FULLFSYNC", None, raising=False)
     write_text_atomic(tmp_path / "settings.json", "{}")
     assert order == ["fsync", "rename", "fsync"]
+
+
+@posix_only
+def test_under_a_file_size_limit_every_writer_names_the_file_and_keeps_the_old_one(tmp_path):
+    # No root needed: each library's write fails past the limit as on a full disk.
+    done = run_size_limited(64_000, "-m", "tests.engine.write_under_size_limit", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    results = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(results) == 4
+    for result in results:
+        assert result["error"] is not None, result["file"]
+        assert result["error"].startswith(f"{result['file']}: the file grew larger than this disk")
+        assert "\n" not in result["error"] and "another disk" in result["error"]
+        assert result["old_intact"] and result["others"] == [], result
+
+
+def test_a_full_disk_at_the_write_call_names_the_file_and_keeps_the_old_one(tmp_path, monkeypatch):
+    # No root needed: safetensors' own error for a full disk, raised half-way through its write.
+    def full_half_way(tensors, filename, metadata=None):
+        with open(filename, "wb") as handle:
+            handle.write(b"\0" * 1000)
+        raise SafetensorError(
+            "Error while serializing: I/O error: No space left on device (os error 28)"
+        )
+
+    target = tmp_path / "m.safetensors"
+    target.write_bytes(b"the last good model")
+    monkeypatch.setattr("vit_studio.engine.model.save_file", full_half_way)
+    with pytest.raises(StudioError) as raised:
+        save_model(random_model(), target)
+    assert str(raised.value) == (
+        f"{target}: the disk is full while writing the model; free some space, or write to "
+        "another disk"
+    )
+    assert target.read_bytes() == b"the last good model"
+    assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]
