@@ -17,7 +17,8 @@ PALETTE_EVENTS = (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChang
 
 
 class Banner(QFrame):
-    """Hidden until `show_error` or `show_notice`; the ✕ button (or `clear`) hides it again.
+    """Hidden until `show_error` or `show_notice`; the ✕ button (or `clear`) hides it again,
+    `clear_stale` too unless it shows a sticky notice (one the user should read, whatever loads).
 
     `dismissed()` when the user closes it with ✕.
     """
@@ -39,17 +40,24 @@ class Banner(QFrame):
         layout.addWidget(self._label, 1)
         layout.addWidget(close)
         self._error = False
+        self._sticky = False
         self.hide()
 
     def show_error(self, message: str) -> None:
         self._show(message, error=True)
 
-    def show_notice(self, message: str) -> None:
+    def show_notice(self, message: str, *, sticky: bool = False) -> None:
         self._show(message, error=False)
+        self._sticky = sticky
 
     def clear(self) -> None:
         self.hide()
         self._label.clear()
+
+    def clear_stale(self) -> None:
+        """Clear what a new model or result makes stale: anything but a sticky notice."""
+        if not self._sticky:
+            self.clear()
 
     def text(self) -> str:
         return self._label.text()
@@ -64,7 +72,7 @@ class Banner(QFrame):
             self.restyle()
 
     def _show(self, message: str, *, error: bool) -> None:
-        self._error = error
+        self._error, self._sticky = error, False
         self.restyle()
         self._label.setText(message)
         self.show()
