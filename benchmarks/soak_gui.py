@@ -253,6 +253,7 @@ class Soak:
         )
         self.action = "setup"
         self.counts: Counter[str] = Counter()
+        self.slowest: dict[str, tuple[float, float]] = {}  # action -> (ms, of it computing)
         self.problems = Problems(lambda: self.action)
         self.heartbeat = Heartbeat(lambda: self.action)
         settings = Settings(QSettings(str(scratch / "settings.ini"), QSettings.Format.IniFormat))
@@ -332,8 +333,17 @@ class Soak:
         QTimer.singleShot(self.rng.randint(20, 400), self._step)
 
     def _do(self, name: str) -> None:
+        """One action, timed: what the GUI thread spent on the call itself (the work it starts
+        in workers, and the answers it gets later, are not in it)."""
         self.action = name
         self.counts[name] += 1
+        started, cpu = time.perf_counter(), time.thread_time()
+        self._dispatch(name)
+        took, took_cpu = (time.perf_counter() - started) * 1000, (time.thread_time() - cpu) * 1000
+        if took > self.slowest.get(name, (0.0, 0.0))[0]:
+            self.slowest[name] = (took, took_cpu)
+
+    def _dispatch(self, name: str) -> None:
         window, panel = self.window, self.window.finetune_panel
         if name == "open images":
             self._burst(self.rng.randint(3, 12))
@@ -429,7 +439,9 @@ class Soak:
         spread = max(after) - min(after) if after else 0.0
         print(f"soak: {self.args.minutes:g} min on {self.args.threads} worker thread(s), "
               f"{len(self.images)} photos, {len(self.models)} models, seed {self.args.seed}")
-        print("actions: " + ", ".join(f"{name} {n}" for name, n in sorted(self.counts.items())))
+        print("actions (count, slowest call on the GUI thread, of it computing): " + ", ".join(
+            f"{name} {n} ({self.slowest[name][0]:.0f} ms, {self.slowest[name][1]:.0f} ms)"
+            for name, n in sorted(self.counts.items())))  # fmt: skip
         print(f"images opened {self.opened}, analyses shown {self.analysed}")
         for name, (mb, threads) in self.marks.items():
             print(f"{name:>15}: {mb:7.1f} MB resident, {threads} threads")
