@@ -4,6 +4,9 @@ the analysis JSON and NPZ."""
 
 from __future__ import annotations
 
+import os
+import threading
+
 from tests.durability import SyncLog
 from tests.gui.conftest import WAIT_MS, make_settings, open_window
 
@@ -28,3 +31,22 @@ def test_the_windows_exports_reach_the_disk_before_they_take_their_names(
             else:
                 loaded.export_analysis(tmp_path / name)
         assert log.replaced_durably(tmp_path / name), name
+
+
+def test_the_window_writes_its_exports_outside_the_gui_thread(qtbot, loaded, tmp_path, monkeypatch):
+    # Encoding a window-sized PNG and flushing it to the disk held the GUI thread 100 ms and more.
+    threads = []
+    real_replace = os.replace
+
+    def noting_thread(source, target):
+        threads.append(threading.current_thread())
+        real_replace(source, target)
+
+    monkeypatch.setattr(os, "replace", noting_thread)
+    for name in ("view.png", "analysis.json", "analysis.npz"):
+        with qtbot.waitSignal(loaded.exportFinished, timeout=WAIT_MS):
+            if name.endswith(".png"):
+                loaded.export_view_png(tmp_path / name)
+            else:
+                loaded.export_analysis(tmp_path / name)
+    assert len(threads) == 3 and threading.main_thread() not in threads
