@@ -90,15 +90,15 @@ class TimedApplication(QApplication):
     def notify(self, receiver, event) -> bool:
         if threading.get_ident() != self._gui_thread:  # a worker's own events: not a stall
             return super().notify(receiver, event)
+        # Named before it is handled: handling may delete the receiver (a deferred delete).
+        name = receiver.objectName() if hasattr(receiver, "objectName") else ""
+        key = (type(receiver).__name__ + (f" {name!r}" if name else ""), event.type().name)
         started, cpu = time.perf_counter(), time.thread_time()
         try:
             return super().notify(receiver, event)
         finally:
             took = (time.perf_counter() - started) * 1000.0
             if took > SLOW_EVENT_MS:
-                name = receiver.objectName() if hasattr(receiver, "objectName") else ""
-                key = (type(receiver).__name__ + (f" {name!r}" if name else ""),
-                       event.type().name)  # fmt: skip
                 n, longest, longest_cpu = self.slow_events.get(key, (0, 0.0, 0.0))
                 if took > longest:
                     longest, longest_cpu = took, (time.thread_time() - cpu) * 1000.0
