@@ -1,15 +1,18 @@
 """`vit-studio train | finetune | evaluate` on tiny generated folders (with one broken file)."""
 
+import errno
 import json
 import os
 import stat
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from tests.conftest import fill_disk, random_model
 from tests.hub_server import serve_fake_hub
+from tests.size_limit import posix_only, run_size_limited
 from vit_studio.cli import main
 from vit_studio.engine.model import load_studio_model, save_model, with_meta
 from vit_studio.engine.training import load_checkpoint, pipeline
@@ -288,6 +291,51 @@ def test_a_disk_that_fills_up_mid_run_is_one_line_and_the_last_checkpoint_stays(
     assert f"the last checkpoint, {checkpoint}, is kept: resume with vit-studio finetune" in err
     assert load_checkpoint(checkpoint).epoch == 1  # intact, from the last good epoch
     assert not [p for p in small_disk.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_disk_full_at_the_write_call_mid_run_is_one_line_and_the_last_checkpoint_stays(
+    folder, tmp_path, capsys, monkeypatch
+):
+    # The tmpfs test above without root: torch.save fails as on a full disk from epoch 2 on.
+    base = save_model(random_model(), tmp_path / "base.safetensors")
+    out = tmp_path / "run" / "m.safetensors"
+    real_save, saves = torch.save, []
+
+    def disk_full_after_first_checkpoint(obj, path, *args, **kwargs):
+        saves.append(path)
+        if len(saves) > 1:
+            with open(path, "wb") as handle:
+                handle.write(b"\0" * 100)  # part of it, then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(obj, path, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", disk_full_after_first_checkpoint)
+    assert main(fine_tune_args(folder, base, out)) == 2
+    err = the_error_line(capsys.readouterr().err)
+    checkpoint = out.with_name("m.checkpoint.pt")
+    assert err.startswith(f"vit-studio: error: {checkpoint}: the disk is full while writing the "
+                          "training checkpoint; free some space")  # fmt: skip
+    assert f"the last checkpoint, {checkpoint}, is kept: resume with vit-studio finetune" in err
+    monkeypatch.setattr(torch, "save", real_save)
+    assert load_checkpoint(checkpoint).epoch == 1
+    assert not [p for p in out.parent.iterdir() if p.name.endswith(".tmp")]
+
+
+@posix_only
+def test_a_run_over_a_file_size_limit_is_one_line_and_the_earlier_model_stays(folder, tmp_path):
+    # No root needed: the model (68 kB) cannot be written past the limit, the cache (28 kB) can.
+    out = tmp_path / "m.safetensors"
+    out.write_bytes(b"the earlier model")
+    args = ["train", str(folder), *SMALL, *FAST, "--epochs", "2", "--out", str(out), "--overwrite"]
+    done = run_size_limited(48_000, "-m", "vit_studio", *args)
+    assert done.returncode == 2
+    assert the_error_line(done.stderr) == (
+        f"vit-studio: error: {out}: the file grew larger than this disk or account allows while "
+        "writing the model; write to another disk, or raise the limit (FAT32 drives hold 4 GB per "
+        "file)"
+    )
+    assert out.read_bytes() == b"the earlier model"
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 
 def test_an_output_folder_one_may_not_write_to_is_one_line_and_leaves_nothing(

@@ -26,7 +26,9 @@ from typing import Any
 from vit_studio.cli import EXIT_USER_ERROR
 from vit_studio.cli.common import add_model_argument, fetched_model
 from vit_studio.cli.console import Console
+from vit_studio.engine import resources
 from vit_studio.engine.errors import StudioError
+from vit_studio.engine.hub import local_path, parse_reference
 from vit_studio.engine.model import load_studio_model
 from vit_studio.engine.text import counted, elapsed_text
 from vit_studio.engine.training import EpochInfo, RunStatus, TrainCallbacks, TrainResult, evaluate
@@ -35,6 +37,11 @@ from vit_studio.engine.training.distributed import (
     OtherRankFailed,
     main_rank_first,
     process_group,
+)
+from vit_studio.engine.training.outputs_guard import (
+    check_output,
+    files_in_the_way,
+    refuse_base_model,
 )
 from vit_studio.engine.training.pipeline import (
     PrepareCallbacks,
@@ -89,6 +96,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "against not fine-tuning, accuracy per class, the confusion matrix and the "
             "validation images with the largest loss, as thumbnails (a new or empty folder)",
         )
+        parser.add_argument(
+            "--overwrite",
+            action="store_true",
+            help="replace the model, checkpoint and metrics of an earlier run at --out (without "
+            "it, an --out that exists is refused; the model fine-tuned from never is replaced)",
+        )
         for entry in settings_for(command):
             add_setting_argument(parser, entry, command)
         parser.set_defaults(handler=partial(run_command, command))
@@ -136,13 +149,13 @@ def run_command(command: str, args: argparse.Namespace) -> int:
         check_report_folder(args.report)  # refused before anything trains
     with process_group() as group:
         if group.is_main:  # only rank 0 writes, the report too
-            return _run_request(request, group, args.report)
+            return _run_request(request, group, args.overwrite, args.report)
         with ExitStack() as silent:
             devnull = silent.enter_context(open(os.devnull, "w", encoding="utf-8"))
             silent.enter_context(redirect_stdout(devnull))
             silent.enter_context(redirect_stderr(devnull))
             try:
-                return _run_request(request, group)
+                return _run_request(request, group, args.overwrite)
             except OtherRankFailed:
                 return EXIT_USER_ERROR  # the rank that failed says why
             except KeyboardInterrupt:
@@ -151,15 +164,22 @@ def run_command(command: str, args: argparse.Namespace) -> int:
                 raise StudioError(f"process {group.rank} of {group.world_size}: {exc}") from exc
 
 
-def _run_request(request: RunRequest, group: Group, report: Path | None = None) -> int:
-    if not request.resume and request.paths.checkpoint.exists():
-        print(f"note: {request.paths.checkpoint} from an earlier run will be replaced "
-              "(--resume continues it)")  # fmt: skip
+def _run_request(
+    request: RunRequest, group: Group, overwrite: bool, report: Path | None = None
+) -> int:
     console = Console()
     started = time.monotonic()
     with main_rank_first(group):
+        # Refused before anything is downloaded, scanned or written; rank 0 says why.
+        check_output(request.out, _local_base_model(request), overwrite=overwrite,
+                     resume=request.resume)  # fmt: skip
+        replaced = [] if request.resume else files_in_the_way(request.out)
+        if replaced:
+            names = ", ".join(path.name for path in replaced)
+            console.line(f"note: --overwrite: replacing {names} of an earlier run")
         if request.base_model is not None:
             request = replace(request, base_model=Path(fetched_model(str(request.base_model))))
+            refuse_base_model(request.out, request.base_model)  # a hub model, now it is here
         prepared = prepare_run(
             request,
             PrepareCallbacks(
@@ -223,6 +243,15 @@ def _run_report(prepared: PreparedRun, result: TrainResult, baseline: float | No
         settings=plan.explain() if plan is not None else (),
         pixel_baseline=baseline,
     )
+def _local_base_model(request: RunRequest) -> Path | None:
+    """The file a fine-tune starts from, as far as it is known without downloading: the bundled
+    model when none is named, a hub model only once it is in its cache."""
+    if request.command != FINETUNE:
+        return None
+    if request.base_model is None:
+        return resources.default_model_path()
+    entry = parse_reference(str(request.base_model))
+    return request.base_model if entry is None else local_path(entry)
 
 
 def _report_prepared(console: Console, prepared: PreparedRun, seconds: float) -> None:

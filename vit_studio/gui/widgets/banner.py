@@ -19,7 +19,8 @@ PALETTE_EVENTS = (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChang
 
 
 class Banner(QFrame):
-    """Hidden until `show_error` or `show_notice`; the ✕ button (or `clear`) hides it again.
+    """Hidden until `show_error` or `show_notice`; the ✕ button (or `clear`) hides it again,
+    `clear_stale` too unless it shows a sticky notice (one the user should read, whatever loads).
     A notice may carry one action, a button beside it ("Resume").
 
     `dismissed()` when the user closes it with ✕.
@@ -46,16 +47,22 @@ class Banner(QFrame):
         layout.addWidget(self.action)
         layout.addWidget(close)
         self._error = False
+        self._sticky = False
         self.hide()
 
     def show_error(self, message: str) -> None:
         self._show(message, error=True)
 
     def show_notice(
-        self, message: str, action: tuple[str, Callable[[], None]] | None = None
+        self,
+        message: str,
+        action: tuple[str, Callable[[], None]] | None = None,
+        *,
+        sticky: bool = False,
     ) -> None:
         """`action`: (the button's text, what it does; the banner closes as it does it)."""
         self._show(message, error=False)
+        self._sticky = sticky
         if action is not None:
             self.action.setText(action[0])
             self._on_action = action[1]
@@ -64,6 +71,11 @@ class Banner(QFrame):
     def clear(self) -> None:
         self.hide()
         self._label.clear()
+
+    def clear_stale(self) -> None:
+        """Clear what a new model or result makes stale: anything but a sticky notice."""
+        if not self._sticky:
+            self.clear()
 
     def text(self) -> str:
         return self._label.text()
@@ -86,7 +98,7 @@ class Banner(QFrame):
     def _show(self, message: str, *, error: bool) -> None:
         self._on_action = None
         self.action.hide()
-        self._error = error
+        self._error, self._sticky = error, False
         self.restyle()
         self._label.setText(message)
         self.show()

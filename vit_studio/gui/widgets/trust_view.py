@@ -156,20 +156,26 @@ class TrustView(QWidget):
         for table in self._tables:
             layout.addWidget(table)
         self._scores: ImageScores | None = None
+        self._blank = False  # the chart shows no scores (and the tables none)
         self.clear()
 
     # --- what the window tells it ---------------------------------------------------------------
 
     def clear(self, message: str = IDLE_TEXT) -> None:
         """A new image or model: the old scores no longer apply."""
-        self._scores = None
         self._set_running(False)
         self._status.setText(message)
+        if self._blank:
+            # Every new image clears the view: drawing the same empty chart again cost each
+            # analysis a figure rebuild (and a redraw with the tab in front) on the GUI thread.
+            return
+        self._scores = None
         for table in self._tables:
             table.clear_scores()
         self.figure.clear()
         placeholder(self.figure.add_subplot(1, 1, 1), "No scores yet")
         self.canvas.draw_idle()
+        self._blank = True
 
     def set_available(self, available: bool, why_not: str = "") -> None:
         """Scoring needs an analysed image of a model with classes."""
@@ -191,7 +197,7 @@ class TrustView(QWidget):
         self.clear(message)
 
     def show_scores(self, scores: ImageScores) -> None:
-        self._scores = scores
+        self._scores, self._blank = scores, False
         self._set_running(False)
         self._draw_curves(scores)
         for table in self._tables:
