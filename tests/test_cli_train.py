@@ -58,8 +58,9 @@ def test_train_reports_the_scan_trains_and_writes_model_checkpoint_and_metrics(
     assert training["config"]["epochs"] == 2 and training["device"].startswith("CPU")
     assert model.meta.provenance["command"].startswith("vit-studio train ")
     assert load_checkpoint(tmp_path / "m.checkpoint.pt").epoch == 2
-    lines = (tmp_path / "m.metrics.jsonl").read_text().splitlines()
-    assert [json.loads(line)["epoch"] for line in lines] == [1, 2]
+    records = [json.loads(line) for line in (tmp_path / "m.metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records[:-1]] == [1, 2]
+    assert records[-1] == {"kind": "end", "status": "completed", "epochs_completed": 2}
 
 
 def test_train_needs_an_architecture(folder, tmp_path, capsys):

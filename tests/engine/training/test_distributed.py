@@ -118,7 +118,7 @@ def test_only_rank_0_writes_and_prints(two_processes):
     assert sorted(p.name for p in out.parent.iterdir()) == [
         "m.checkpoint.pt", "m.metrics.jsonl", "m.safetensors",
     ]  # fmt: skip
-    assert len(out.with_suffix(".metrics.jsonl").read_text().splitlines()) == 2
+    assert len(out.with_suffix(".metrics.jsonl").read_text().splitlines()) == 3  # 2 epochs, end
     for once in ("3 classes, 48 training and 12 validation images", "pixels alone: ",
                  "training on 2 processes", "epoch 1/2", "epoch 2/2", "completed after 2 epochs",
                  f"model: {out}"):  # fmt: skip

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -254,3 +255,19 @@ def test_the_session_needs_no_qt():
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           check=True, timeout=120)  # fmt: skip
     assert done.stdout.strip() == "[]"
+
+
+def test_two_runs_started_within_a_second_get_folders_of_their_own(session, monkeypatch):
+    monkeypatch.setattr(time, "strftime", lambda _format: "20261207-120000")  # one second
+    events = Recorder(session)
+    ready(session)
+    session.start()
+    first = events.named("run_requested")[-1][0].out
+    first.parent.mkdir(parents=True)  # the thread has begun writing the first run
+    session.ended(None)
+    session.start()
+    second = events.named("run_requested")[-1][0].out
+    assert (first.parent.name, second.parent.name) == (
+        "pets-20261207-120000",
+        "pets-20261207-120000-2",
+    )

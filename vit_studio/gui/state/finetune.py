@@ -268,9 +268,8 @@ class FinetuneSession:
         if not self.can_start() or self.plan is None or self.folder is None:
             self._show_error("choose a usable folder and a base model before starting")
             return
-        stamp = time.strftime("%Y%m%d-%H%M%S")
         name = self.folder.name or "model"
-        out = self.runs_dir / f"{name}-{stamp}" / f"{name}.safetensors"
+        out = _new_run_folder(self.runs_dir, name) / f"{name}.safetensors"
         values = self.plan.values()
         settings = values | {"device": self.device}
         request = RunRequest(FINETUNE, self.folder, out, settings, self.base_path,
@@ -502,6 +501,17 @@ class FinetuneSession:
         if self.error:
             self.error = ""
             self.error_changed.emit("")
+
+
+def _new_run_folder(runs_dir: Path, name: str) -> Path:
+    """A folder for a new run that no run has used: `name-YYYYmmdd-HHMMSS`, numbered when two
+    runs start within one second, so that the second never replaces the first one's files."""
+    stem = f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    folder, number = runs_dir / stem, 1
+    while folder.exists():
+        number += 1
+        folder = runs_dir / f"{stem}-{number}"
+    return folder
 
 
 def _same_images(before: RunStarted | None, now: RunStarted) -> bool:
