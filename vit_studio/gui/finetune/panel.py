@@ -145,7 +145,6 @@ class FinetunePanel(QWidget):
         session.ready_changed.connect(self.readyChanged.emit)
         session.interrupted_found.connect(self._offer_resume)
         self._banner.dismissed.connect(self._dismissed)
-        self._client.runningChanged.connect(lambda _running: self._update_controls())
 
     # --- the window's and tests' surface ---------------------------------------------------------
 

@@ -147,6 +147,8 @@ class FinetuneSession:
         self.error = ""
         self._out: Path | None = None  # the current run's model file
         self._previous_run: RunStarted | None = None  # the one before a resume
+        # The thread still holds a run whose end it has reported: no new one until it lets go.
+        self._thread_busy = False
         self._ready = False
 
     # --- what follows from it -------------------------------------------------------------------
@@ -179,7 +181,8 @@ class FinetuneSession:
     def can_start(self) -> bool:
         scan = self.scan
         usable = scan is not None and scan.scan is not None
-        return usable and self.plan is not None and not self.phase.running
+        idle = not self.phase.running and not self._thread_busy
+        return usable and self.plan is not None and idle
 
     def snapshot(self, epoch: int | None) -> EpochSnapshot | None:
         return next((s for s in self.snapshots if s.epoch == epoch), None)
@@ -279,7 +282,7 @@ class FinetuneSession:
     def resume_run(self) -> None:
         """Continue the current run from its last checkpoint."""
         paths = self.run_paths
-        if self.phase.running:
+        if self.phase.running or self._thread_busy:
             return
         if paths is None or not paths.checkpoint.is_file():
             self._show_error("this run has no checkpoint yet; start it again instead")
@@ -288,7 +291,7 @@ class FinetuneSession:
 
     def resume_checkpoint(self, checkpoint: str | Path) -> None:
         """Continue any run from its M.checkpoint.pt (its folder comes from the checkpoint)."""
-        if self.phase.running:
+        if self.phase.running or self._thread_busy:
             self._show_error("a run is going on; cancel it before resuming another")
             return
         model = TrainPaths.of_checkpoint(checkpoint).model
@@ -355,6 +358,11 @@ class FinetuneSession:
     def head_count_refused(self, request: HeadCountRequest) -> None:
         """The user did not give the head count: the base model stays unread."""
         self._show_error(request.message)
+
+    def run_thread_busy(self, busy: bool) -> None:
+        """Whether the training thread holds a run (it lets go just after reporting its end)."""
+        self._thread_busy = busy
+        self._update_ready()
 
     def interrupted_runs_found(self, runs: list[InterruptedRun]) -> None:
         self.interrupted = list(runs)

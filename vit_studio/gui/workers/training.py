@@ -312,3 +312,4 @@ def bind_session(session: FinetuneSession, client: TrainingClient) -> None:
     client.saved.connect(session.model_saved)
     client.failed.connect(session.failed)
     client.interruptedFound.connect(session.interrupted_runs_found)
+    client.runningChanged.connect(session.run_thread_busy)
