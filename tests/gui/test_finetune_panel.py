@@ -126,6 +126,8 @@ def test_a_run_reports_its_progress_and_ends_with_a_model_of_the_folder_classes(
     baseline = ready.run_info.pixel_baseline
     assert 0.0 <= baseline <= 1.0 and ready.curves.baseline() == pytest.approx(baseline)
     assert f"pixels alone {baseline:.1%}" in ready.results.summary()
+    # What was decided, and measured, on the folder: the CLI's explanation.
+    assert "flip: auto: " in ready.results.settings_text()
     start = ready.result.start  # the random base has no classes of the folder: a probe head
     assert f"a probe on its frozen features {start.probe_acc:.1%}" in ready.results.summary()
     model = load_studio_model(ready.model_path())

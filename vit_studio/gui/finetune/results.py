@@ -117,6 +117,13 @@ class ResultsView(QWidget):
         self._command.setWordWrap(True)
         self._command.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self._command.setToolTip("The same run from a terminal gives the same model")
+        self._settings = QLabel()
+        self._settings.setWordWrap(True)
+        self._settings.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self._settings.setToolTip(
+            "The settings of the run, and why each one left to the data has its value: what "
+            "was measured on the folder included"
+        )
         buttons = QHBoxLayout()
         buttons.addWidget(self.save_button)
         buttons.addWidget(self.open_button)
@@ -126,6 +133,7 @@ class ResultsView(QWidget):
         layout.addLayout(buttons)
         layout.addWidget(self.chart, 1)
         layout.addWidget(self.losses, 1)
+        layout.addWidget(self._settings)
         layout.addWidget(self._command)
         self.clear()
         session.run_requested.connect(lambda _request: self.clear())
@@ -135,8 +143,13 @@ class ResultsView(QWidget):
     def summary(self) -> str:
         return self._summary.text()
 
+    def settings_text(self) -> str:
+        """The run's settings and why, as shown."""
+        return self._settings.text()
+
     def clear(self) -> None:
         self._summary.setText("The result of a run appears here once it ends.")
+        self._settings.clear()
         self._command.clear()
         self.chart.clear()
         self.losses.clear()
@@ -178,6 +191,9 @@ class ResultsView(QWidget):
         else:
             self.chart.clear()
             self.losses.clear()
+        lines = run.explanation if run is not None else ()
+        escaped = "<br>".join(html.escape(line) for line in lines)
+        self._settings.setText(f"<small>{escaped}</small>" if lines else "")
         command = run.command if run is not None else ""
         self._command.setText(
             f"<small>Same run from a terminal: <code>{html.escape(command)}</code></small>"

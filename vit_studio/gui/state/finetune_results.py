@@ -40,6 +40,9 @@ class RunStarted:
     command: str  # the CLI command that makes the same run
     pixel_baseline: float | None  # validation accuracy from the raw pixels alone
     base_model: Path | None = None  # the model a fine-tune started from
+    # "settings: …" and why each setting left to the data has its value, what was measured on
+    # the folder included (the CLI prints the same lines); empty for a resumed run.
+    explanation: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

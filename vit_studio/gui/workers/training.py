@@ -286,6 +286,7 @@ def _run_started(prepared: PreparedRun, probe: Probe) -> RunStarted:
         command=prepared.command_line,
         pixel_baseline=prepared.pixel_baseline(),
         base_model=Path(base) if (base := prepared.provenance["data"].get("base_model")) else None,
+        explanation=tuple(prepared.plan.explain()) if prepared.plan is not None else (),
     )
 
 
