@@ -19,13 +19,13 @@ the pairs decides: mirroring is kept only when the drop is not significant (z be
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
 from vit_studio.engine.training.baseline import even_subset, fit_logistic_regression
+from vit_studio.engine.training.evaluation import mcnemar_z
 
 FILTERS, FILTER_SIZE, SIDE = 96, 5, 32
 FOLDS = 4
@@ -50,8 +50,7 @@ class MirrorTest:
     @property
     def z(self) -> float:
         """McNemar's statistic: the surplus of images right only as they are, in spreads."""
-        pairs = self.only_plain + self.only_mirrored
-        return (self.only_plain - self.only_mirrored) / math.sqrt(pairs) if pairs else 0.0
+        return mcnemar_z(self.only_plain, self.only_mirrored)
 
     @property
     def mirroring_keeps_class(self) -> bool:
