@@ -323,7 +323,7 @@ class _Run:
         kept = "the starting model" if self.best_epoch == 0 else f"epoch {self.best_epoch}"
         return (
             f"stopped early after epoch {done}: validation has not improved for "
-            f"{done - (self.best_epoch or 0)} epochs (patience {self.config.patience}); kept {kept}"
+            f"{done - self._last_progress()} epochs (patience {self.config.patience}); kept {kept}"
         )
 
     def _fit_epochs(self, done: int, epoch_seconds: float) -> None:
@@ -512,10 +512,24 @@ class _Run:
         if out_of_time:
             return RunStatus.TIME_BUDGET
         patience = config.patience
-        waited = done - self.best_epoch if self.best_epoch is not None else 0
-        if patience and not last and result is not None and waited >= patience:
-            return RunStatus.EARLY_STOPPED
-        return None
+        if not patience or last or result is None:
+            return None
+        stalled = done - self._last_progress() >= patience
+        return RunStatus.EARLY_STOPPED if stalled else None
+
+    def _last_progress(self) -> int:
+        """The last epoch whose validation beat every epoch before it (more accurate, or as
+        accurate with a lower loss). The fine-tune's own progress, not the kept model: its first
+        epochs often score below the starting model before they overtake it."""
+        best: tuple[float, float] | None = None
+        last = 0
+        for info in self.history:
+            if info.val_acc is None or info.val_loss is None:
+                continue
+            score = (info.val_acc, -info.val_loss)
+            if best is None or score > best:
+                best, last = score, info.epoch
+        return last
 
     def _better(self, result: EvalResult) -> bool:
         """Whether `result` beats the best so far: more accurate, or as accurate with a lower
