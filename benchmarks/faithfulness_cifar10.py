@@ -2,6 +2,7 @@
 with 95 % bootstrap intervals and which differences are real.
 
     python benchmarks/faithfulness_cifar10.py [--images 300] [--device cpu|cuda] [--save F.npz]
+    python benchmarks/faithfulness_cifar10.py --report F.npz
 
 The held-out images are the validation items of `scan_folder(cifar10/train, val_share=0.1,
 seed=0)`, the split the bundled model was trained without; `--images` of them are taken evenly
@@ -9,10 +10,14 @@ spread over the classes. Every method is scored with transformer attribution fro
 paper's equations, the explorer's default); then transformer attribution alone again from layer
 1 (the authors' evaluation script), on the same images, as `transformer_attribution@1`.
 
+Images are scored in chunks of 50 (the random maps of chunk k drawn with seed + k); with
+`--save` the per-image AUCs are written after each chunk and a run started again with the same
+file goes on where it stopped, so a long run on a busy machine can be stopped and resumed, and
+`--report` prints the tables of what a file holds.
+
 Prints a Markdown table of the four mean AUCs per method with their intervals and the verdict
 against random (paired bootstrap over the same images), then, per AUC, every pair of methods
-whose difference is real (its interval leaves out 0) and every pair that ties. `--save` keeps
-the per-image AUCs for another look.
+whose difference is real (its interval leaves out 0) and every pair that ties.
 """
 
 from __future__ import annotations
@@ -79,47 +84,73 @@ def print_pairs(report: FaithfulnessReport, seed: int) -> None:
             print(f"  real: {line}")
 
 
+def load(path: Path) -> tuple[dict[str, np.ndarray], float]:
+    """The per-image AUCs a run saved, and the seconds it took."""
+    with np.load(path) as saved:
+        per_image = {
+            name.replace("_from_", "@"): saved[name] for name in saved.files if name != "seconds"
+        }
+        return per_image, float(saved["seconds"])
+
+
+def save(path: Path, per_image: dict[str, np.ndarray], seconds: float) -> None:
+    arrays = {name.replace("@", "_from_"): values for name, values in per_image.items()}
+    partial = path.with_suffix(".partial.npz")
+    np.savez(partial, seconds=np.float64(seconds), **arrays)
+    partial.replace(path)
+
+
+def report(per_image: dict[str, np.ndarray], seconds: float, seed: int) -> None:
+    result = summarise("vit_cifar10", per_image, seed=seed)
+    print(f"{result.model}, {result.images} held-out CIFAR-10 images, {seconds:.0f} s")
+    print("mean [95 % bootstrap interval]; verdicts against random are paired over the images\n")
+    print_table(result)
+    print_pairs(result, seed)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=300)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--folder", type=Path, default=CIFAR_TRAIN)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--save", type=Path, help="write the per-image AUCs to this NPZ")
+    parser.add_argument("--chunk", type=int, default=50)
+    parser.add_argument("--save", type=Path, help="keep the per-image AUCs here (and resume)")
+    parser.add_argument("--report", type=Path, help="print the tables of a saved run and stop")
     args = parser.parse_args()
+    if args.report:
+        report(*load(args.report), args.seed)
+        return
     model = load_model(default_model_path()).to(resolve_device(args.device))
     held_out = scan_folder(args.folder, val_share=0.1, seed=0, verify=False).val
     step = max(1, len(held_out) // args.images)
     paths = [item.path for item in held_out[::step][: args.images]]
 
-    started = time.perf_counter()
-
-    def progress(stage: str):
-        def report(done: int, total: int) -> None:
-            if done % 50 == 0 or done == total:
-                elapsed = time.perf_counter() - started
-                print(f"{stage}: {done}/{total} images, {elapsed:.0f} s", file=sys.stderr)
-
-        return report
-
-    everything = evaluate_faithfulness(
-        model, paths, seed=args.seed, start_layer=0, progress=progress("every method")
-    )
-    from_one = evaluate_faithfulness(
-        model, paths, ["transformer_attribution"], seed=args.seed, start_layer=1,
-        progress=progress("transformer attribution from layer 1"),
-    )  # fmt: skip
-    seconds = time.perf_counter() - started
-    per_image = dict(everything.per_image)
-    per_image[SECOND_START] = from_one.per_image["transformer_attribution"]
-    report = summarise(everything.model, per_image, seed=args.seed)
-    if args.save:
-        np.savez(args.save, **{name.replace("@", "_from_"): v for name, v in per_image.items()})
-
-    print(f"{report.model}, {report.images} held-out CIFAR-10 images, {seconds:.0f} s")
-    print("mean [95 % bootstrap interval]; verdicts against random are paired over the images\n")
-    print_table(report)
-    print_pairs(report, args.seed)
+    per_image: dict[str, np.ndarray] = {}
+    seconds = 0.0
+    if args.save and args.save.exists():
+        per_image, seconds = load(args.save)
+    done = len(next(iter(per_image.values()))) if per_image else 0
+    for chunk, start in enumerate(range(0, len(paths), args.chunk)):
+        if start < done:
+            continue
+        started = time.perf_counter()
+        part = paths[start : start + args.chunk]
+        everything = evaluate_faithfulness(model, part, seed=args.seed + chunk, start_layer=0)
+        from_one = evaluate_faithfulness(
+            model, part, ["transformer_attribution"], seed=args.seed + chunk, start_layer=1
+        )
+        scored = dict(everything.per_image)
+        scored[SECOND_START] = from_one.per_image["transformer_attribution"]
+        per_image = {
+            name: np.concatenate([per_image[name], values]) if name in per_image else values
+            for name, values in scored.items()
+        }
+        seconds += time.perf_counter() - started
+        if args.save:
+            save(args.save, per_image, seconds)
+        print(f"{start + len(part)}/{len(paths)} images, {seconds:.0f} s", file=sys.stderr)
+    report(per_image, seconds, args.seed)
 
 
 if __name__ == "__main__":
