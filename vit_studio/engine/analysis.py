@@ -1,7 +1,8 @@
 """One forward pass -> an immutable `Analysis` holding everything the views show.
 
-The model runs once. Everything interactive afterwards (head fusion, discard ratio, start layer,
-layer, head, patch, class among those with cached gradients) is recomputed from the numpy arrays
+The model runs once (and once more for AttnLRP maps, when asked for: their backward functions
+differ). Everything interactive afterwards (head fusion, discard ratio, start layer, layer, head,
+patch, class among those with cached gradients or maps) is recomputed from the numpy arrays
 held here by the functions in `attribution`, without touching the model again.
 """
 
