@@ -192,7 +192,7 @@ def analyze(
     """
     module = model.module.eval()
     device = model.device
-    batch = image.tensor.unsqueeze(0).to(device)
+    batch = image.tensor.unsqueeze(0).to(device, module.class_token.dtype)
     wants_gradients = gradient_classes is not None
 
     clock = _Clock(device)
