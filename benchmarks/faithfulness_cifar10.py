@@ -6,9 +6,10 @@ with 95 % bootstrap intervals and which differences are real.
 
 The held-out images are the validation items of `scan_folder(cifar10/train, val_share=0.1,
 seed=0)`, the split the bundled model was trained without; `--images` of them are taken evenly
-spread over the classes. Every method is scored with transformer attribution from layer 0 (the
-paper's equations, the explorer's default); then transformer attribution alone again from layer
-1 (the authors' evaluation script), on the same images, as `transformer_attribution@1`.
+spread over the classes, then shuffled with a fixed seed. Every method is scored with
+transformer attribution from layer 0 (the paper's equations, the explorer's default); then
+transformer attribution alone again from layer 1 (the authors' evaluation script), on the same
+images, as `transformer_attribution@1`.
 
 Images are scored in chunks of 50 (the random maps of chunk k drawn with seed + k); with
 `--save` the per-image AUCs are written after each chunk and a run started again with the same
@@ -124,7 +125,10 @@ def main() -> None:
     model = load_model(default_model_path()).to(resolve_device(args.device))
     held_out = scan_folder(args.folder, val_share=0.1, seed=0, verify=False).val
     step = max(1, len(held_out) // args.images)
-    paths = [item.path for item in held_out[::step][: args.images]]
+    chosen = [item.path for item in held_out[::step][: args.images]]
+    # The held-out items come class by class: a fixed shuffle makes every chunk, and so a run
+    # stopped early, a sample of all the classes.
+    paths = [chosen[k] for k in np.random.default_rng(0).permutation(len(chosen))]
 
     per_image: dict[str, np.ndarray] = {}
     seconds = 0.0
