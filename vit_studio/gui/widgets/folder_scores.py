@@ -35,11 +35,13 @@ def cell_text(mean: float, interval: tuple[float, float], auc: str, verdict: str
 
 
 class FolderTable(QTableWidget):
-    """One row per method, one column per AUC; as tall as its rows (the tab scrolls)."""
+    """One row per method, one column per AUC of `aucs` (two fit the narrow side column, as in
+    the image's tables); as tall as its rows (the tab scrolls as a whole)."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(0, len(AUC_NAMES) + 1, parent)
-        self.setHorizontalHeaderLabels(["Method", *(_TITLES[auc] for auc in AUC_NAMES)])
+    def __init__(self, aucs: tuple[str, ...] = AUC_NAMES, parent: QWidget | None = None) -> None:
+        super().__init__(0, len(aucs) + 1, parent)
+        self.aucs = aucs
+        self.setHorizontalHeaderLabels(["Method", *(_TITLES[auc] for auc in aucs)])
         self.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
         self.setWordWrap(True)
         header = self.horizontalHeader()
@@ -61,7 +63,7 @@ class FolderTable(QTableWidget):
             label.setToolTip(METHOD_DESCRIPTIONS[name])
             self.setItem(row, 0, label)
             versus = report.versus_random.get(name, {})
-            for column, auc in enumerate(AUC_NAMES, start=1):
+            for column, auc in enumerate(self.aucs, start=1):
                 comparison = versus.get(auc)
                 verdict = comparison.verdict if comparison is not None else None
                 text = cell_text(report.methods[name][auc], report.intervals[name][auc], auc,

@@ -97,8 +97,9 @@ class AucTable(QTableWidget):
     def show_folder_scores(self, report: FaithfulnessReport, folder: str) -> None:
         self._set_running(False)
         self._status.setText(IDLE_TEXT if self._scores is None else self._status.text())
-        self.folder_table.show_report(report)
-        self.folder_table.setVisible(True)
+        for table in self.folder_tables:
+            table.show_report(report)
+            table.setVisible(True)
         self._folder_status.setText(
             f"{report.images} images of {folder}: mean AUCs [95 % bootstrap interval]; against "
             "random on the same images: ✓ better by more than the interval, ≈ not told apart, "
@@ -108,6 +109,18 @@ class AucTable(QTableWidget):
 
     def folder_status_text(self) -> str:
         return self._folder_status.text()
+
+    def folder_report(self) -> FaithfulnessReport | None:
+        return self.folder_tables[0].report
+
+    def folder_text(self, row: int, column: int) -> str:
+        """Row `row` (a method) of the folder's scores: column 0 its name, 1.. its AUCs in the
+        order of `AUC_NAMES`."""
+        if column == 0:
+            return self.folder_tables[0].text(row, 0)
+        auc = AUC_NAMES[column - 1]
+        table = next(table for table in self.folder_tables if auc in table.aucs)
+        return table.text(row, 1 + table.aucs.index(auc))
 
     def show_scores(self, scores: ImageScores) -> None:
         names = list(scores.curves)
@@ -181,7 +194,7 @@ class TrustView(QWidget):
         self.canvas = PlotCanvas(self.figure)
         self.canvas.setMinimumHeight(CHART_MIN_HEIGHT)
         self._tables = tuple(AucTable(aucs) for aucs in TABLES)
-        self.folder_table = FolderTable()
+        self.folder_tables = tuple(FolderTable(aucs) for aucs in TABLES)
         self._folder_status = QLabel("")
         self._folder_status.setWordWrap(True)
         buttons = QHBoxLayout()
@@ -198,7 +211,8 @@ class TrustView(QWidget):
         for table in self._tables:
             layout.addWidget(table)
         layout.addWidget(self._folder_status)
-        layout.addWidget(self.folder_table)
+        for table in self.folder_tables:
+            layout.addWidget(table)
         self._scores: ImageScores | None = None
         self._unit = "methods"
         self.clear()
@@ -219,9 +233,10 @@ class TrustView(QWidget):
 
     def clear_folder(self) -> None:
         """A new model: the folder's scores were of the previous one."""
-        self.folder_table.clear_report()
         self._folder_status.setText("")
-        self.folder_table.setVisible(False)
+        for table in self.folder_tables:
+            table.clear_report()
+            table.setVisible(False)
 
     def set_available(self, available: bool, why_not: str = "", layers: int = 1) -> None:
         """Scoring needs an analysed image of a model with classes (of `layers` layers)."""
@@ -255,8 +270,9 @@ class TrustView(QWidget):
     def show_folder_scores(self, report: FaithfulnessReport, folder: str) -> None:
         self._set_running(False)
         self._status.setText(IDLE_TEXT if self._scores is None else self._status.text())
-        self.folder_table.show_report(report)
-        self.folder_table.setVisible(True)
+        for table in self.folder_tables:
+            table.show_report(report)
+            table.setVisible(True)
         self._folder_status.setText(
             f"{report.images} images of {folder}: mean AUCs [95 % bootstrap interval]; against "
             "random on the same images: ✓ better by more than the interval, ≈ not told apart, "
@@ -266,6 +282,18 @@ class TrustView(QWidget):
 
     def folder_status_text(self) -> str:
         return self._folder_status.text()
+
+    def folder_report(self) -> FaithfulnessReport | None:
+        return self.folder_tables[0].report
+
+    def folder_text(self, row: int, column: int) -> str:
+        """Row `row` (a method) of the folder's scores: column 0 its name, 1.. its AUCs in the
+        order of `AUC_NAMES`."""
+        if column == 0:
+            return self.folder_tables[0].text(row, 0)
+        auc = AUC_NAMES[column - 1]
+        table = next(table for table in self.folder_tables if auc in table.aucs)
+        return table.text(row, 1 + table.aucs.index(auc))
 
     def show_scores(self, scores: ImageScores) -> None:
         self._scores = scores
