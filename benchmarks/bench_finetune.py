@@ -1,202 +1,194 @@
-"""Fine-tuning with the default settings against the obvious baseline, on user-style folders.
+"""Fine-tuning with the default settings against its controls, on user-style folders.
 
-    python benchmarks/bench_finetune.py [--shared ../shared] [--work DIR] [--only NAME ...]
+    python benchmarks/bench_finetune.py [--shared ../shared] [--work DIR] [--only SLUG ...]
+                                        [--seeds N] [--json FILE]
 
-Builds folders of the kind users bring, runs `vit-studio finetune FOLDER` with no options (the
-engine pipeline, in process, on the CPU, with the bundled model), scores the kept model on test
-images that are not in the folder (`evaluate_folder`), and fits logistic regression on the raw
-32 × 32 pixels of the same folder (`training.baseline`, the same images the fine-tune had:
-its training and validation split together) for the same test images. It prints, per folder,
-both accuracies, the error ratio (our errors / the baseline's; below 1 is better) and the
-minutes the fine-tune took.
+For each folder of `finetune_folders` (most of them unlike the bundled model's CIFAR-10 photos)
+it runs `vit-studio finetune FOLDER` with no options (the engine pipeline, in process, on the
+CPU, from the bundled model), scores the kept model on the folder's test images (never seen by
+the run), and measures three controls on the same test images, each fitted to the same images
+the fine-tune had (its training and validation split together):
 
-The CIFAR folders draw only on the bundled model's own held-out split (the 10 % of
-../shared/datasets/cifar10/train it never trained on, 500 images a class): a folder of images
-the model has already learned would flatter it. The glyph folder is a different kind of image
-altogether: letters rendered at random sizes, places, angles and strokes, with noise, grayscale,
-64 px. These
-folders measure; the defaults are not tuned to any one of them.
+- base: the untouched bundled model, its scores restricted to the folder's classes, where the
+  folder's class names are all classes of the model (matched as `vit-studio evaluate` does);
+- probe: logistic regression on the bundled model's frozen features (what the head sees);
+- pixels: logistic regression on the raw 32 x 32 pixels (`training.baseline`).
+
+It prints, per folder, the four accuracies, our error rate over the best control's and over the
+pixels' (below 1 is better), and the minutes the fine-tune took (scan, cache, plan, train).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import shutil
+import statistics
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw, ImageFont, ImageOps
+from finetune_folders import SYSTEM_PACKAGES, Folder, folders
 
 from vit_studio.engine.data import cache_images, scan_folder
-from vit_studio.engine.model import load_studio_model
-from vit_studio.engine.training import evaluate_folder
-from vit_studio.engine.training.baseline import pixel_baseline
+from vit_studio.engine.model import StudioModel, load_studio_model
+from vit_studio.engine.resources import model_or_default
+from vit_studio.engine.training import evaluate, evaluate_folder
+from vit_studio.engine.training.baseline import fit_logistic_regression, pixel_baseline
+from vit_studio.engine.training.class_match import match_class_names
 from vit_studio.engine.training.pipeline import RunRequest, prepare_run, run
-
-TEST_PER_CLASS = 50
-VEHICLES = ("airplane", "automobile", "ship", "truck")
-
-
-@dataclass(frozen=True)
-class Folder:
-    name: str
-    what: str
-    build: Callable[[Path, Path], None]  # (train folder, test folder) -> writes the images
+from vit_studio.engine.training.source import BatchSource
+from vit_studio.engine.training.start import PROBE_L2, head_inputs
+from vit_studio.engine.training.validation import plain_inputs
 
 
-def held_out(shared: Path) -> dict[str, list[Path]]:
-    """The bundled model's held-out CIFAR-10 images, by class (its training split: seed 0)."""
-    scan = scan_folder(shared / "datasets" / "cifar10" / "train", val_share=0.1, seed=0)
-    by_class: dict[str, list[Path]] = {name: [] for name in scan.class_names}
-    for item in scan.val:
-        by_class[scan.class_names[item.label]].append(item.path)
-    return by_class
+@dataclass
+class Measured:
+    folder: str
+    seed: int
+    ours: float
+    base: float | None
+    probe: float
+    pixels: float
+    minutes: float
+    smallest: int
+    notes: list[str]
+
+    @property
+    def best_control(self) -> float:
+        return max(v for v in (self.base, self.probe, self.pixels) if v is not None)
 
 
-def write(image: Image.Image, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    image.save(path)
+def error_ratio(ours: float, control: float) -> float:
+    return (1 - ours) / max(1 - control, 1e-9)
 
 
-def cifar_folder(
-    images: dict[str, list[Path]],
-    counts: Callable[[int, str], int],
-    *,
-    classes: Callable[[str], str] = lambda name: name,
-    size: int | None = None,
-    gray: bool = False,
-) -> Callable[[Path, Path], None]:
-    """A folder of `counts(k, class)` held-out images per class (renamed by `classes`), the
-    next `TEST_PER_CLASS` as its test images; resized to `size` px and/or made grayscale."""
-
-    def build(train: Path, test: Path) -> None:
-        for k, (name, paths) in enumerate(sorted(images.items())):
-            count = counts(k, name)
-            for index, path in enumerate(paths[: count + TEST_PER_CLASS]):
-                image = Image.open(path).convert("RGB")
-                if gray:
-                    image = ImageOps.grayscale(image).convert("RGB")
-                if size is not None:
-                    image = image.resize((size, size), Image.Resampling.BICUBIC)
-                target = train if index < count else test
-                suffix = ".png" if gray or size else ".jpg"
-                write(image, target / classes(name) / f"{name}-{index:03d}{suffix}")
-
-    return build
+def labelled(folder: Path, base: StudioModel) -> tuple:
+    """(cached images at the base model's size, labels in the folder's class order, scan)."""
+    scan = scan_folder(folder, val_share=0.0, verify=False)
+    cached = cache_images(scan.train, base.meta.preprocessing.resize_size, root=scan.root)
+    return cached, scan
 
 
-def glyph_folder(per_class: int) -> Callable[[Path, Path], None]:
-    """Letters A-J at random sizes, places, angles and strokes, with noise: 64 px gray PNGs."""
-    rng = np.random.default_rng(0)
-
-    def build(train: Path, test: Path) -> None:
-        for letter in "ABCDEFGHIJ":
-            for index in range(per_class + TEST_PER_CLASS):
-                size = int(rng.integers(26, 52))
-                font = ImageFont.load_default(size=size)
-                canvas = Image.new("L", (96, 96), int(rng.integers(0, 60)))
-                draw = ImageDraw.Draw(canvas)
-                x, y = rng.integers(18, 40, size=2)
-                draw.text((int(x), int(y)), letter, fill=int(rng.integers(170, 256)), font=font,
-                          stroke_width=int(rng.integers(0, 3)))  # fmt: skip
-                canvas = canvas.rotate(float(rng.uniform(-25, 25)), resample=Image.BILINEAR)
-                noise = rng.normal(0, 12, (96, 96))
-                pixels = np.clip(np.asarray(canvas, float) + noise, 0, 255).astype(np.uint8)
-                image = Image.fromarray(pixels).resize((64, 64)).convert("RGB")
-                target = train if index < per_class else test
-                write(image, target / letter / f"{letter}-{index:03d}.png")
-
-    return build
+def base_control(base: StudioModel, train: Path, test: Path) -> float | None:
+    """The untouched base on `test`, its scores restricted to the folder's classes."""
+    scan = scan_folder(train, val_share=0.0, verify=False)
+    columns = match_class_names(scan.class_names, base.meta.class_names)
+    if columns is None:
+        return None
+    cached, _ = labelled(test, base)
+    probabilities = evaluate(base, _relabelled(cached, columns)).probabilities
+    restricted = probabilities[:, list(columns)]
+    return float((restricted.argmax(1) == cached.labels.numpy()).mean())
 
 
-def centred_digit_folder(per_class: int) -> Callable[[Path, Path], None]:
-    """Digits 0-9 drawn near the centre, a little jittered, thickened, turned and noisy: 64 px
-    gray PNGs. Aligned like scanned forms, so the raw pixels already say much."""
-    rng = np.random.default_rng(1)
+def _relabelled(cached, columns: tuple[int, ...]):
+    """`cached` with labels in the base model's class indices (what `evaluate` checks)."""
+    from dataclasses import replace
 
-    def build(train: Path, test: Path) -> None:
-        for digit in "0123456789":
-            for index in range(per_class + TEST_PER_CLASS):
-                font = ImageFont.load_default(size=int(rng.integers(40, 56)))
-                canvas = Image.new("L", (64, 64), 0)
-                draw = ImageDraw.Draw(canvas)
-                dx, dy = rng.integers(-3, 4, size=2)
-                draw.text((32 + int(dx), 32 + int(dy)), digit, fill=255, font=font, anchor="mm",
-                          stroke_width=int(rng.integers(0, 3)), stroke_fill=255)  # fmt: skip
-                canvas = canvas.rotate(float(rng.uniform(-10, 10)), resample=Image.BILINEAR)
-                noise = rng.normal(0, 20, (64, 64))
-                pixels = np.clip(np.asarray(canvas, float) + noise, 0, 255).astype(np.uint8)
-                target = train if index < per_class else test
-                write(Image.fromarray(pixels).convert("RGB"), target / digit / f"{index:03d}.png")
-
-    return build
+    return replace(cached, labels=torch.tensor(columns)[cached.labels])
 
 
-def folders(images: dict[str, list[Path]]) -> list[Folder]:
-    return [
-        Folder("cifar 10 x 20", "10 classes, 20 images each, 32 px JPEG",
-               cifar_folder(images, lambda k, n: 20)),
-        Folder("cifar gray 10 x 60, 64 px", "grayscale saved as RGB PNG at 64 px, 60 each",
-               cifar_folder(images, lambda k, n: 60, size=64, gray=True)),
-        Folder("cifar 2 classes x 100", "vehicles / animals merged, 100 images a class",
-               cifar_folder(images, lambda k, n: 25 if n in VEHICLES else 17,
-                            classes=lambda n: "vehicle" if n in VEHICLES else "animal")),
-        Folder("cifar imbalanced 5-200", "10 classes from 5 to 200 images",
-               cifar_folder(images, lambda k, n: round(5 * 40 ** (k / 9)))),
-        Folder("cifar 10 x 100, 128 px", "100 each, upscaled to 128 px PNG",
-               cifar_folder(images, lambda k, n: 100, size=128)),
-        Folder("glyphs 10 x 40, 64 px", "rendered letters, grayscale: not photos at all",
-               glyph_folder(40)),
-        Folder("digits 10 x 60, 64 px", "centred digits, gray: the pixels alone do well",
-               centred_digit_folder(60)),
-        Folder("cifar 10 x 5", "5 images a class (too few for the ratio target)",
-               cifar_folder(images, lambda k, n: 5)),
-    ]  # fmt: skip
+def probe_control(base: StudioModel, train: Path, test: Path) -> float:
+    """Logistic regression on the base model's frozen features (the head's inputs)."""
+    prepare = plain_inputs(base)
+    fit_images, fit_scan = labelled(train, base)
+    test_images, _ = labelled(test, base)
+    features = head_inputs(base.module, BatchSource(fit_images, base.device), prepare, 256)
+    weight, bias = fit_logistic_regression(
+        features, fit_images.labels, len(fit_scan.class_names), PROBE_L2
+    )
+    scores = head_inputs(base.module, BatchSource(test_images, base.device), prepare, 256)
+    predicted = (scores @ weight.T + bias).argmax(1)
+    return float((predicted == test_images.labels).float().mean())
 
 
-def measure(folder: Folder, work: Path) -> tuple[float, float, float, int]:
-    """(our test accuracy, the pixel baseline's, minutes, smallest class) for `folder`."""
-    train, test = work / folder.name.replace(" ", "_") / "train", work / "test" / folder.name
-    folder.build(train, test)
-    out = work / "runs" / f"{folder.name.replace(' ', '_')}.safetensors"
+def pixel_control(train: Path, test: Path) -> float:
+    everything = scan_folder(train, val_share=0.0, verify=False)
+    test_scan = scan_folder(test, val_share=0.0, verify=False)
+    return pixel_baseline(
+        cache_images(everything.train, 32, root=everything.root),
+        cache_images(test_scan.train, 32, root=test_scan.root),
+        len(everything.class_names),
+    )
+
+
+def measure(folder: Folder, work: Path, base_path: Path, seed: int) -> Measured:
+    root = work / folder.slug
+    train, test = root / "train", root / "test"
+    if not (root / ".built").is_file():
+        folder.build(train, test, np.random.default_rng(len(folder.name)))
+        (root / ".built").write_text("ok")
+    out = work / "runs" / f"{folder.slug}-seed{seed}" / f"{folder.slug}.safetensors"
+    notes: list[str] = []
+    settings = {"device": "cpu"} | ({"seed": seed} if seed else {})
     started = time.monotonic()
-    prepared = prepare_run(RunRequest("finetune", train, out, {"device": "cpu"}))
+    shutil.rmtree(out.parent, ignore_errors=True)  # a fresh run, not a resumed one
+    prepared = prepare_run(RunRequest("finetune", train, out, settings, base_path))
+    notes += prepared.plan.explain() if prepared.plan is not None else []
     run(prepared)
     minutes = (time.monotonic() - started) / 60.0
-    model = load_studio_model(out)
-    ours = evaluate_folder(model, test).result.accuracy
-    everything = scan_folder(train, val_share=0.0)
-    test_scan = scan_folder(test, val_share=0.0)
-    baseline = pixel_baseline(
-        cache_images(everything.train, 32), cache_images(test_scan.train, 32),
-        len(everything.class_names),
-    )  # fmt: skip
-    smallest = min(n for n, _ in everything.class_counts().values())
-    return ours, baseline, minutes, smallest
+    ours = evaluate_folder(load_studio_model(out), test).result.accuracy
+    base = load_studio_model(base_path)
+    smallest = min(n for n, _ in scan_folder(train, val_share=0.0).class_counts().values())
+    return Measured(
+        folder=folder.name,
+        seed=seed,
+        ours=ours,
+        base=base_control(base, train, test),
+        probe=probe_control(base, train, test),
+        pixels=pixel_control(train, test),
+        minutes=minutes,
+        smallest=smallest,
+        notes=notes,
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", type=Path, default=Path(__file__).parents[2] / "shared")
     parser.add_argument("--work", type=Path, help="where the folders go (default: a temp dir)")
-    parser.add_argument("--only", nargs="*", help="folder names to run (default: all)")
+    parser.add_argument("--only", nargs="*", help="folder slugs to run (default: all)")
+    parser.add_argument("--seeds", type=int, default=1, help="training seeds per folder")
+    parser.add_argument("--json", type=Path, help="also write every measurement here")
+    parser.add_argument("--verbose", action="store_true", help="print each run's settings")
     args = parser.parse_args()
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-finetune-"))
-    chosen = [f for f in folders(held_out(args.shared)) if not args.only or f.name in args.only]
-    print(f"folders in {work}; test: {TEST_PER_CLASS} other images a class; torch threads "
-          f"{torch.get_num_threads()}")  # fmt: skip
-    print(f"{'folder':28} {'ours':>7} {'pixels':>7} {'errors':>7} {'min':>5}  note")
+    base_path = model_or_default(None)
+    chosen = [f for f in folders(args.shared) if not args.only or f.slug in args.only]
+    print(f"folders in {work}; torch threads {torch.get_num_threads()}; base: {base_path.name}")
+    header = (f"{'folder':30} {'ours':>6} {'base':>6} {'probe':>6} {'pixels':>6} "
+              f"{'vs best':>7} {'vs px':>6} {'min':>5}")  # fmt: skip
+    print(header)
+    results: list[Measured] = []
     for folder in chosen:
-        ours, baseline, minutes, smallest = measure(folder, work)
-        ratio = (1 - ours) / max(1 - baseline, 1e-9)
-        target = "target <= 0.8" if smallest >= 20 else "under 20 a class: no target"
-        print(f"{folder.name:28} {ours:7.1%} {baseline:7.1%} {ratio:6.2f}x {minutes:5.1f}  "
-              f"{target}; {folder.what}", flush=True)  # fmt: skip
+        missing = folder.missing()
+        if missing:
+            print(f"{folder.name:30} skipped: {missing[0]} is missing (apt-get install "
+                  f"{SYSTEM_PACKAGES}, or --shared)")  # fmt: skip
+            continue
+        runs = [measure(folder, work, base_path, seed) for seed in range(args.seeds)]
+        results += runs
+        if args.verbose:
+            print("\n".join(runs[0].notes))
+        mean = statistics.fmean
+        ours = mean(r.ours for r in runs)
+        base = runs[0].base
+        first = runs[0]
+        target = "" if first.smallest >= 20 else "  (under 20 a class: no target)"
+        base_text = f"{base:6.1%}" if base is not None else f"{'-':>6}"
+        print(
+            f"{folder.name:30} {ours:6.1%} {base_text} {first.probe:6.1%} {first.pixels:6.1%} "
+            f"{error_ratio(ours, first.best_control):6.2f}x "
+            f"{error_ratio(ours, first.pixels):5.2f}x {mean(r.minutes for r in runs):5.1f}"
+            f"{target}",
+            flush=True,
+        )
+    if args.json:
+        args.json.write_text(json.dumps([asdict(r) for r in results], indent=1))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ never reach the internet.
 does: a HEAD or GET of /ORG/NAME/resolve/REVISION/FILE answers X-Repo-Commit and the file's
 ETag; small files come back directly (ETag: their git blob SHA-1), LFS files redirect to
 /cdn/SHA256 (X-Linked-Etag, X-Linked-Size). Every GET honours `Range: bytes=N-`. Tests can
-corrupt a file (same name and ETag, other bytes), cut a transfer short and read the requests.
+corrupt a file (same name and ETag, other bytes), cut a transfer short, put the CDN on another
+host name and read the requests (with the host name used and the Authorization sent).
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ class Request:
     method: str
     path: str
     range: str | None
+    host: str = ""  # the Host header: which name the client used for the server
+    authorization: str | None = None
 
 
 @dataclass
@@ -49,6 +52,10 @@ class FakeHub:
     cut_after: dict[str, int] = field(default_factory=dict)  # name -> bytes sent, then hang up
     requests: list[Request] = field(default_factory=list)
     url: str = ""
+    # The CDN under another host name (the same server as `localhost`), as the real hub's is;
+    # with `every_get_to_cdn` even small files' downloads are redirected there.
+    separate_cdn: bool = False
+    every_get_to_cdn: bool = False
     _server: ThreadingHTTPServer | None = None
 
     def start(self) -> FakeHub:
@@ -91,7 +98,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _answer(self, body: bool) -> None:
         fake = self.fake
-        fake.requests.append(Request(self.command, self.path, self.headers.get("Range")))
+        fake.requests.append(Request(self.command, self.path, self.headers.get("Range"),
+                                     self.headers.get("Host", ""),
+                                     self.headers.get("Authorization")))  # fmt: skip
         parts = self.path.strip("/").split("/")
         if parts[0] == "torchvision" and len(parts) == 2 and parts[1] in fake.torchvision_files:
             return self._content(parts[1], fake.torchvision_files[parts[1]], body)
@@ -111,10 +120,11 @@ class _Handler(BaseHTTPRequestHandler):
         if name not in files:
             return self._status(HTTPStatus.NOT_FOUND, {"X-Error-Code": "EntryNotFound"})
         content = files[name]
+        sha256 = hashlib.sha256(content).hexdigest()
+        cdn = f"http://localhost:{self.server.server_address[1]}" if self.fake.separate_cdn else ""
         if name in LFS_FILES:
-            sha256 = hashlib.sha256(content).hexdigest()
             return self._status(HTTPStatus.FOUND, {
-                "Location": f"/cdn/{sha256}",
+                "Location": f"{cdn}/cdn/{sha256}",
                 "X-Repo-Commit": COMMIT,
                 "X-Linked-Etag": f'"{sha256}"',
                 "X-Linked-Size": str(len(content)),
@@ -122,6 +132,8 @@ class _Handler(BaseHTTPRequestHandler):
             })  # fmt: skip
         git_sha1 = hashlib.sha1(f"blob {len(content)}\0".encode() + content).hexdigest()
         extra = {"X-Repo-Commit": COMMIT, "ETag": f'"{git_sha1}"'}
+        if body and self.fake.every_get_to_cdn:
+            return self._status(HTTPStatus.FOUND, {"Location": f"{cdn}/cdn/{sha256}"})
         self._content(name, content, body, extra)
 
     def _content(self, name: str, content: bytes, body: bool, extra: dict | None = None) -> None:
@@ -213,7 +225,7 @@ def serve_fake_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     monkeypatch.setenv("VIT_STUDIO_TORCHVISION_URL", f"{hub.url}/torchvision")
     monkeypatch.setenv("HF_ENDPOINT", hub.url)
     for variable in ("NO_PROXY", "no_proxy"):  # a proxy of the machine must not relay these
-        monkeypatch.setenv(variable, "127.0.0.1")
+        monkeypatch.setenv(variable, "127.0.0.1,localhost")
     assert os.environ["HF_ENDPOINT"].startswith("http://127.0.0.1:")
     try:
         yield hub

@@ -22,6 +22,7 @@ from tests.stock_predictions import stock_top_k
 from vit_studio.cli import analyze as analyze_command
 from vit_studio.cli import main
 from vit_studio.engine.checkpoints import load_model
+from vit_studio.engine.images import open_image, prepare_image
 from vit_studio.engine.model import save_model
 
 
@@ -314,3 +315,50 @@ def test_options_that_do_not_go_with_csv_are_one_line_errors(model_file, photo, 
     assert main(["analyze", str(photo), "--model", str(model_file), *options]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err
+
+
+def npz_inputs(model_file, images, out, capsys) -> str:
+    assert main(["analyze", *map(str, images), "--model", str(model_file), "--npz", str(out)]) == 0
+    return capsys.readouterr().out
+
+
+def assert_holds_the_input_of(npz_path, image_path, model_file):
+    model = load_model(model_file)
+    prepared = prepare_image(open_image(image_path), model.meta.preprocessing)
+    np.testing.assert_allclose(np.load(npz_path)["input"], prepared.tensor.numpy(), atol=1e-6)
+
+
+def test_npz_of_same_named_images_in_two_folders_keeps_the_folders(model_file, tmp_path, capsys):
+    first = write_image(tmp_path / "in" / "a" / "cat.jpg", seed=1)
+    second = write_image(tmp_path / "in" / "b" / "cat.jpg", seed=2)
+    out = tmp_path / "arrays"
+    printed = npz_inputs(model_file, [first, second], out, capsys)
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.npz")) == [
+        "a/cat.npz", "b/cat.npz"
+    ]
+    assert_holds_the_input_of(out / "a" / "cat.npz", first, model_file)
+    assert_holds_the_input_of(out / "b" / "cat.npz", second, model_file)
+    assert f"{first}: arrays in {out / 'a' / 'cat.npz'}" in printed.splitlines()
+    assert f"{second}: arrays in {out / 'b' / 'cat.npz'}" in printed.splitlines()
+
+
+def test_npz_of_images_whose_stems_clash_keep_their_whole_names(model_file, tmp_path, capsys):
+    jpg = write_image(tmp_path / "cat.jpg", seed=1)
+    png = write_image(tmp_path / "cat.png", seed=2)
+    dog = write_image(tmp_path / "dog.png", seed=3)
+    out = tmp_path / "arrays"
+    npz_inputs(model_file, [jpg, png, dog, png], out, capsys)
+    assert sorted(p.name for p in out.iterdir()) == [
+        "cat.jpg.npz", "cat.png-2.npz", "cat.png.npz", "dog.npz"
+    ]
+    assert_holds_the_input_of(out / "cat.jpg.npz", jpg, model_file)
+    assert_holds_the_input_of(out / "cat.png.npz", png, model_file)
+    assert_holds_the_input_of(out / "dog.npz", dog, model_file)
+
+
+def test_npz_names_differing_only_in_case_never_share_a_file(tmp_path):
+    # One file on macOS and Windows: named apart everywhere, so a folder copied there keeps both.
+    targets = analyze_command.npz_targets(
+        str(tmp_path / "out"), [tmp_path / "Cat.png", tmp_path / "cat.png"]
+    )
+    assert len({str(t).casefold() for t in targets}) == 2

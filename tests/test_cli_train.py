@@ -1,15 +1,18 @@
 """`vit-studio train | finetune | evaluate` on tiny generated folders (with one broken file)."""
 
+import errno
 import json
 import os
 import stat
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from tests.conftest import fill_disk, random_model
 from tests.hub_server import serve_fake_hub
+from tests.size_limit import posix_only, run_size_limited
 from vit_studio.cli import main
 from vit_studio.engine.model import load_studio_model, save_model, with_meta
 from vit_studio.engine.training import load_checkpoint, pipeline
@@ -55,8 +58,9 @@ def test_train_reports_the_scan_trains_and_writes_model_checkpoint_and_metrics(
     assert training["config"]["epochs"] == 2 and training["device"].startswith("CPU")
     assert model.meta.provenance["command"].startswith("vit-studio train ")
     assert load_checkpoint(tmp_path / "m.checkpoint.pt").epoch == 2
-    lines = (tmp_path / "m.metrics.jsonl").read_text().splitlines()
-    assert [json.loads(line)["epoch"] for line in lines] == [1, 2]
+    records = [json.loads(line) for line in (tmp_path / "m.metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records[:-1]] == [1, 2]
+    assert records[-1] == {"kind": "end", "status": "completed", "epochs_completed": 2}
 
 
 def test_train_needs_an_architecture(folder, tmp_path, capsys):
@@ -166,6 +170,9 @@ def test_finetune_derives_the_settings_left_open_from_the_folder_and_says_why(
     assert "pixels alone: " in printed and ", pixels alone " in printed  # before and after
     assert "  freeze: the smallest class has 10 training images" in printed
     assert "  epochs:" not in printed  # given, so nothing to explain
+    # Colours look the same mirrored: the measured flip keeps mirroring, and says why.
+    assert "  flip: auto: mirrored at random; a quick probe scored" in printed
+    assert "before fine-tuning, on the validation images: a probe on its frozen features" in printed
     model = load_studio_model(out)
     config = model.meta.provenance["training"]["config"]
     assert (config["epochs"], config["batch_size"], config["freeze"]) == (2, 8, "none")
@@ -201,6 +208,35 @@ def test_evaluate_uses_only_the_val_folder_when_there_is_one(tmp_path, capsys):
     assert main(["evaluate", str(tmp_path / "split"), "--model", str(path), "--json", "-"]) == 0
     document = json.loads(capsys.readouterr().out)
     assert document["subset"] == "val" and document["images"] == 6
+
+
+def test_evaluate_matches_folders_named_as_people_name_them(tmp_path, capsys):
+    colour_folder(tmp_path / "plural", channels=("blue", "red"))
+    (tmp_path / "plural" / "blue").rename(tmp_path / "plural" / "Blues")
+    (tmp_path / "plural" / "red").rename(tmp_path / "plural" / "reds")
+    model = with_meta(random_model(), class_names=("red", "green", "blue", "cyan", "grey"))
+    path = save_model(model, tmp_path / "m.safetensors")
+    assert main(["evaluate", str(tmp_path / "plural"), "--model", str(path), "--json", "-"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    labels = {p["image"].split("/")[-2]: p["label"] for p in document["predictions"]}
+    assert labels == {"Blues": "blue", "reds": "red"}
+
+
+def test_finetune_writes_a_report_and_refuses_a_folder_of_the_users_files_before_training(
+    folder, tmp_path, capsys
+):
+    base = save_model(random_model(), tmp_path / "base.safetensors")
+    args = ["finetune", str(folder), "--model", str(base), "--epochs", "1", "--device", "cpu"]
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("my notes")
+    out = tmp_path / "ft.safetensors"
+    assert main([*args, "--out", str(out), "--report", str(mine)]) == 2
+    assert "not a ViT Studio report" in capsys.readouterr().err and not out.exists()
+    assert main([*args, "--out", str(out), "--report", str(tmp_path / "report")]) == 0
+    assert f"report: {tmp_path / 'report' / 'index.html'}" in capsys.readouterr().out
+    page = (tmp_path / "report" / "index.html").read_text(encoding="utf-8")
+    assert "Largest losses" in page and "Accuracy per class" in page
 
 
 def test_evaluate_refuses_folder_classes_the_model_does_not_know(folder, tmp_path, capsys):
@@ -256,6 +292,51 @@ def test_a_disk_that_fills_up_mid_run_is_one_line_and_the_last_checkpoint_stays(
     assert f"the last checkpoint, {checkpoint}, is kept: resume with vit-studio finetune" in err
     assert load_checkpoint(checkpoint).epoch == 1  # intact, from the last good epoch
     assert not [p for p in small_disk.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_disk_full_at_the_write_call_mid_run_is_one_line_and_the_last_checkpoint_stays(
+    folder, tmp_path, capsys, monkeypatch
+):
+    # The tmpfs test above without root: torch.save fails as on a full disk from epoch 2 on.
+    base = save_model(random_model(), tmp_path / "base.safetensors")
+    out = tmp_path / "run" / "m.safetensors"
+    real_save, saves = torch.save, []
+
+    def disk_full_after_first_checkpoint(obj, path, *args, **kwargs):
+        saves.append(path)
+        if len(saves) > 1:
+            with open(path, "wb") as handle:
+                handle.write(b"\0" * 100)  # part of it, then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_save(obj, path, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", disk_full_after_first_checkpoint)
+    assert main(fine_tune_args(folder, base, out)) == 2
+    err = the_error_line(capsys.readouterr().err)
+    checkpoint = out.with_name("m.checkpoint.pt")
+    assert err.startswith(f"vit-studio: error: {checkpoint}: the disk is full while writing the "
+                          "training checkpoint; free some space")  # fmt: skip
+    assert f"the last checkpoint, {checkpoint}, is kept: resume with vit-studio finetune" in err
+    monkeypatch.setattr(torch, "save", real_save)
+    assert load_checkpoint(checkpoint).epoch == 1
+    assert not [p for p in out.parent.iterdir() if p.name.endswith(".tmp")]
+
+
+@posix_only
+def test_a_run_over_a_file_size_limit_is_one_line_and_the_earlier_model_stays(folder, tmp_path):
+    # No root needed: the model (68 kB) cannot be written past the limit, the cache (28 kB) can.
+    out = tmp_path / "m.safetensors"
+    out.write_bytes(b"the earlier model")
+    args = ["train", str(folder), *SMALL, *FAST, "--epochs", "2", "--out", str(out), "--overwrite"]
+    done = run_size_limited(48_000, "-m", "vit_studio", *args)
+    assert done.returncode == 2
+    assert the_error_line(done.stderr) == (
+        f"vit-studio: error: {out}: the file grew larger than this disk or account allows while "
+        "writing the model; write to another disk, or raise the limit (FAT32 drives hold 4 GB per "
+        "file)"
+    )
+    assert out.read_bytes() == b"the earlier model"
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 
 def test_an_output_folder_one_may_not_write_to_is_one_line_and_leaves_nothing(

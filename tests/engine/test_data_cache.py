@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -206,3 +208,41 @@ def test_a_rescan_checks_only_new_or_changed_files(folder, monkeypatch: pytest.M
     checked.clear()
     repaired = scan_folder(folder)
     assert checked == [folder / "bee" / "3.png"] and repaired.skipped == ()
+
+
+def test_two_processes_building_one_folders_cache_at_once_both_get_correct_images(
+    tmp_path, cache_home
+):
+    # The window and a CLI run on one folder: overlapping requests, one much slower to decode,
+    # so the faster one finishes (and tidies the cache) while the slower one is still writing.
+    root = tmp_path / "shared"
+    for label, name in enumerate(("ant", "bee")):
+        for k in range(30):
+            write_image(root / name / f"{k:02d}.png", size=(30 + k, 20), seed=100 * label + k)
+    requests = {"fast": (0, 40, 0.005), "slow": (20, 60, 0.02)}
+    builders = {
+        name: subprocess.Popen(
+            [sys.executable, "-m", "tests.engine.cache_builder", str(root), "16", str(first),
+             str(last), str(delay), str(tmp_path / f"{name}.npz")],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=os.environ | {CACHE_DIR_VARIABLE: str(cache_home)},
+        )  # fmt: skip
+        for name, (first, last, delay) in requests.items()
+    }
+    for builder in builders.values():
+        assert builder.stdout.readline().strip() == "ready"
+    for builder in builders.values():
+        builder.stdin.write("go\n")
+        builder.stdin.flush()
+    for name, builder in builders.items():
+        _, errors = builder.communicate(timeout=300)
+        assert builder.returncode == 0, f"{name}: {errors}"
+    items = items_of(root)
+    for name, (first, last, _) in requests.items():
+        got = np.load(tmp_path / f"{name}.npz")
+        assert list(got["paths"]) == [str(item.path) for item in items[first:last]]
+        for row, item in zip(got["images"], items[first:last], strict=True):
+            np.testing.assert_array_equal(row, expected_pixels(item.path, 16))
+    # They took turns: the second reused the 20 images both asked for instead of decoding them.
+    reused = sorted(int(np.load(tmp_path / f"{name}.npz")["reused"]) for name in requests)
+    assert reused == [0, 20]

@@ -28,12 +28,16 @@ def test_a_full_disk_is_named_with_the_file_being_written(tmp_path):
 
 
 def test_torch_writers_full_disk_is_told_by_the_space_left(tmp_path, monkeypatch):
-    # What torch.save raises when its zip writer runs out of space: no errno anywhere.
+    # What torch.save raises when the disk takes less than it writes: no errno anywhere. With
+    # space left, it was a limit (a quota, FAT32's 4 GB per file, ulimit -f), not a full disk.
     zip_error = RuntimeError(
         "[enforce fail at inline_container.cc:672] . unexpected pos 576 vs 534"
     )
     target = tmp_path / "m.checkpoint.pt"
-    assert user_error(zip_error, "writing the checkpoint", path=target, writing=True) is None
+    assert str(user_error(zip_error, "writing the checkpoint", path=target, writing=True)) == (
+        f"{target}: the file grew larger than this disk or account allows while writing the "
+        "checkpoint; write to another disk, or raise the limit (FAT32 drives hold 4 GB per file)"
+    )
 
     class Usage:
         free = 4096
@@ -43,6 +47,16 @@ def test_torch_writers_full_disk_is_told_by_the_space_left(tmp_path, monkeypatch
     assert "the disk is full" in str(found)
     # Reading on a full disk is not a full-disk failure.
     assert user_error(zip_error, "reading the checkpoint", path=target) is None
+
+
+def test_a_file_over_a_size_limit_is_told_as_a_limit_whichever_library_wrote_it(tmp_path):
+    target = tmp_path / "m.safetensors"
+    for exc in (
+        OSError(errno.EFBIG, "File too large"),
+        SafetensorError("Error while serializing: I/O error: File too large (os error 27)"),
+    ):
+        message = str(user_error(exc, "writing the model", path=target, writing=True))
+        assert message.startswith(f"{target}: the file grew larger than this disk or account")
 
 
 def test_a_folder_one_may_not_write_to_says_so_and_what_to_do(tmp_path):

@@ -169,3 +169,34 @@ def test_offline_mode_refuses_to_download_and_asks_nothing(hub, monkeypatch):
     with pytest.raises(StudioError, match="HF_HUB_OFFLINE is set"):
         download(hub_entry(REPO))
     assert hub.requests == []
+
+
+def authorizations(hub, path_part: str) -> set[str | None]:
+    return {r.authorization for r in hub.requests if path_part in r.path}
+
+
+@pytest.mark.parametrize("every_get_redirected", [False, True])
+def test_the_token_goes_to_the_hub_and_never_to_its_cdn(hub, monkeypatch, every_get_redirected):
+    # As on huggingface.co: the weights come from a CDN on another host, to which the token
+    # must not travel, neither with the request for it nor along a redirect to it.
+    hub.separate_cdn = True
+    hub.every_get_to_cdn = every_get_redirected
+    monkeypatch.setenv("HF_TOKEN", "hf_secret")
+    download(hub_entry(REPO))
+    assert authorizations(hub, "/resolve/") == {"Bearer hf_secret"}
+    assert authorizations(hub, "/cdn/") == {None}
+    assert {r.host.split(":")[0] for r in hub.requests if "/cdn/" in r.path} == {"localhost"}
+
+
+def test_the_token_hf_auth_login_stored_is_sent_to_the_hub_too(hub, tmp_path):
+    hub.separate_cdn = True
+    (tmp_path / "hf" / "token").parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "hf" / "token").write_text("hf_stored\n")  # $HF_HOME/token
+    download(hub_entry(REPO))
+    assert authorizations(hub, "/resolve/") == {"Bearer hf_stored"}
+    assert authorizations(hub, "/cdn/") == {None}
+
+
+def test_no_token_means_no_authorization_header_at_all(hub):
+    download(hub_entry(REPO))
+    assert {r.authorization for r in hub.requests} == {None}

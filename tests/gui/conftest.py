@@ -119,9 +119,11 @@ def ready(qtbot, panel: FinetunePanel, class_folder: Path, base_model: Path) -> 
 
 
 def run_to_end(qtbot, panel: FinetunePanel, epochs: int | None = 3):
-    """Start a run (of `epochs`, typed into the form as a user would) and wait for its end."""
+    """Start a run (of `epochs`, typed into the form as a user would, with early stopping off so
+    that it runs them all) and wait for its end."""
     if epochs is not None:
         panel.form.set_value("epochs", epochs)
+        panel.form.set_value("patience", 0)
     # The default run of the small colour folder is 60 epochs of every layer: give it longer.
     timeout = WAIT_MS if epochs is not None else 10 * WAIT_MS
     with qtbot.waitSignal(panel.runEnded, timeout=timeout) as ended:

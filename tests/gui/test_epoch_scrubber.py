@@ -1,7 +1,9 @@
-"""The epoch slider across a resumed run: which epochs it keeps, and what it says it covers.
+"""The epoch slider and its views follow the session's epochs: which it shows, what it says it
+covers, the accuracy per class, how the views stand in the room they get.
 
-Snapshots here are made up (small random arrays): what is tested is the bookkeeping, not the
-model; `test_finetune_panel` covers the same behaviour with real runs.
+Snapshots here are made up (small random arrays): what is tested is the display, not the model;
+`tests/gui/state/test_finetune_session.py` covers the bookkeeping, `test_finetune_panel` the
+same with real runs.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ import pytest
 from PySide6.QtCore import QPoint
 from PySide6.QtWidgets import QApplication, QScrollArea
 
-from vit_studio.engine.training import EpochInfo
+from vit_studio.engine.training import EpochInfo, TrainConfig
 from vit_studio.gui.finetune.epoch_scrubber import EpochScrubber
-from vit_studio.gui.finetune.snapshots import EpochSnapshot, Probe, ValidationSet
+from vit_studio.gui.state.finetune import FinetuneSession
+from vit_studio.gui.state.finetune_results import EpochSnapshot, Probe, RunStarted, ValidationSet
 
 CLASSES = ("cat", "dog")
 GRID = 2
@@ -54,55 +57,70 @@ def snapshot(epoch: int) -> EpochSnapshot:
 
 
 @pytest.fixture
-def scrubber(qtbot) -> EpochScrubber:
-    scrubber = EpochScrubber()
+def session(tmp_path) -> FinetuneSession:
+    return FinetuneSession(tmp_path / "runs", device="cpu")
+
+
+@pytest.fixture
+def scrubber(qtbot, session) -> EpochScrubber:
+    scrubber = EpochScrubber(session)
     qtbot.addWidget(scrubber)
     return scrubber
+
+
+def run(names: tuple[str, ...] = ("a.png", "b.png"), history=()) -> RunStarted:
+    return RunStarted(
+        scan=None, config=TrainConfig(epochs=EPOCHS), paths=None, class_names=CLASSES,
+        train_images=8, validation=validation(names), probe=probe(), history=history,
+        skipped=(), command="", pixel_baseline=None,
+    )  # fmt: skip
+
+
+def resumed(session: FinetuneSession, tmp_path: Path, names=("a.png", "b.png")) -> None:
+    """The session resumes a run from its checkpoint file, as Fine-tune ▸ Resume does."""
+    checkpoint = tmp_path / "old" / "m.checkpoint.pt"
+    checkpoint.parent.mkdir(exist_ok=True)
+    checkpoint.write_bytes(b"a checkpoint")
+    session.resume_checkpoint(checkpoint)
+    session.started(run(names))
 
 
 def epochs(scrubber: EpochScrubber) -> list[int]:
     return [s.epoch for s in scrubber.snapshots()]
 
 
-def test_a_resumed_run_keeps_the_epochs_before_the_cancel_and_retakes_the_resumed_one(scrubber):
-    scrubber.start(CLASSES, validation(), probe())
-    earlier = [snapshot(epoch) for epoch in range(4)]  # cancelled during epoch 4
-    for s in earlier:
-        scrubber.add_snapshot(s)
-
-    scrubber.start(CLASSES, validation(), probe(), continuing=True)  # resumed from epoch 3
-    assert epochs(scrubber) == [0, 1, 2, 3] and scrubber.shown() is earlier[3]
-    resumed = snapshot(3)
-    scrubber.add_snapshot(resumed)
-    scrubber.add_snapshot(snapshot(4))
-    assert epochs(scrubber) == [0, 1, 2, 3, 4]
-    assert scrubber.snapshots()[:3] == earlier[:3] and scrubber.snapshots()[3] is resumed
-    assert scrubber.shown().epoch == 4  # still following the newest epoch
-    assert scrubber.coverage() == ""  # every epoch from the start is there
+def test_the_slider_spans_the_kept_epochs_and_shows_the_scrubbed_one(scrubber, session, tmp_path):
+    resumed(session, tmp_path)
+    for epoch in range(4):
+        session.epoch_done(snapshot(epoch))
+    assert scrubber.slider.maximum() == 3 and scrubber.shown().epoch == 3
+    scrubber.slider.setValue(1)  # the user drags back: the session follows the slider
+    assert session.scrubbed_epoch == 1 and scrubber.shown().epoch == 1
+    session.epoch_done(snapshot(4))
+    assert scrubber.slider.maximum() == 4 and scrubber.slider.value() == 1
 
 
-def test_a_new_run_starts_the_slider_afresh(scrubber):
-    scrubber.start(CLASSES, validation(), probe())
+def test_the_accuracy_of_each_class_stands_beside_the_confusion_matrix(scrubber, session, tmp_path):
+    resumed(session, tmp_path)
+    session.epoch_done(snapshot(1))
+    # Confusion [[1, 1], [1, 1]]: each class has two images, one right.
+    assert scrubber.class_table.rows() == [("cat", "2", "1", "50%"), ("dog", "2", "1", "50%")]
+
+
+def test_a_new_run_starts_the_slider_afresh(scrubber, session, tmp_path):
+    resumed(session, tmp_path)
     for epoch in range(3):
-        scrubber.add_snapshot(snapshot(epoch))
-    scrubber.start(CLASSES, validation(), probe())
+        session.epoch_done(snapshot(epoch))
+    resumed(session, tmp_path / "old")  # another run: not the one on screen
     assert epochs(scrubber) == [] and not scrubber.slider.isEnabled()
 
 
-def test_a_resumed_run_on_other_validation_images_drops_the_earlier_epochs(scrubber):
-    """Earlier predictions index the earlier validation images: shown with the new ones they
-    would list the wrong images."""
-    scrubber.start(CLASSES, validation(), probe())
-    for epoch in range(3):
-        scrubber.add_snapshot(snapshot(epoch))
-    scrubber.start(CLASSES, validation(("a.png", "c.png")), probe(), continuing=True)
-    assert epochs(scrubber) == []
-
-
-def test_a_run_resumed_without_its_earlier_views_says_which_epochs_it_has(scrubber):
-    scrubber.start(CLASSES, validation(), probe(), continuing=True)  # nothing shown before
+def test_a_run_resumed_without_its_earlier_views_says_which_epochs_it_has(
+    scrubber, session, tmp_path
+):
+    resumed(session, tmp_path)  # nothing shown before
     for epoch in (3, 4, 5):
-        scrubber.add_snapshot(snapshot(epoch))
+        session.epoch_done(snapshot(epoch))
     assert scrubber.slider.minimum() == 0 and scrubber.slider.maximum() == 2
     scrubber.slider.setValue(scrubber.slider.minimum())
     assert scrubber.shown().epoch == 3
@@ -119,10 +137,12 @@ def origin(widget, scrubber) -> QPoint:
 
 
 @pytest.mark.parametrize("width", [1200, 800, 480])
-def test_the_views_stand_in_a_row_when_there_is_room_and_stack_when_there_is_not(qtbot, width):
-    scrubber = EpochScrubber()
-    scrubber.start(CLASSES, validation(), probe())
-    scrubber.add_snapshot(snapshot(1))
+def test_the_views_stand_in_a_row_when_there_is_room_and_stack_when_there_is_not(
+    qtbot, width, session, tmp_path
+):
+    scrubber = EpochScrubber(session)
+    resumed(session, tmp_path)
+    session.epoch_done(snapshot(1))
     page = QScrollArea()  # as on the Training page: its width is the panel's, whatever it holds
     qtbot.addWidget(page)
     page.setWidgetResizable(True)

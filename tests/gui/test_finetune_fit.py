@@ -57,7 +57,7 @@ def test_the_bar_charts_put_their_legends_under_the_bars(qtbot, width):
     counts.show_counts({"cat": (16, 4), "dog": (16, 4), "ship": (16, 4)})
     assert_legend_beside_the_charts(counts.canvas)
     accuracy = shown(qtbot, ClassAccuracyChart(), width)
-    accuracy.show_epoch(snapshot(1).info, ("cat", "dog"), baseline=0.4)
+    accuracy.show_epoch(1, snapshot(1).confusion, ("cat", "dog"), baseline=0.4)
     assert_legend_beside_the_charts(accuracy.canvas)
     accuracy.clear()
     assert not accuracy.figure.legends

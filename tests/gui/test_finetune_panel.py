@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PySide6.QtCore import QPoint, Qt
+from PySide6.QtWidgets import QToolButton
 
 from tests.conftest import uncounted_heads_checkpoint, write_image
 from tests.gui.conftest import WAIT_MS, run_to_end
@@ -17,9 +20,10 @@ from tests.test_cli_train import COLOURS
 from vit_studio.engine.model import load_studio_model
 from vit_studio.engine.text import counted
 from vit_studio.engine.training import load_checkpoint
-from vit_studio.gui.finetune import snapshots
 from vit_studio.gui.finetune.panel import FinetunePanel
-from vit_studio.gui.finetune.states import PanelState
+from vit_studio.gui.state.finetune import PanelState
+from vit_studio.gui.widgets.banner import Banner
+from vit_studio.gui.workers import snapshots
 
 
 def test_choosing_a_folder_shows_its_report_and_settings_from_the_data(ready):
@@ -121,7 +125,11 @@ def test_a_run_reports_its_progress_and_ends_with_a_model_of_the_folder_classes(
     assert "Finished" in ready.results.summary() and ready.results.open_button.isEnabled()
     baseline = ready.run_info.pixel_baseline
     assert 0.0 <= baseline <= 1.0 and ready.curves.baseline() == pytest.approx(baseline)
-    assert f"Pixels alone: {baseline:.1%}" in ready.results.summary()
+    assert f"pixels alone {baseline:.1%}" in ready.results.summary()
+    # What was decided, and measured, on the folder: the CLI's explanation.
+    assert "flip: auto: " in ready.results.settings_text()
+    start = ready.result.start  # the random base has no classes of the folder: a probe head
+    assert f"a probe on its frozen features {start.probe_acc:.1%}" in ready.results.summary()
     model = load_studio_model(ready.model_path())
     assert model.meta.class_names == COLOURS and model.meta.name == "colours"
     command = model.meta.provenance["command"]
@@ -130,6 +138,7 @@ def test_a_run_reports_its_progress_and_ends_with_a_model_of_the_folder_classes(
 
 def test_pause_holds_the_run_between_steps_and_continue_finishes_it(qtbot, ready):
     ready.form.set_value("epochs", 20)
+    ready.form.set_value("patience", 0)  # every epoch runs
     with qtbot.waitSignal(ready.client.stepDone, timeout=WAIT_MS):
         ready.start()
     ready.pause()
@@ -162,6 +171,7 @@ def cancelling_after_first_epoch(panel):
 
 def test_cancel_keeps_the_last_checkpoint_and_resume_finishes_the_run(qtbot, ready):
     ready.form.set_value("epochs", 20)
+    ready.form.set_value("patience", 0)  # every epoch runs
     with cancelling_after_first_epoch(ready), qtbot.waitSignal(
         ready.runEnded, timeout=WAIT_MS
     ) as ended:
@@ -184,6 +194,7 @@ def test_cancel_keeps_the_last_checkpoint_and_resume_finishes_the_run(qtbot, rea
 def cancel_after_first_epoch(qtbot, panel, epochs: int = 20):
     """Start a run and cancel it after its first epoch; returns its TrainResult."""
     panel.form.set_value("epochs", epochs)
+    panel.form.set_value("patience", 0)  # every epoch runs
     with cancelling_after_first_epoch(panel), qtbot.waitSignal(
         panel.runEnded, timeout=WAIT_MS
     ) as ended:
@@ -210,6 +221,7 @@ def test_the_slider_spans_a_run_cancelled_and_resumed_in_the_same_session(qtbot,
 def test_a_new_run_after_a_cancelled_one_starts_the_slider_afresh(qtbot, ready):
     cancel_after_first_epoch(qtbot, ready)
     ready.form.set_value("epochs", 1)
+    ready.form.set_value("patience", 0)  # every epoch runs
     with qtbot.waitSignal(ready.runEnded, timeout=WAIT_MS):
         ready.start()
         assert ready.scrubber.snapshots() == []  # at once, not when the new run's epochs come
@@ -274,7 +286,10 @@ def test_the_slider_scrubs_back_to_earlier_epochs(qtbot, ready):
     scrubber.slider.setValue(0)
     assert scrubber.shown().epoch == 0
     assert scrubber.rollout.title() == "Attention rollout before training"
-    assert scrubber.confusion.counts() is None  # the untrained head has no validation yet
+    # The starting model (the probe's head on the frozen features) is validated before training.
+    start = ready.result.start
+    counts = scrubber.confusion.counts()
+    assert counts.sum() == 6 and np.trace(counts) / 6 == pytest.approx(start.probe_acc)
     assert np.allclose(scrubber.mosaic.similarity(), scrubber.snapshots()[0].pos_similarity)
 
 
@@ -302,6 +317,7 @@ def test_a_full_disk_is_reported_and_the_last_checkpoint_survives(qtbot, ready, 
 
     monkeypatch.setattr(torch, "save", disk_full_on_second_checkpoint)
     ready.form.set_value("epochs", 3)
+    ready.form.set_value("patience", 0)  # every epoch runs
     with qtbot.waitSignal(ready.errorShown, timeout=WAIT_MS) as shown:
         ready.start()
     message = shown.args[0]
@@ -321,6 +337,7 @@ def test_a_full_disk_is_reported_and_the_last_checkpoint_survives(qtbot, ready, 
 
 def test_a_run_resumes_from_its_checkpoint_file_on_the_folder_it_recorded(qtbot, ready):
     ready.form.set_value("epochs", 20)
+    ready.form.set_value("patience", 0)  # every epoch runs
     with cancelling_after_first_epoch(ready), qtbot.waitSignal(ready.runEnded, timeout=WAIT_MS):
         ready.start()
     paths, folder = ready.run_paths, ready.run_info.scan.root
@@ -339,9 +356,63 @@ def test_a_base_model_without_its_head_count_is_asked_for_and_trained_with_it(
     with qtbot.waitSignal(panel.readyChanged, timeout=WAIT_MS, check_params_cb=bool):
         panel.choose_folder(class_folder)
         panel.set_base_model(base)
-    assert panel.form.base_num_heads() == 4
+    assert panel.session.base_num_heads == 4
     result = run_to_end(qtbot, panel, epochs=1)
     assert result.status == "completed"
     model = load_studio_model(panel.model_path())
     assert model.arch.num_heads == 4  # recorded in the fine-tuned file from now on
     assert "--num-heads 4" in model.meta.provenance["command"]
+
+
+def killed_run(qtbot, panel) -> Path:
+    """A run of `panel` that ends as if its window had been killed after epoch 1: checkpoint and
+    metrics are there, but no end line (a kill leaves none)."""
+    with cancelling_after_first_epoch(panel), qtbot.waitSignal(panel.runEnded, timeout=WAIT_MS):
+        panel.start()
+    metrics = panel.run_paths.metrics
+    lines = metrics.read_text().splitlines()
+    assert json.loads(lines[-1])["kind"] == "end"  # a cancel is an end: it would not be offered
+    metrics.write_text("\n".join(lines[:-1]) + "\n")
+    return panel.run_paths.checkpoint
+
+
+def reopened(qtbot, tmp_path) -> FinetunePanel:
+    """A new panel on the same runs folder, as the next start of the window makes."""
+    panel = FinetunePanel(tmp_path / "runs", num_threads=1, device="cpu")
+    qtbot.addWidget(panel)
+    return panel
+
+
+def test_a_run_a_killed_window_left_is_offered_at_the_next_start_and_resumes(
+    qtbot, ready, tmp_path
+):
+    ready.form.set_value("epochs", 3)
+    ready.form.set_value("patience", 0)  # every epoch runs
+    checkpoint = killed_run(qtbot, ready)
+    panel = reopened(qtbot, tmp_path)
+    try:
+        banner = panel.findChild(Banner)
+        qtbot.waitUntil(lambda: banner.action.isVisibleTo(panel), timeout=WAIT_MS)
+        done = counted(load_checkpoint(checkpoint).epoch, "epoch")
+        assert f"A fine-tune did not end: {checkpoint.parent.name}, after {done}." in banner.text()
+        with qtbot.waitSignal(panel.runEnded, timeout=WAIT_MS) as ended:
+            banner.action.click()
+        assert ended.args[0].status == "completed" and panel.model_path() is not None
+    finally:
+        assert panel.shutdown()
+
+
+def test_a_run_set_aside_with_the_cross_is_not_offered_again(qtbot, ready, tmp_path):
+    ready.form.set_value("epochs", 3)
+    ready.form.set_value("patience", 0)
+    checkpoint = killed_run(qtbot, ready)
+    first = reopened(qtbot, tmp_path)
+    banner = first.findChild(Banner)
+    qtbot.waitUntil(lambda: banner.action.isVisibleTo(first), timeout=WAIT_MS)
+    banner.findChildren(QToolButton)[-1].click()  # ✕
+    qtbot.waitUntil(lambda: not first.client.busy, timeout=WAIT_MS)
+    assert first.shutdown() and checkpoint.is_file()  # kept for --resume all the same
+    second = reopened(qtbot, tmp_path)
+    qtbot.waitUntil(lambda: not second.client.busy, timeout=WAIT_MS)
+    assert second.session.interrupted == [] and not second.findChild(Banner).isVisibleTo(second)
+    assert second.shutdown()

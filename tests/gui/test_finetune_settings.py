@@ -4,35 +4,52 @@ warmup) keep following."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tests.conftest import TINY_ARCH
 from tests.engine.training.test_plan import fake_scan
 from vit_studio.engine.checkpoints import CheckpointInfo
 from vit_studio.engine.training.plan import finetune_lr, plan_finetune
 from vit_studio.engine.training.settings import FINETUNE, RUNTIME, settings_for
 from vit_studio.gui.finetune.settings_form import FORM_SETTINGS, SettingsForm
+from vit_studio.gui.state.finetune import FinetuneSession
+from vit_studio.gui.state.finetune_results import ScanResult
 
-BASE = CheckpointInfo(path=None, format="vit_studio", name="tiny", arch=TINY_ARCH)
+FOLDER = Path("pets")
+BASE = CheckpointInfo(path=Path("tiny.safetensors"), format="vit_studio", name="tiny",
+                      arch=TINY_ARCH)  # fmt: skip
+
+
+def scanned(session: FinetuneSession, per_class: int = 80) -> None:
+    """The training thread's answer to the session's scan of the folder."""
+    session.scanned(ScanResult(FOLDER, fake_scan(per_class)))
 
 
 def form_for(qtbot, per_class: int = 80) -> SettingsForm:
-    form = SettingsForm()
+    """A form on a session whose folder is scanned and whose base model has been read."""
+    session = FinetuneSession(Path("runs"), device="cpu")
+    form = SettingsForm(session)
     qtbot.addWidget(form)
-    form.set_data(fake_scan(per_class))
-    form.set_base(BASE)
+    session.choose_folder(FOLDER)
+    scanned(session, per_class)
+    form.set_base_model(BASE.path)
+    session.inspected(BASE)
     return form
 
 
-def test_the_form_has_a_field_for_every_setting_a_fine_tune_learns_with():
+def test_the_form_has_a_field_for_every_setting_a_fine_tune_learns_with_and_its_patience():
     names = {entry.name for entry in FORM_SETTINGS}
     assert names == {entry.name for entry in settings_for(FINETUNE)} - {
         entry.name for entry in settings_for(FINETUNE, RUNTIME)
-    }
+    } | {"patience"}
 
 
 def test_without_data_or_base_model_there_is_nothing_to_run(qtbot):
-    form = SettingsForm()
+    session = FinetuneSession(Path("runs"))
+    form = SettingsForm(session)
     qtbot.addWidget(form)
-    form.set_data(fake_scan(80))
+    session.choose_folder(FOLDER)
+    scanned(session)
     assert form.values() is None and not form.is_editable("epochs")
 
 
@@ -76,7 +93,7 @@ def test_reset_makes_every_setting_follow_the_data_again(qtbot):
     assert form.values()["lr"] == finetune_lr(64, "backbone")  # the head alone: a larger rate
     form.set_value("probe_head", False)
     assert form.values()["probe_head"] is False
-    form.reset_defaults()
+    form.reset_button.click()
     assert form.values() == plan_finetune(fake_scan(80), TINY_ARCH).values()
     assert form.chosen() == frozenset() and form.label("epochs") == "Epochs"
 
@@ -92,8 +109,11 @@ def test_an_image_size_that_does_not_fit_the_patches_blocks_the_run(qtbot):
 
 def test_a_changed_validation_share_asks_for_a_new_split(qtbot):
     form = form_for(qtbot)
-    with qtbot.waitSignal(form.valShareChanged) as changed:
-        form.set_value("val_share", 0.3)
-    assert changed.args == [0.3] and form.val_share_value() == 0.3
-    form.set_data(fake_scan(80))  # the folder, split again
+    session = form.session
+    asked = []
+    session.scan_requested.connect(lambda folder, share: asked.append((folder, share)))
+    form.set_value("val_share", 0.3)
+    assert asked == [(FOLDER, 0.3)] and session.val_share == 0.3
+    assert form.values() is None  # until the folder is split again
+    scanned(session)
     assert form.values()["val_share"] == 0.3

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from tests.gui.conftest import WAIT_MS, run_to_end
 from tests.test_cli_train import COLOURS
-from vit_studio.gui.finetune.states import PanelState
 from vit_studio.gui.state.explorer import VIEWS
+from vit_studio.gui.state.finetune import PanelState
 
 
 def finetune_ready(qtbot, window, model_file, class_folder):
@@ -29,6 +29,7 @@ def test_the_explorer_analyses_images_while_a_run_trains(
 ):
     panel = finetune_ready(qtbot, window, model_file, class_folder)
     panel.form.set_value("epochs", 50)
+    panel.form.set_value("patience", 0)  # every epoch runs
     with qtbot.waitSignal(panel.client.stepDone, timeout=WAIT_MS):
         panel.start()
     with qtbot.waitSignal(window.analysisReady, timeout=WAIT_MS):

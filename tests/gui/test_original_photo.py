@@ -75,7 +75,8 @@ def test_the_view_png_shows_what_the_view_shows(qtbot, tmp_path):
     for model_input in (False, True):
         view.set_show_model_input(model_input)
         path = tmp_path / f"view-{model_input}.png"
-        exports.view_png(path, view, other, view.palette().window().color())
+        with qtbot.waitSignal(exports.written, timeout=WAIT_MS):  # written in its own thread
+            exports.view_png(path, view, other, view.palette().window().color())
         saved = QImage(str(path))
         shown = view.grab().toImage().convertToFormat(saved.format())
         assert saved.copy(0, 0, shown.width(), shown.height()) == shown, model_input

@@ -3,9 +3,11 @@
 import numpy as np
 import pytest
 from matplotlib._pylab_helpers import Gcf
+from matplotlib.layout_engine import ConstrainedLayoutEngine
 from PySide6.QtCore import QPoint, Qt
 
 from tests.gui.analyses import fake_analysis, tiny_analysis
+from vit_studio.gui.widgets.logit_lens import LogitLensView
 from vit_studio.gui.widgets.plots import MeanDistancePlot, TokenNormMap
 
 
@@ -146,3 +148,47 @@ def test_a_hidden_chart_draws_only_once_it_is_shown(qtbot, analysis):
     widget.resize(640, 460)
     widget.show()
     qtbot.waitUntil(lambda: len(draws) == 1)
+
+
+@pytest.fixture
+def layouts(monkeypatch) -> list:
+    """Every constrained layout solved (the costly half of a draw)."""
+    solved = []
+    real = ConstrainedLayoutEngine.execute
+    monkeypatch.setattr(ConstrainedLayoutEngine, "execute",
+                        lambda self, figure: (solved.append(figure), real(self, figure))[1])
+    return solved
+
+
+@pytest.mark.parametrize("make", [MeanDistancePlot, TokenNormMap, LogitLensView])
+def test_a_new_image_of_the_same_model_keeps_the_charts_layout(qtbot, layouts, make):
+    # Laying out again for every image cost each analysis as much as its drawing.
+    widget = make()
+    qtbot.addWidget(widget)
+    widget.resize(640, 460)
+    widget.show()
+    widget.show_analysis(tiny_analysis(seed=0))
+    widget.canvas.draw()
+    assert len(layouts) == 1
+    widget.show_analysis(tiny_analysis(seed=1))
+    widget.canvas.draw()
+    assert len(layouts) == 1
+    widget.show_analysis(fake_analysis(layers=12, heads=3))  # more rows, more heads: anew
+    widget.canvas.draw()
+    assert len(layouts) == 2
+
+
+def test_the_lens_cells_and_classes_follow_each_new_image(qtbot):
+    view = LogitLensView()
+    qtbot.addWidget(view)
+    view.resize(640, 460)
+    view.show()
+    for seed in (0, 1):
+        analysis = fake_analysis(layers=4, heads=2, seed=seed)
+        view.show_analysis(analysis)
+        view.canvas.draw()
+        axes = view.figure.axes[0]
+        cells = [text.get_text() for text in axes.texts]
+        assert cells == [f"{value:.0%}" for value in view.shown().ravel()]
+        assert [label.get_text() for label in axes.get_xticklabels()] == list(view.classes())
+        np.testing.assert_array_equal(axes.images[0].get_array(), view.shown())

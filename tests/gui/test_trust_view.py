@@ -51,6 +51,18 @@ def test_a_new_image_clears_the_scores_of_the_last_one(qtbot, loaded, images):
     assert trust.scores() is None
 
 
+def test_new_images_do_not_rebuild_a_chart_that_shows_no_scores(qtbot, loaded, images):
+    # Each image cleared the view, and rebuilt and redrew its empty chart on the GUI thread.
+    trust = loaded.views.trust
+    loaded.show_view("trust")
+    rebuilt = []
+    trust.figure.add_subplot = lambda *args, **kwargs: rebuilt.append(args)
+    for image in images[1:]:
+        with qtbot.waitSignal(loaded.analysisReady, timeout=WAIT_MS):
+            loaded.open_image(image)
+    assert rebuilt == [] and trust.scores() is None
+
+
 def test_cancel_stops_the_scoring_and_says_so(qtbot, loaded, monkeypatch):
     trust = loaded.views.trust
     trust.scoreRequested.emit()

@@ -9,10 +9,12 @@ parser. Errors a user can cause arrive as `StudioError` and are printed on one l
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 import sys
 import textwrap
 from collections.abc import Sequence
+from pathlib import Path
 
 from vit_studio import __version__
 from vit_studio.engine.errors import StudioError
@@ -56,8 +58,26 @@ def _wants_gui(argv: list[str]) -> bool:
     return argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help", "--version")
 
 
+def _mistyped_command(argv: list[str]) -> str | None:
+    """The subcommand a first word is close to (`analyse` -> `analyze`), else None: the explorer
+    then opens on it. A word that is an option, names a file that is there, or looks like a file
+    name (a suffix, a folder in it: a missing cat.jpg) is the explorer's."""
+    if not argv or argv[0] in SUBCOMMANDS or argv[0].startswith("-"):
+        return None
+    word = argv[0]
+    if os.path.exists(word) or Path(word).suffix or any(s in word for s in ("/", os.sep)):
+        return None
+    close = difflib.get_close_matches(word, SUBCOMMANDS, n=1, cutoff=0.75)
+    return close[0] if close else None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    meant = _mistyped_command(argv)
+    if meant is not None:
+        print(f"vit-studio: error: {argv[0]!r} is not a command; did you mean `{meant}`? "
+              f"(vit-studio --help lists them)", file=sys.stderr)  # fmt: skip
+        return EXIT_USER_ERROR
     if _wants_gui(argv):
         from vit_studio.cli import explore
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from dataclasses import replace
@@ -66,7 +67,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="write the arrays (input, logits, probs, attentions, rollout, pos_similarity, "
         "mean_attention_distance, token_norms, logit_lens; for a classifier also gradcam and "
         "attnlrp, signed, of the predicted class) as float32 NPZ; with several images FILE is "
-        "a folder that receives one IMAGE-NAME.npz per image",
+        "a folder that receives one IMAGE-STEM.npz per image, in the images' own subfolders "
+        "below their common folder (cat.jpg.npz where cat.jpg and cat.png meet)",
     )
     parser.add_argument(
         "--csv",
@@ -87,10 +89,38 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-def _npz_target(argument: str, image: Path, several: bool) -> Path:
-    if not several:
-        return Path(argument)
-    return Path(argument) / f"{image.stem}.npz"
+def npz_targets(argument: str, images: list[Path]) -> list[Path]:
+    """Where each image's arrays go: FILE itself for one image; for several, FILE is a folder
+    that mirrors the images' folders below their common one, each as IMAGE-STEM.npz, so that two
+    images never share a file: images whose stems clash in one folder (cat.jpg, cat.png) keep
+    their whole name (cat.jpg.npz), and an image named twice is numbered (cat.jpg-2.npz)."""
+    out = Path(argument)
+    if len(images) == 1:
+        return [out]
+    parents = [os.path.abspath(image.parent) for image in images]
+    try:
+        common = os.path.commonpath(parents)
+    except ValueError:  # different drives (Windows): no folder holds them all
+        common = None
+    folders = [out / os.path.relpath(p, common) if common else out for p in parents]
+    # Compared without case: on macOS and Windows Cat.npz and cat.npz are one file.
+    pairs = list(zip(folders, images, strict=True))
+    by_stem = [_key(folder / f"{image.stem}.npz") for folder, image in pairs]
+    targets: list[Path] = []
+    taken: set[str] = set()
+    for (folder, image), key in zip(pairs, by_stem, strict=True):
+        target = folder / (f"{image.stem}.npz" if by_stem.count(key) == 1 else f"{image.name}.npz")
+        number = 1
+        while _key(target) in taken:
+            number += 1
+            target = folder / f"{image.name}-{number}.npz"
+        taken.add(_key(target))
+        targets.append(Path(os.path.normpath(target)))
+    return targets
+
+
+def _key(path: Path) -> str:
+    return os.path.normpath(path).casefold()
 
 
 def _analyse_one(
@@ -130,20 +160,21 @@ def run(args: argparse.Namespace) -> int:
     images = [Path(p) for p in args.images] or sample_images()
     if not images:
         raise StudioError("no IMAGE given and no sample photos are installed; name an image file")
-    several = len(images) > 1
     quiet = args.json == "-"
+    targets = npz_targets(args.npz, images) if args.npz else [None] * len(images)
     records: list[dict[str, Any]] = []
     failures = 0
-    for path in images:
+    for path, target in zip(images, targets, strict=True):
         try:
             if path.is_dir():
                 raise StudioError(
                     f"{path}: a folder; add --csv FILE to predict every image in it and its "
                     "subfolders"
                 )
-            result, record = _analyse_one(model, path, args.top_k, explain=bool(args.npz))
-            if args.npz:
-                write_npz(_npz_target(args.npz, path, several), result, class_maps(result))
+            result, record = _analyse_one(model, path, args.top_k, explain=target is not None)
+            if target is not None:
+                write_npz(target, result, class_maps(result))
+                record["npz"] = str(target)
         except StudioError as exc:
             failures += 1
             print(f"vit-studio: error: {exc}", file=sys.stderr)
@@ -152,6 +183,8 @@ def run(args: argparse.Namespace) -> int:
         records.append(record)
         if not quiet:
             print(_summary_line(record, result))
+            if target is not None:
+                print(f"{path}: arrays in {target}")
     if args.json:
         document = {
             "model": model.meta.name,

@@ -26,14 +26,22 @@ from typing import Any
 from vit_studio.cli import EXIT_USER_ERROR
 from vit_studio.cli.common import add_model_argument, fetched_model
 from vit_studio.cli.console import Console
+from vit_studio.engine import resources
 from vit_studio.engine.errors import StudioError
+from vit_studio.engine.hub import local_path, parse_reference
+from vit_studio.engine.model import load_studio_model
 from vit_studio.engine.text import counted, elapsed_text
-from vit_studio.engine.training import EpochInfo, RunStatus, TrainCallbacks, TrainResult
+from vit_studio.engine.training import EpochInfo, RunStatus, TrainCallbacks, TrainResult, evaluate
 from vit_studio.engine.training.distributed import (
     Group,
     OtherRankFailed,
     main_rank_first,
     process_group,
+)
+from vit_studio.engine.training.outputs_guard import (
+    check_output,
+    files_in_the_way,
+    refuse_base_model,
 )
 from vit_studio.engine.training.pipeline import (
     PrepareCallbacks,
@@ -43,6 +51,7 @@ from vit_studio.engine.training.pipeline import (
     prepare_run,
     run,
 )
+from vit_studio.engine.training.report import RunReport, check_report_folder, write_report
 from vit_studio.engine.training.settings import FINETUNE, RUNTIME, TRAIN, Setting, settings_for
 
 EXIT_INTERRUPTED = 130
@@ -79,6 +88,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "--out", required=True, metavar="M.safetensors", help="the model to write"
         )
         parser.add_argument("--resume", action="store_true", help="continue OUT.checkpoint.pt")
+        parser.add_argument(
+            "--report",
+            metavar="DIR",
+            type=Path,
+            help="also write a report there once the run ends: index.html with the kept model "
+            "against not fine-tuning, accuracy per class, the confusion matrix and the "
+            "validation images with the largest loss, as thumbnails (a new or empty folder)",
+        )
+        parser.add_argument(
+            "--overwrite",
+            action="store_true",
+            help="replace the model, checkpoint and metrics of an earlier run at --out (without "
+            "it, an --out that exists is refused; the model fine-tuned from never is replaced)",
+        )
         for entry in settings_for(command):
             add_setting_argument(parser, entry, command)
         parser.set_defaults(handler=partial(run_command, command))
@@ -122,15 +145,17 @@ def request_from(command: str, args: argparse.Namespace) -> RunRequest:
 
 def run_command(command: str, args: argparse.Namespace) -> int:
     request = request_from(command, args)
+    if args.report is not None:
+        check_report_folder(args.report)  # refused before anything trains
     with process_group() as group:
-        if group.is_main:
-            return _run_request(request, group)
+        if group.is_main:  # only rank 0 writes, the report too
+            return _run_request(request, group, args.overwrite, args.report)
         with ExitStack() as silent:
             devnull = silent.enter_context(open(os.devnull, "w", encoding="utf-8"))
             silent.enter_context(redirect_stdout(devnull))
             silent.enter_context(redirect_stderr(devnull))
             try:
-                return _run_request(request, group)
+                return _run_request(request, group, args.overwrite)
             except OtherRankFailed:
                 return EXIT_USER_ERROR  # the rank that failed says why
             except KeyboardInterrupt:
@@ -139,15 +164,22 @@ def run_command(command: str, args: argparse.Namespace) -> int:
                 raise StudioError(f"process {group.rank} of {group.world_size}: {exc}") from exc
 
 
-def _run_request(request: RunRequest, group: Group) -> int:
-    if not request.resume and request.paths.checkpoint.exists():
-        print(f"note: {request.paths.checkpoint} from an earlier run will be replaced "
-              "(--resume continues it)")  # fmt: skip
+def _run_request(
+    request: RunRequest, group: Group, overwrite: bool, report: Path | None = None
+) -> int:
     console = Console()
     started = time.monotonic()
     with main_rank_first(group):
+        # Refused before anything is downloaded, scanned or written; rank 0 says why.
+        check_output(request.out, _local_base_model(request), overwrite=overwrite,
+                     resume=request.resume)  # fmt: skip
+        replaced = [] if request.resume else files_in_the_way(request.out)
+        if replaced:
+            names = ", ".join(path.name for path in replaced)
+            console.line(f"note: --overwrite: replacing {names} of an earlier run")
         if request.base_model is not None:
             request = replace(request, base_model=Path(fetched_model(str(request.base_model))))
+            refuse_base_model(request.out, request.base_model)  # a hub model, now it is here
         prepared = prepare_run(
             request,
             PrepareCallbacks(
@@ -191,7 +223,35 @@ def _run_request(request: RunRequest, group: Group) -> int:
         ) from exc
     console.close()
     _print_result(result, request, baseline)
+    if report is not None:
+        page = write_report(report, _run_report(prepared, result, baseline))
+        print(f"report: {page}")
     return 0
+
+
+def _run_report(prepared: PreparedRun, result: TrainResult, baseline: float | None) -> RunReport:
+    """The report's contents: the kept model scored again on the validation images."""
+    validation = None
+    paths = result.paths
+    if prepared.val_images is not None and paths is not None and paths.model.is_file():
+        validation = evaluate(load_studio_model(paths.model), prepared.val_images)
+    plan = prepared.plan
+    return RunReport(
+        title=prepared.command_line,
+        result=result,
+        validation=validation,
+        settings=plan.explain() if plan is not None else (),
+        pixel_baseline=baseline,
+    )
+def _local_base_model(request: RunRequest) -> Path | None:
+    """The file a fine-tune starts from, as far as it is known without downloading: the bundled
+    model when none is named, a hub model only once it is in its cache."""
+    if request.command != FINETUNE:
+        return None
+    if request.base_model is None:
+        return resources.default_model_path()
+    entry = parse_reference(str(request.base_model))
+    return request.base_model if entry is None else local_path(entry)
 
 
 def _report_prepared(console: Console, prepared: PreparedRun, seconds: float) -> None:
@@ -225,7 +285,13 @@ def _epoch_text(info: EpochInfo) -> str:
 
 def _print_result(result: TrainResult, request: RunRequest, baseline: float | None) -> None:
     if result.best_val_acc is not None:
-        best = f"best validation accuracy {result.best_val_acc:.2%} (epoch {result.best_epoch})"
+        kept = "the starting model" if result.best_epoch == 0 else f"epoch {result.best_epoch}"
+        best = f"best validation accuracy {result.best_val_acc:.2%} ({kept})"
+        start = result.start
+        if start is not None and start.base_acc is not None:
+            best += f"; the base model alone {start.base_acc:.2%}"
+        if start is not None and start.probe_acc is not None:
+            best += f", a probe on its frozen features {start.probe_acc:.2%}"
         if baseline is not None:
             best += f", pixels alone {baseline:.2%}"
     else:

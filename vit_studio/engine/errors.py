@@ -28,6 +28,8 @@ GPU_MEMORY_FIX = "choose CPU as the device, or close other programs that use the
 _NEARLY_FULL_BYTES = 1 << 20
 _DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 _NOT_ALLOWED_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
+# torch's zip writer reports a write the disk cut short (full, a quota, a file-size limit) so.
+_SHORT_WRITE = "unexpected pos"
 
 
 class StudioError(Exception):
@@ -72,6 +74,12 @@ def user_error(
             f"{prefix}the disk is full while {doing}; free some space, or write to another disk"
         )
     code = _errno(exc)
+    if code == errno.EFBIG or (writing and code is None and _SHORT_WRITE in str(exc)):
+        # A FAT32 drive's 4 GB per file, a quota, `ulimit -f`: the disk is not full.
+        return StudioError(
+            f"{prefix}the file grew larger than this disk or account allows while {doing}; "
+            "write to another disk, or raise the limit (FAT32 drives hold 4 GB per file)"
+        )
     if code in _NOT_ALLOWED_ERRNOS:
         reason = "the disk is read-only" if code == errno.EROFS else "permission denied"
         return StudioError(
@@ -116,7 +124,7 @@ def _errno(exc: BaseException) -> int | None:
         if isinstance(error, OSError) and error.errno is not None:
             return error.errno
         # safetensors and other Rust writers put the OS error in their message only.
-        for code in (*_DISK_FULL_ERRNOS, *_NOT_ALLOWED_ERRNOS, errno.ENOENT):
+        for code in (*_DISK_FULL_ERRNOS, *_NOT_ALLOWED_ERRNOS, errno.EFBIG, errno.ENOENT):
             if f"(os error {code})" in str(error):
                 return code
     return None

@@ -1,6 +1,11 @@
 """The explorer's exports: the view as PNG, the analysis as JSON or NPZ (`state.export`), and
 the top-5 predictions of the folder's images as CSV, made in the export thread with progress in
-the status bar and a Cancel that keeps the rows finished so far."""
+the status bar and a Cancel that keeps the rows finished so far.
+
+The PNG and the analysis are taken on the GUI thread (a grab of the widgets, the arrays shown)
+and written in a thread of their own: encoding a window-sized PNG and flushing a file to the disk
+took the GUI thread 100 ms and more. A folder CSV, which takes minutes, has its own thread, so
+these never wait behind it."""
 
 from __future__ import annotations
 
@@ -8,16 +13,25 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QPointF, QSizeF, Signal
-from PySide6.QtGui import QPainter, QPixmap
+from PySide6.QtGui import QImage, QPainter, QPixmap
 from PySide6.QtWidgets import QWidget
 
 from vit_studio.engine.analysis import TOP_K
 from vit_studio.engine.errors import StudioError
+from vit_studio.engine.fileio import atomic_path
 from vit_studio.engine.text import counted
 from vit_studio.gui.state import export
 from vit_studio.gui.state.explorer import ExplorerState
 from vit_studio.gui.widgets.status_bar import StatusBar
 from vit_studio.gui.workers.batch_export import BatchExporter, BatchJob, BatchSummary
+from vit_studio.gui.workers.thread import WorkerThread
+
+
+def save_png(picture: QPixmap | QImage, path: Path) -> None:
+    """`picture` as a PNG at `path`, atomically and durably (Qt's own save writes in place)."""
+    with atomic_path(path, "the PNG") as tmp:
+        if not picture.save(str(tmp), "PNG"):
+            raise StudioError(f"{path}: could not write the PNG; choose a folder you can write to")
 
 
 class Exports(QObject):
@@ -41,6 +55,7 @@ class Exports(QObject):
         self._state = state
         self._status = status
         self._folder = folder
+        self._writer = WorkerThread("file exports", self)
         self.exporter = BatchExporter(self, num_threads)
         self.exporter.progress.connect(status.show_export_progress)
         self.exporter.runningChanged.connect(status.set_export_running)
@@ -67,19 +82,23 @@ class Exports(QObject):
         painter.drawPixmap(QPointF(0, 0), first)
         painter.drawPixmap(QPointF(offset, 0), second)
         painter.end()
-        if not picture.save(str(path), "PNG"):
-            self.failed.emit(f"{path}: could not write the PNG; choose a folder you can write to")
-            return
-        self.written.emit(path, f"Saved {path}")
+        image = picture.toImage()  # a QImage may be saved in another thread; a QPixmap not
+        self._write(path, lambda: save_png(image, path))
 
     def analysis(self, path: Path) -> None:
         """The analysis as JSON or NPZ, chosen by the file's suffix."""
         try:
-            export.write_analysis(path, self._state)
+            write = export.analysis_writer(path, self._state)
         except StudioError as exc:
             self.failed.emit(str(exc))
             return
-        self.written.emit(path, f"Saved {path}")
+        self._write(path, write)
+
+    def _write(self, path: Path, write: Callable[[], None]) -> None:
+        # One kind per file: a second export to the same file supersedes the first.
+        self._writer.submit(str(path), lambda _context: write(), doing=f"writing {path}",
+                            done=lambda _none: self.written.emit(path, f"Saved {path}"),
+                            failed=self.failed.emit)  # fmt: skip
 
     def folder_csv(self, path: Path) -> None:
         """The top-5 predictions of every image of the folder, in the export thread."""
@@ -98,7 +117,7 @@ class Exports(QObject):
             self.message.emit("Folder export cancelled; keeping the rows finished so far…")
 
     def stop(self, timeout_ms: int = 5000) -> bool:
-        return self.exporter.stop(timeout_ms)
+        return all([self.exporter.stop(timeout_ms), self._writer.stop(timeout_ms)])
 
     def _folder_stopped(self, summary: BatchSummary) -> None:
         if summary.images == 0:

@@ -2,12 +2,11 @@
 
 What the explorer shows lives in `state.explorer.ExplorerState` (no Qt); this window builds the
 widgets, passes what the user does to the state, paints what the state says, hands the state's
-requests to the workers (models load and images are analysed in the `InferenceClient`'s thread)
-and their answers back. The image with the controls beside it is `image_pane`, the split into
-two panes `split_view`, the side panels and how they are remembered `layout`, the views
-`view_tabs`, the menus and toolbar `menus`, the file dialogs `dialogs`, the exports `exports`,
-the status bar `widgets.status_bar`, the light or dark colours of what the app paints itself
-`theme`.
+requests to the workers (models load and images are analysed in the `InferenceClient`'s thread) and
+their answers back. The image with the controls beside it is `image_pane`, the split into two panes
+`split_view`, the side panels and how they are remembered `layout`, the views `view_tabs`, the
+menus and toolbar `menus`, the file dialogs `dialogs`, the exports `exports`, the status bar
+`widgets.status_bar`, the light or dark colours of what the app paints itself `theme`.
 """
 
 from __future__ import annotations
@@ -103,6 +102,8 @@ class MainWindow(FileDropTarget, QMainWindow):
         self.setAcceptDrops(True)
         self._update_title()
         self._update_enabled()
+        if self._settings.reset_note:
+            self._banner.show_notice(self._settings.reset_note, sticky=True)
 
     # --- building -----------------------------------------------------------------------------
 
@@ -408,7 +409,7 @@ class MainWindow(FileDropTarget, QMainWindow):
         self._finetune.set_explorer_model(summary.path, summary.name, given)
         self._status.show_model(summary)
         self.statusBar().showMessage(f"Model {summary.name} ready on {summary.device_label}", 5000)
-        self._banner.clear()
+        self._banner.clear_stale()
         self._update_title()
         self._update_enabled()
         self.modelReady.emit(summary)
@@ -416,7 +417,7 @@ class MainWindow(FileDropTarget, QMainWindow):
     def _on_result(self, result: ImageResult) -> None:
         analysis = result.analysis
         self._status.show_timing(result)
-        self._banner.clear()
+        self._banner.clear_stale()
         self._update_enabled()
         self.statusBar().showMessage(f"{result.path.name}: {best_prediction_text(analysis)}", 5000)
         self.analysisReady.emit(analysis)

@@ -17,9 +17,11 @@ from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QDockWidget
 
 from vit_studio.engine.analysis import best_prediction_text
+from vit_studio.engine.errors import StudioError
 from vit_studio.engine.text import counted, elapsed_text
-from vit_studio.gui.finetune.states import PanelState
+from vit_studio.gui.exports import save_png
 from vit_studio.gui.main_window import MainWindow
+from vit_studio.gui.state.finetune import PanelState
 
 EXIT_USER_ERROR = 2
 EXIT_TIMED_OUT = 1
@@ -83,11 +85,13 @@ class Screenshot:
 
     def _save(self, shows: str) -> None:
         self._app.processEvents()
-        if self._window.grab().save(str(self._out), "PNG"):
-            print(f"{self._out}: {shows}")
-        else:
-            print(f"vit-studio: error: {self._out}: could not write the PNG", file=sys.stderr)
+        try:
+            save_png(self._window.grab(), self._out)
+        except StudioError as exc:
+            print(f"vit-studio: error: {exc}", file=sys.stderr)
             self.exit_code = EXIT_USER_ERROR
+        else:
+            print(f"{self._out}: {shows}")
         self._window.close()
 
     def _fail(self, message: str) -> None:

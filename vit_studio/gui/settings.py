@@ -6,10 +6,13 @@ type: INI-backed QSettings return every value as a string otherwise.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSettings, QStandardPaths
 
+from vit_studio.engine.fileio import fsync_folder
+from vit_studio.gui.settings_repair import repair
 from vit_studio.gui.state.rollout import RolloutSettings
 
 ORGANIZATION = "ViT Studio"
@@ -22,9 +25,17 @@ class Settings:
 
     def __init__(self, store: QSettings | None = None) -> None:
         self._store = store if store is not None else QSettings(ORGANIZATION, APPLICATION)
+        # What a damaged file made the app start without, for the window to say (None: nothing).
+        self.reset_note: str | None = repair(self._store)
 
     def sync(self) -> None:
+        """Write the settings now. QSettings flushes the file before renaming it into place
+        (QSaveFile); its folder is flushed here, so the new name survives a power cut too."""
         self._store.sync()
+        folder = Path(self._store.fileName()).parent  # not a folder for the Windows registry
+        if folder.is_dir():
+            with contextlib.suppress(OSError):  # settings are not worth an error at exit
+                fsync_folder(folder)
 
     # --- files --------------------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ import torch
 
 from vit_studio.engine.data import CachedImages
 from vit_studio.engine.training.baseline import (
-    _even_subset,
+    even_subset,
     fit_logistic_regression,
     pixel_baseline,
     pixel_features,
@@ -47,6 +47,6 @@ def test_images_told_apart_by_their_colour_are_told_apart_by_the_baseline():
 
 def test_a_large_folder_is_fitted_on_an_even_share_of_its_classes():
     labels = torch.tensor([0] * 90 + [1] * 10)
-    keep = _even_subset(labels, 20, 2)
+    keep = even_subset(labels, 20, 2)
     assert len(keep) == 20 and torch.bincount(labels[keep]).tolist() == [10, 10]
-    assert torch.equal(_even_subset(labels, 500, 2), torch.arange(100))
+    assert torch.equal(even_subset(labels, 500, 2), torch.arange(100))

@@ -118,7 +118,7 @@ def test_only_rank_0_writes_and_prints(two_processes):
     assert sorted(p.name for p in out.parent.iterdir()) == [
         "m.checkpoint.pt", "m.metrics.jsonl", "m.safetensors",
     ]  # fmt: skip
-    assert len(out.with_suffix(".metrics.jsonl").read_text().splitlines()) == 2
+    assert len(out.with_suffix(".metrics.jsonl").read_text().splitlines()) == 3  # 2 epochs, end
     for once in ("3 classes, 48 training and 12 validation images", "pixels alone: ",
                  "training on 2 processes", "epoch 1/2", "epoch 2/2", "completed after 2 epochs",
                  f"model: {out}"):  # fmt: skip
@@ -153,7 +153,7 @@ def test_finetuning_with_two_processes_fits_the_same_head_and_weights(tmp_path):
     one, two = tmp_path / "one.safetensors", tmp_path / "two.safetensors"
     assert main([*map(str, args), "--out", str(one)]) == 0
     stdout, _ = torchrun(*args, "--out", two)
-    assert "fitted the new head" in stdout and "training on 2 processes" in stdout
+    assert "started from the probe's head" in stdout and "training on 2 processes" in stdout
     assert largest_difference(checkpoint_weights(one), checkpoint_weights(two)) < TOLERANCE
 
 

@@ -204,7 +204,7 @@ def test_metrics_file_has_a_line_per_epoch_and_optionally_per_report(tmp_path):
         out=tmp_path / "m.safetensors",
     )  # fmt: skip
     records = [json.loads(line) for line in (tmp_path / "m.metrics.jsonl").read_text().splitlines()]
-    assert [r["kind"] for r in records] == ["step", "step", "epoch"] * 2
+    assert [r["kind"] for r in records] == ["step", "step", "epoch"] * 2 + ["end"]
     epoch = records[2]
     assert epoch["epoch"] == 1 and 0 <= epoch["val_acc"] <= 1
     assert len(epoch["val_class_acc"]) == len(CLASSES)

@@ -11,6 +11,7 @@ from vit_studio.engine.augment import AugmentConfig
 from vit_studio.engine.data import FolderScan, ImageItem
 from vit_studio.engine.errors import StudioError
 from vit_studio.engine.training import TrainConfig, default_lr
+from vit_studio.engine.training.mirror_test import MirrorTest
 from vit_studio.engine.training.plan import (
     BATCH_RANGE,
     EPOCH_RANGE,
@@ -18,6 +19,7 @@ from vit_studio.engine.training.plan import (
     FULL_FROM,
     LAYER_DECAY,
     MIN_BUDGET_MINUTES,
+    MIN_PATIENCE,
     TARGET_STEPS,
     config_fields,
     config_values,
@@ -25,9 +27,11 @@ from vit_studio.engine.training.plan import (
     default_budget_minutes,
     default_epochs,
     default_freeze,
+    default_patience,
     finetune_lr,
     plan_finetune,
     plan_train,
+    resolve_flip,
 )
 from vit_studio.engine.training.settings import FINETUNE, setting
 
@@ -51,12 +55,13 @@ def test_a_few_hundred_images_train_every_layer_from_a_probed_head_for_400_steps
     assert config.epochs == 33  # 12 steps per epoch -> about 400 steps
     assert config.freeze == "none" and config.layer_decay == 0.75 and config.probe_head
     assert config.lr == finetune_lr(64, "none") == 5e-4
-    assert config.warmup_epochs == 1.65 and config.augment == AugmentConfig.light()
+    assert config.warmup_epochs == 1.65 and config.augment == AugmentConfig.gentle()
     assert plan.image_size == TINY_ARCH.image_size
     assert set(plan.reasons) == {
         "image_size", "batch_size", "epochs", "freeze", "lr", "warmup_epochs", "augment",
-        "layer_decay", "probe_head", "max_minutes", "fit_epochs",
+        "flip", "layer_decay", "probe_head", "max_minutes", "fit_epochs", "patience",
     }  # fmt: skip
+    assert config.flip == "auto" and config.keep_start  # never worse than where it starts
     assert "smallest class has 80 training images" in plan.reasons["freeze"]
     assert (config.max_minutes, config.fit_epochs) == (6.7, True)  # half a second per image
 
@@ -142,13 +147,13 @@ def test_every_derived_setting_is_explained_in_table_order():
     assert lines[0] == f"settings: {plan.describe()}"
     named = [line.split(":")[0].strip() for line in lines[1:]]
     assert named == ["batch_size", "lr", "freeze", "layer_decay", "probe_head", "image_size",
-                     "augment", "warmup_epochs"]  # fmt: skip
+                     "augment", "flip", "warmup_epochs", "patience"]  # fmt: skip
     assert "epochs" not in named  # chosen: nothing to explain
 
 
 def test_augmentation_is_a_preset_whose_mixing_can_be_set_on_its_own():
     plan = plan_finetune(fake_scan(80), TINY_ARCH, mixup=0.4)
-    assert plan.config.augment == replace(AugmentConfig.light(), mixup_alpha=0.4)
+    assert plan.config.augment == replace(AugmentConfig.gentle(), mixup_alpha=0.4)
     strong = plan_finetune(fake_scan(80), TINY_ARCH, augment="strong", cutmix=0.0)
     assert strong.config.augment == replace(AugmentConfig(), cutmix_alpha=0.0)
     assert plan_finetune(fake_scan(80), TINY_ARCH, grad_clip=0.0).config.grad_clip is None
@@ -161,7 +166,8 @@ def test_a_plans_values_give_the_same_plan_back():
     assert again.val_share == 0.3 and again.reasons == {}
     # The learning settings alone round-trip through their names (runtime ones are the defaults).
     rebuilt = TrainConfig(**config_fields("finetune", config_values("finetune", plan.config)))
-    assert rebuilt == replace(plan.config, max_minutes=None, fit_epochs=False)
+    # keep_start is no setting: every fine-tune plan sets it.
+    assert rebuilt == replace(plan.config, max_minutes=None, fit_epochs=False, keep_start=False)
 
 
 def test_training_from_scratch_gets_long_strongly_augmented_defaults():
@@ -176,3 +182,32 @@ def test_training_from_scratch_gets_long_strongly_augmented_defaults():
 def test_a_setting_no_command_has_is_a_bug_not_a_user_error():
     with pytest.raises(KeyError):
         plan_finetune(fake_scan(80), TINY_ARCH, arch="lite")
+
+
+def test_mirroring_is_measured_on_the_folder_unless_no_augmentation_was_asked_for():
+    plan = plan_finetune(fake_scan(80), TINY_ARCH)
+    assert plan.config.flip == "auto" and "measured on the folder" in plan.reasons["flip"]
+    off = plan_finetune(fake_scan(80), TINY_ARCH, augment="off")
+    assert off.config.flip == "off" and off.config.augment.hflip == 0.0
+    flips_only = plan_finetune(fake_scan(80), TINY_ARCH, augment="off", flip="on")
+    assert flips_only.config.augment == replace(AugmentConfig.off(), hflip=0.5)
+    never = plan_finetune(fake_scan(80), TINY_ARCH, flip="off").config.augment
+    assert never == replace(AugmentConfig.gentle(), hflip=0.0)
+
+
+def test_an_auto_mirroring_follows_the_mirror_test_and_says_what_it_measured():
+    plan = plan_finetune(fake_scan(80), TINY_ARCH)
+    symbols = resolve_flip(plan, MirrorTest(200, 0.9, 0.3, 120, 0))
+    assert symbols.config.augment.hflip == 0.0 and symbols.config.flip == "auto"
+    assert symbols.reasons["flip"].startswith("auto: never mirrored; a quick probe scored 90%")
+    photos = resolve_flip(plan, MirrorTest(200, 0.6, 0.61, 20, 22))
+    assert photos.config.augment.hflip == 0.5
+    assert photos.reasons["flip"].startswith("auto: mirrored at random")
+    assert plan.config.augment.hflip == 0.5  # the plan itself is left as it was
+
+
+def test_patience_is_a_quarter_of_the_epochs_with_a_floor():
+    assert default_patience(40) == 10 and default_patience(8) == MIN_PATIENCE
+    assert plan_finetune(fake_scan(80), TINY_ARCH).config.patience == default_patience(33)
+    assert plan_finetune(fake_scan(80), TINY_ARCH, patience=0).config.patience is None
+    assert plan_train(fake_scan(80), 32).config.patience is None  # from scratch: never

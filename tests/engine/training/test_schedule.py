@@ -8,10 +8,10 @@ from tests.engine.training.helpers import colour_images, config, fresh
 from vit_studio.engine.augment import normalize_images
 from vit_studio.engine.errors import StudioError
 from vit_studio.engine.training import train
-from vit_studio.engine.training.adapt import head_inputs
 from vit_studio.engine.training.baseline import fit_logistic_regression
 from vit_studio.engine.training.schedule import param_groups
 from vit_studio.engine.training.source import BatchSource
+from vit_studio.engine.training.start import head_inputs
 
 
 def test_each_block_learns_at_the_decay_of_the_one_above_it():

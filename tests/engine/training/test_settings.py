@@ -29,7 +29,7 @@ def test_every_setting_says_what_it_does_and_its_default_for_its_command(command
 def test_kinds_select_what_a_resumed_run_may_change():
     runtime = {entry.name for entry in settings_for(FINETUNE, RUNTIME)}
     assert runtime == {"device", "precision", "compile", "max_minutes", "fit_epochs",
-                       "val_every", "checkpoint_every"}  # fmt: skip
+                       "patience", "val_every", "checkpoint_every"}  # fmt: skip
     assert "lr" in {entry.name for entry in settings_for(FINETUNE, LEARNING)}
     assert setting("train", "layers").target == "num_layers"
     with pytest.raises(KeyError):

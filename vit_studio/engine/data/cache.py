@@ -14,6 +14,11 @@ memory).
 A rebuilt array gets a new file name and the index is replaced atomically after it, so a run still
 reading the old mapping (the GUI fine-tuning while `evaluate` runs) keeps its file, and a crash
 leaves the previous cache usable. Files no index names are removed by the next build.
+
+Several processes may ask for one folder's cache at once (the window and a CLI run): a lock file
+beside the index (`<key>.lock`, `filelock`: released by the system if its holder dies) makes them
+take turns from reading the index to mapping the result, so none removes a file another is still
+writing, and the later one reuses what the earlier one decoded.
 """
 
 from __future__ import annotations
@@ -24,20 +29,21 @@ import os
 import secrets
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+from filelock import FileLock, Timeout
 
 from vit_studio.engine.callbacks import Cancel, Progress
 from vit_studio.engine.data.checked import FileStamp, file_stamp, folder_key
 from vit_studio.engine.data.location import CACHE_DIR_VARIABLE, cache_dir
 from vit_studio.engine.data.pool import run_chunked
 from vit_studio.engine.data.scan import ImageItem, SkippedFile
-from vit_studio.engine.errors import StudioError
-from vit_studio.engine.fileio import write_text_atomic
+from vit_studio.engine.errors import Cancelled, StudioError
+from vit_studio.engine.fileio import fsync_file, write_text_atomic
 from vit_studio.engine.images import ImageFileError, open_image, resize_center_crop
 
 # Bump when the decoded pixels of a file would change (resampling, crop, colour conversion).
@@ -45,6 +51,7 @@ PREPROCESSING = "shorter side bilinear antialiased, centre square; v1"
 _INDEX_VERSION = 1
 _COPY_ROWS = 64  # rows copied per step when a build reuses an older array
 _SPARE_BYTES = 256 * 2**20  # left free on the cache's disk after a build
+_LOCK_POLL_S = 0.1  # how often a request waiting for another process's build checks for cancel
 
 
 @dataclass(frozen=True)
@@ -57,17 +64,23 @@ class CacheUse:
     reused: int
     reused_decode_seconds: float
     seconds: float
+    waited_seconds: float = 0.0  # for another process building this folder's cache
 
     def describe(self) -> str:
         """One line for people, e.g. "reused 6,000 cached images (decoding them took about
         41 s)"."""
         if not self.reused:
-            return f"decoded {self.decoded:,} images into the cache in {self.seconds:.1f} s"
-        reused = (
-            f"reused {self.reused:,} cached images (decoding them took about "
-            f"{self.reused_decode_seconds:.1f} s)"
-        )
-        return reused if not self.decoded else f"{reused}, decoded {self.decoded:,} new or changed"
+            text = f"decoded {self.decoded:,} images into the cache in {self.seconds:.1f} s"
+        else:
+            text = (
+                f"reused {self.reused:,} cached images (decoding them took about "
+                f"{self.reused_decode_seconds:.1f} s)"
+            )
+            if self.decoded:
+                text += f", decoded {self.decoded:,} new or changed"
+        if self.waited_seconds >= 0.5:
+            text += f", after waiting {self.waited_seconds:.1f} s for another run building it"
+        return text
 
 
 @dataclass(frozen=True)
@@ -126,21 +139,26 @@ def cache_parts(
         raise StudioError("no images to load; add images to the class folders")
     folder = Path(root) if root is not None else _common_folder(items)
     started = time.monotonic()
-    build = _Build(folder, size, items)
-    build.run(progress, cancel, workers)
-    kept = [k for k, item in enumerate(items) if build.failures.get(k) is None]
-    if not kept:
-        raise StudioError(
-            f"none of the {len(items)} images could be decoded (first: {items[0].path}); check "
-            "that the dataset folder is still there and rescan it"
-        )
-    images = torch.from_numpy(build.open())
+    directory = cache_dir("images")
+    key = f"{folder_key(folder)}-{size}px"
+    # Mapped before the lock is let go: the next build may remove any file its index does not name.
+    with _turn(directory / f"{key}.lock", cancel) as waited:
+        build = _Build(directory, key, size, items)
+        build.run(progress, cancel, workers)
+        kept = [k for k, item in enumerate(items) if build.failures.get(k) is None]
+        if not kept:
+            raise StudioError(
+                f"none of the {len(items)} images could be decoded (first: {items[0].path}); "
+                "check that the dataset folder is still there and rescan it"
+            )
+        images = torch.from_numpy(build.open())
     use = CacheUse(
         file=build.data_file,
         decoded=build.decoded,
         reused=build.reused,
         reused_decode_seconds=build.reused * build.seconds_per_image,
         seconds=time.monotonic() - started,
+        waited_seconds=waited,
     )
     cached, start, row = [], 0, 0
     for part in parts:
@@ -158,14 +176,38 @@ def cache_parts(
     return cached
 
 
+@contextlib.contextmanager
+def _turn(lock_path: Path, cancel: Cancel | None) -> Iterator[float]:
+    """Hold the cache's lock (waiting for another process's build, and honouring `cancel` while
+    waiting); yields the seconds waited."""
+    lock = FileLock(lock_path)
+    started = time.monotonic()
+    while True:
+        try:
+            lock.acquire(timeout=_LOCK_POLL_S)
+            break
+        except Timeout:
+            if cancel is not None and cancel():
+                raise Cancelled("stopped while another run was building the image cache") from None
+        except OSError as exc:
+            raise StudioError(
+                f"{lock_path.parent}: cannot write the image cache ({exc.strerror or exc}); set "
+                f"{CACHE_DIR_VARIABLE} to a folder you may write"
+            ) from exc
+    try:
+        yield time.monotonic() - started
+    finally:
+        lock.release()
+
+
 class _Build:
     """One request against one folder's cache: what to reuse, what to decode, and the result."""
 
-    def __init__(self, folder: Path, size: int, items: Sequence[ImageItem]) -> None:
+    def __init__(self, directory: Path, key: str, size: int, items: Sequence[ImageItem]) -> None:
         self.size = size
         self.items = items
-        self.directory = cache_dir("images")
-        self.key = f"{folder_key(folder)}-{size}px"
+        self.directory = directory
+        self.key = key
         self.index_path = self.directory / f"{self.key}.json"
         self.names = [os.path.abspath(item.path) for item in items]
         self.stamps = [file_stamp(item.path) for item in items]
@@ -249,6 +291,9 @@ class _Build:
             buffer.flush()
             del buffer
             os.truncate(data_file, kept * row_bytes)
+            # On the disk before the index names it: after a power cut, an index pointing at
+            # rows that never reached the disk would hand out black images as if decoded.
+            fsync_file(data_file)
             self._save_index(data_file, [k for k in candidates if k not in self.failures])
         except BaseException:
             data_file.unlink(missing_ok=True)

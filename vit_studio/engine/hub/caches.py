@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import os
 import re
-import uuid
 from pathlib import Path
 
 from vit_studio.engine.checkpoints.discovery import (
     default_hf_hub_cache,
     default_torch_hub_checkpoints,
 )
+from vit_studio.engine.fileio import durable_replace, fsync_folder, write_text_atomic
 from vit_studio.engine.hub.catalogue import TORCHVISION, CatalogueEntry
 
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
@@ -89,11 +89,8 @@ def write_ref(repo_id: str, revision: str, commit: str) -> None:
     if revision == commit:
         return
     ref = repo_folder(repo_id) / "refs" / revision
-    ref.parent.mkdir(parents=True, exist_ok=True)
     # A reader (another tool) never sees half a ref: written aside, then renamed.
-    tmp = ref.with_name(f"{ref.name}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_text(commit, encoding="utf-8")
-    os.replace(tmp, ref)
+    write_text_atomic(ref, commit, "the hub cache's reference")
 
 
 def link_into_snapshot(repo_id: str, commit: str, filename: str, blob: Path) -> Path:
@@ -107,7 +104,9 @@ def link_into_snapshot(repo_id: str, commit: str, filename: str, blob: Path) -> 
     try:
         os.symlink(os.path.relpath(blob, target.parent), target)
     except OSError:
-        os.replace(blob, target)
+        durable_replace(blob, target)
+    else:
+        fsync_folder(target.parent)
     return target
 
 

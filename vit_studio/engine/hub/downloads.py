@@ -39,6 +39,7 @@ from vit_studio import __version__
 from vit_studio.engine.callbacks import Cancel, Progress
 from vit_studio.engine.checkpoints.discovery import default_hf_hub_cache
 from vit_studio.engine.errors import Cancelled, StudioError, user_error
+from vit_studio.engine.fileio import durable_replace
 from vit_studio.engine.hub import caches
 from vit_studio.engine.hub.catalogue import TORCHVISION, CatalogueEntry
 
@@ -238,7 +239,7 @@ def _fetch(
     if remote.size is None or start < remote.size:
         _transfer(remote, entry, start, done_before, total, progress, cancel)
     _verify(remote, entry)
-    os.replace(remote.partial, remote.final)
+    durable_replace(remote.partial, remote.final)
 
 
 def _transfer(

@@ -19,6 +19,9 @@ The modules, one concern each:
     pipeline    a run from a request: scan, plan, prepare or resume, run (CLI and GUI alike)
     presets     named architectures, new models, dataset statistics, default learning rate
     adapt       preparing a trained model to fine-tune: new head, image size, freezing
+    class_match which of a model's classes a folder's class folders are, by name
+    start       where a fine-tune starts: the base model's own head or a probe, the better
+    mirror_test whether mirroring changes what a folder's images show (the flip setting)
     precision   precision settings and the autocast dtype they mean on a device
     config      `TrainConfig` and the settings a resumed run may change
     progress    step and epoch reports, callbacks, output paths, the result of a run
@@ -26,7 +29,9 @@ The modules, one concern each:
     evaluation  `evaluate` and `EvalResult`; the shared eval-mode prediction pass
     checkpoint  the resumable checkpoint: save, load, check, RNG states
     schedule    learning rate per step, weight-decay groups, epoch seeds, fitting a time budget
-    outputs     the files a run writes: best model, metrics history
+    outputs     the files a run writes: best model, metrics history and how it ended;
+                runs that did not end
+    report      the --report page: controls, classes, confusion, largest losses
     steps       the optimiser of a run and one optimisation step
     validation  validating during a run (sharded over torchrun's processes)
     distributed several processes (torchrun): process group, batch shares, collectives

@@ -13,7 +13,7 @@ from torchvision.models import VisionTransformer
 
 from vit_studio.engine.errors import StudioError
 from vit_studio.engine.model import ModelMeta, StudioModel, make_model
-from vit_studio.engine.training.baseline import fit_logistic_regression
+from vit_studio.engine.training.class_match import match_class_names
 
 
 def interpolate_pos_embedding(pos_embedding: torch.Tensor, grid_size: int) -> torch.Tensor:
@@ -40,8 +40,11 @@ def prepare_finetune(
 ) -> StudioModel:
     """A copy of `base` ready to fine-tune on `class_names` (the base model is left untouched).
 
-    The head is replaced by a zero-initialised one with one output per class (zero logits: the
-    first steps start from a uniform guess instead of the base's classes). A new `image_size`
+    The head is replaced by one with one output per class: where every class is one of the base
+    model's (names matched as `vit-studio evaluate` matches them, `class_match`), its rows are the
+    base model's own for those classes, so the new model is the base model restricted to the
+    folder's classes (the provenance's `head_from_base` lists them); otherwise it is zero
+    (uniform guesses; `start.choose_start` fits it to the frozen features). A new `image_size`
     (a multiple of the patch size) resizes the position embeddings bicubically over the patch
     grid and updates the architecture and preprocessing. `freeze` is applied as in
     `apply_freeze`.
@@ -50,10 +53,16 @@ def prepare_finetune(
         raise StudioError("no class names to fine-tune on; point at a folder with class subfolders")
     module = copy.deepcopy(base.module)
     arch = base.arch
-    in_features = module.heads.head.in_features
-    module.heads.head = nn.Linear(in_features, len(class_names)).to(base.device)
-    nn.init.zeros_(module.heads.head.weight)
-    nn.init.zeros_(module.heads.head.bias)
+    base_head = module.heads.head
+    head = nn.Linear(base_head.in_features, len(class_names)).to(base.device)
+    nn.init.zeros_(head.weight)
+    nn.init.zeros_(head.bias)
+    rows = match_class_names(class_names, base.meta.class_names) if arch.has_classifier else None
+    if rows is not None:
+        with torch.no_grad():
+            head.weight.copy_(base_head.weight[list(rows)])
+            head.bias.copy_(base_head.bias[list(rows)])
+    module.heads.head = head
     arch = replace(arch, num_classes=len(class_names))
 
     pre = base.meta.preprocessing
@@ -77,7 +86,8 @@ def prepare_finetune(
         name=base.meta.name,
         class_names=tuple(class_names),
         preprocessing=pre,
-        provenance={"finetuned_from": base.meta.name},
+        provenance={"finetuned_from": base.meta.name}
+        | ({"head_from_base": list(rows)} if rows is not None else {}),
     )
     return make_model(module, arch, meta)
 
@@ -116,41 +126,3 @@ def _trainable_blocks(freeze: str, num_layers: int) -> int:
         f"freeze '{freeze}' is not understood; use none, backbone, or the number of last blocks "
         f"to train (0 to {num_layers})"
     )
-
-
-# L2 of the linear probe, on its mean cross-entropy: a few hundred images must not be memorised.
-PROBE_L2 = 1e-2
-
-
-@torch.no_grad()
-def head_inputs(module: VisionTransformer, source, prepare, batch_size: int) -> torch.Tensor:
-    """What the head sees for every image of `source` (a `BatchSource`), in eval mode: [N, D]."""
-    was_training = module.training
-    module.eval()
-    captured: list[torch.Tensor] = []
-    hook = module.heads.head.register_forward_pre_hook(
-        lambda _head, inputs: captured.append(inputs[0].float().cpu())
-    )
-    try:
-        for start in range(0, len(source), batch_size):
-            index = torch.arange(start, min(start + batch_size, len(source)),
-                                 device=source.index_device)  # fmt: skip
-            images, _labels = source.batch(index)
-            module(prepare(images))
-    finally:
-        hook.remove()
-        module.train(was_training)
-    return torch.cat(captured)
-
-
-def fit_head(module: VisionTransformer, source, prepare, batch_size: int) -> None:
-    """Fit the head as a linear probe: logistic regression on the frozen features of the
-    training images (LP-FT, Kumar et al. 2022), so fine-tuning starts from a head that fits."""
-    features = head_inputs(module, source, prepare, batch_size)
-    labels = source.labels.cpu()
-    head = module.heads.head
-    with torch.enable_grad():
-        weight, bias = fit_logistic_regression(features, labels, head.out_features, PROBE_L2)
-    with torch.no_grad():
-        head.weight.copy_(weight.to(head.weight))
-        head.bias.copy_(bias.to(head.bias))

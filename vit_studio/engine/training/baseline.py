@@ -58,7 +58,7 @@ def fit_logistic_regression(
 def pixel_baseline(train: CachedImages, test: CachedImages, num_classes: int) -> float:
     """Top-1 accuracy on `test` of logistic regression fitted to `train`'s raw pixels (to at
     most `MAX_IMAGES` of them, taken evenly from the classes, so a large folder stays quick)."""
-    keep = _even_subset(train.labels, MAX_IMAGES, num_classes)
+    keep = even_subset(train.labels, MAX_IMAGES, num_classes)
     features = torch.cat([pixel_features(train.images[chunk]) for chunk in keep.split(_CHUNK)])
     with torch.enable_grad():
         mean, std = features.mean(0), features.std(0).clamp_min(1e-3)
@@ -73,7 +73,7 @@ def pixel_baseline(train: CachedImages, test: CachedImages, num_classes: int) ->
     return correct / len(test.labels)
 
 
-def _even_subset(labels: torch.Tensor, limit: int, num_classes: int) -> torch.Tensor:
+def even_subset(labels: torch.Tensor, limit: int, num_classes: int) -> torch.Tensor:
     """Indices of at most `limit` items, the first of each class in turn."""
     if len(labels) <= limit:
         return torch.arange(len(labels))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from vit_studio.engine.augment import AugmentConfig
+from vit_studio.engine.augment import FLIP_CHOICES, AugmentConfig
 from vit_studio.engine.errors import StudioError
 from vit_studio.engine.training.precision import PRECISIONS
 
@@ -17,6 +17,7 @@ RUNTIME_FIELDS = frozenset(
         "compile",
         "max_minutes",
         "fit_epochs",
+        "patience",
         "log_every",
         "step_metrics",
         "val_every",
@@ -38,6 +39,9 @@ class TrainConfig:
     label_smoothing: float = 0.1
     grad_clip: float | None = 1.0  # max global gradient norm; None: no clipping
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    # How mirroring was chosen (FLIP_CHOICES; None: as the augmentation preset has it). "auto"
+    # is decided on the folder when the run is prepared, into `augment.hflip`.
+    flip: str | None = None
     seed: int = 0
     freeze: str = "none"  # see `apply_freeze`
     # Layer-wise learning-rate decay: block i of L learns at lr · decay^(L - i), the patch and
@@ -46,6 +50,9 @@ class TrainConfig:
     # Before the first step, fit the new head as a linear probe on the frozen features of the
     # (unaugmented) training images, so fine-tuning starts from a head that already fits.
     probe_head: bool = False
+    # Validate the model before the first step and keep it unless an epoch beats it (a fine-tune
+    # never ends worse on validation than where it started: `training.start`).
+    keep_start: bool = False
     device: str = "auto"
     precision: str = "auto"  # auto: bf16 autocast on CUDA (fp16 + scaler without bf16), fp32 else
     compile: bool = False  # torch.compile model and augmentation: for long GPU runs (~30 s start)
@@ -53,6 +60,9 @@ class TrainConfig:
     # With max_minutes: once a few epochs are timed, cut `epochs` to what fits the budget, so the
     # cosine schedule ends inside it instead of being stopped halfway down.
     fit_epochs: bool = False
+    # Stop when validation has not improved for this many epochs (the best model is kept);
+    # None: never stop early.
+    patience: int | None = None
     val_every: int = 1
     checkpoint_every: int = 1
     log_every: int = 50  # steps between reads of the loss from the device
@@ -75,6 +85,12 @@ class TrainConfig:
             )
         if self.max_minutes is not None and self.max_minutes <= 0:
             raise StudioError(f"max_minutes must be positive, not {self.max_minutes}")
+        if self.flip is not None and self.flip not in FLIP_CHOICES:
+            raise StudioError(
+                f"flip '{self.flip}' is unknown; choose one of {', '.join(FLIP_CHOICES)}"
+            )
+        if self.patience is not None and self.patience < 1:
+            raise StudioError(f"patience must be at least 1 epoch, not {self.patience}")
         if self.fit_epochs and self.max_minutes is None:
             raise StudioError(
                 "fitting the epochs to a time budget needs the budget: give max_minutes "

@@ -23,8 +23,61 @@ from vit_studio.engine.data import CachedImages, FolderScan, ImageItem, cache_im
 from vit_studio.engine.device import resolve_device
 from vit_studio.engine.errors import Cancelled, StudioError
 from vit_studio.engine.model import StudioModel
+from vit_studio.engine.training.class_match import match_class_names
 from vit_studio.engine.training.precision import autocast_dtype
 from vit_studio.engine.training.source import BatchSource, check_labels
+
+
+@dataclass(frozen=True)
+class Loss:
+    """One image's cross-entropy, and what the model made of it."""
+
+    index: int  # into the images scored
+    true_class: int
+    predicted: int
+    probability: float  # of the predicted class
+    true_probability: float  # of the true class
+    loss: float  # -log(true_probability)
+
+    @property
+    def wrong(self) -> bool:
+        return self.predicted != self.true_class
+
+
+def mcnemar_z(only_first: int, only_second: int) -> float:
+    """McNemar's statistic for two classifiers on the same images: how many more images only the
+    first gets right than only the second, in standard deviations (0 when none differ)."""
+    pairs = only_first + only_second
+    return (only_first - only_second) / math.sqrt(pairs) if pairs else 0.0
+
+
+def beats(right: np.ndarray, other_right: np.ndarray, z: float) -> bool:
+    """Whether a classifier right on `right` (bool per image) is clearly better than one right on
+    `other_right`, the same images: right on more of them, by a McNemar statistic of at least
+    `z` (the images both get right or wrong say nothing about which is better)."""
+    gained = int((right & ~other_right).sum())
+    lost = int((~right & other_right).sum())
+    return gained > lost and mcnemar_z(gained, lost) >= z
+
+
+def top_losses(probabilities: np.ndarray, labels: np.ndarray, limit: int) -> tuple[Loss, ...]:
+    """The `limit` images with the largest loss, largest first (fastai's top losses): the ones
+    the model gets most wrong, or right with the least confidence. Ties keep image order."""
+    true = probabilities[np.arange(len(labels)), labels].astype(np.float64)
+    losses = -np.log(np.clip(true, 1e-12, None))
+    order = np.argsort(-losses, kind="stable")[:limit]
+    predicted = probabilities.argmax(1)
+    return tuple(
+        Loss(
+            index=int(k),
+            true_class=int(labels[k]),
+            predicted=int(predicted[k]),
+            probability=float(probabilities[k, predicted[k]]),
+            true_probability=float(true[k]),
+            loss=float(losses[k]),
+        )
+        for k in order
+    )
 
 
 @dataclass(frozen=True)
@@ -57,6 +110,10 @@ class EvalResult:
     def support(self) -> np.ndarray:
         """Images per true class."""
         return np.bincount(self.labels, minlength=len(self.class_names))
+
+    def top_losses(self, limit: int) -> tuple[Loss, ...]:
+        """The images with the largest loss, largest first (see `top_losses`)."""
+        return top_losses(self.probabilities, self.labels, limit)
 
     @property
     def per_class_accuracy(self) -> np.ndarray:
@@ -174,16 +231,24 @@ def evaluate_folder(
 
 
 def items_for_model(scan: FolderScan, model: StudioModel) -> list[ImageItem]:
-    """The images to score, labelled with the model's class indices (matched by name)."""
-    index = {name: k for k, name in enumerate(model.meta.class_names)}
-    unknown = [name for name in scan.class_names if name not in index]
-    if unknown:
+    """The images to score, labelled with the model's class indices (matched by name, as
+    `class_match` matches them: `cats` is `cat`)."""
+    model_classes = model.meta.class_names
+    matched = match_class_names(scan.class_names, model_classes)
+    if matched is None:
+        unknown = [
+            name for name in scan.class_names if match_class_names((name,), model_classes) is None
+        ]
+        what = (
+            f"class folders {', '.join(unknown)} are not classes of the model"
+            if unknown
+            else "two class folders name the same class of the model"
+        )
         raise StudioError(
-            f"{scan.root}: class folders {', '.join(unknown)} are not classes of the model "
-            f"({', '.join(model.meta.class_names[:10])}...); rename or remove them"
+            f"{scan.root}: {what} ({', '.join(model_classes[:10])}...); rename or remove them"
         )
     items = scan.val if scan.has_val_folder else scan.train + scan.val
-    return [ImageItem(item.path, index[scan.class_names[item.label]]) for item in items]
+    return [ImageItem(item.path, matched[item.label]) for item in items]
 
 
 @torch.no_grad()

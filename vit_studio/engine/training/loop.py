@@ -35,7 +35,7 @@ from vit_studio.engine.callbacks import Cancel
 from vit_studio.engine.device import device_label, resolve_device
 from vit_studio.engine.errors import StudioError
 from vit_studio.engine.model import StudioModel
-from vit_studio.engine.training.adapt import apply_freeze, fit_head
+from vit_studio.engine.training.adapt import apply_freeze
 from vit_studio.engine.training.checkpoint import (
     TrainCheckpoint,
     check_resumable,
@@ -44,7 +44,7 @@ from vit_studio.engine.training.checkpoint import (
 )
 from vit_studio.engine.training.config import TrainConfig
 from vit_studio.engine.training.distributed import current
-from vit_studio.engine.training.evaluation import EvalResult, finite_or_none
+from vit_studio.engine.training.evaluation import EvalResult, beats, finite_or_none
 from vit_studio.engine.training.outputs import RunFiles
 from vit_studio.engine.training.precision import autocast_dtype
 from vit_studio.engine.training.progress import (
@@ -62,6 +62,7 @@ from vit_studio.engine.training.schedule import (
     lr_at,
 )
 from vit_studio.engine.training.source import BatchSource, check_labels
+from vit_studio.engine.training.start import StartingPoint, choose_start
 from vit_studio.engine.training.steps import (
     make_optimizer,
     make_scaler,
@@ -75,6 +76,9 @@ if TYPE_CHECKING:
 
 # A step report is also due when this long has passed, so slow CPU runs still show progress.
 _REPORT_SECONDS = 2.0
+# How clearly a fine-tuned epoch must beat the starting model on validation to replace it (see
+# `_Run._beats_start`): one standard deviation of McNemar's statistic.
+START_MARGIN_Z = 1.0
 
 
 def train(
@@ -166,7 +170,12 @@ class _Run:
 
         self.history: list[EpochInfo] = []
         self.best_acc: float | None = None
+        self.best_loss: float | None = None  # of the best epoch: breaks ties of accuracy
+        # Which validation images the starting model (kept as epoch 0) gets right: an epoch
+        # replaces it only by being right on clearly more of them (`_beats_start`).
+        self.start_right: np.ndarray | None = None
         self.best_epoch: int | None = None
+        self.start: StartingPoint | None = None
         self.start_epoch = 0
         self.earlier_seconds = 0.0
 
@@ -179,10 +188,37 @@ class _Run:
         torch.manual_seed(config.seed)
         np.random.seed(config.seed % 2**32)
         random.seed(config.seed)
-        if config.probe_head:
-            fit_head(self.module, self.train_source, plain_inputs(self.model), 2 * self.batch_size)
-            _note(self.callbacks, "fitted the new head to the frozen features (linear probe)")
+        if config.probe_head or self._has_base_head:
+            self.start = choose_start(
+                self.module, self.train_source, self.val_source, plain_inputs(self.model),
+                2 * self.batch_size, has_base_head=self._has_base_head,
+                fit_probe=config.probe_head,
+            )  # fmt: skip
+            self.provenance["start"] = self.start.record()
+            _note(self.callbacks, self.start.describe())
         self._make_optimizer()
+        if config.keep_start and self.val_source is not None:
+            self._keep_start()
+        if self.callbacks.on_start is not None:
+            self.callbacks.on_start(self.start)
+
+    @property
+    def _has_base_head(self) -> bool:
+        return "head_from_base" in self.model.meta.provenance
+
+    def _keep_start(self) -> None:
+        """Validate the model before the first step and keep it (epoch 0) until an epoch beats
+        it: a fine-tune ends no worse on validation than where it started."""
+        result = self._validate()
+        if self.callbacks.on_validated is not None:
+            self.callbacks.on_validated(result)
+        self.best_acc, self.best_loss, self.best_epoch = result.accuracy, result.loss, 0
+        self.start_right = result.predictions == result.labels
+        if self.files is not None:
+            self.files.save_model(
+                self.model, self.module, self.config, 0, result.accuracy, self.provenance,
+                self.device, world_size=self.group.world_size,
+            )  # fmt: skip
 
     def restore(self, checkpoint: TrainCheckpoint) -> None:
         check_resumable(checkpoint, self.config, self.model)
@@ -205,6 +241,9 @@ class _Run:
         restore_rng_states(state["rng"])
         self.history = list(checkpoint.history)
         self.best_acc, self.best_epoch = state["best_val_acc"], state["best_epoch"]
+        self.best_loss = state.get("best_val_loss")
+        start_right = state.get("start_right")
+        self.start_right = None if start_right is None else np.array(start_right, dtype=bool)
         self.start_epoch = checkpoint.epoch
         self.earlier_seconds = checkpoint.seconds
         if self.files is not None:
@@ -255,18 +294,18 @@ class _Run:
                         "from the last completed epoch",
                     )
                 break
-            if self._finish_epoch(epoch, epoch_started):
-                status = RunStatus.TIME_BUDGET
-                _note(
-                    self.callbacks,
-                    f"time budget of {config.max_minutes:g} min reached after epoch {epoch + 1}",
-                )
+            stopped = self._finish_epoch(epoch, epoch_started)
+            if stopped is not None:
+                status = stopped
+                _note(self.callbacks, self._stop_note(stopped, epoch + 1))
                 break
             epoch_seconds.append(time.monotonic() - epoch_started)
             if config.fit_epochs and len(epoch_seconds) > FIT_TIMED_EPOCHS:
                 timed = epoch_seconds[1:]
                 self._fit_epochs(epoch + 1, sum(timed) / len(timed))
             epoch += 1
+        if self.files is not None:
+            self.files.record_end(status, self.history[-1].epoch if self.history else 0)
         return TrainResult(
             status=status,
             epochs_completed=self.history[-1].epoch if self.history else 0,
@@ -275,6 +314,16 @@ class _Run:
             history=tuple(self.history),
             paths=self.paths,
             seconds=self._elapsed(),
+            start=self.start or _recorded_start(self.provenance),
+        )
+
+    def _stop_note(self, status: RunStatus, done: int) -> str:
+        if status == RunStatus.TIME_BUDGET:
+            return f"time budget of {self.config.max_minutes:g} min reached after epoch {done}"
+        kept = "the starting model" if self.best_epoch == 0 else f"epoch {self.best_epoch}"
+        return (
+            f"stopped early after epoch {done}: validation has not improved for "
+            f"{done - (self.best_epoch or 0)} epochs (patience {self.config.patience}); kept {kept}"
         )
 
     def _fit_epochs(self, done: int, epoch_seconds: float) -> None:
@@ -409,8 +458,9 @@ class _Run:
         if self.callbacks.on_step is not None:
             self.callbacks.on_step(info)
 
-    def _finish_epoch(self, epoch: int, epoch_started: float) -> bool:
-        """Validate, save and report a completed epoch; True when the time budget ends the run."""
+    def _finish_epoch(self, epoch: int, epoch_started: float) -> RunStatus | None:
+        """Validate, save and report a completed epoch; why the run ends here, if it does (the
+        time budget, or validation no better for `patience` epochs)."""
         config = self.config
         train_seconds = time.monotonic() - epoch_started
         done = epoch + 1
@@ -424,9 +474,9 @@ class _Run:
             result = self._validate()
             if self.callbacks.on_validated is not None:
                 self.callbacks.on_validated(result)
-        improved = result is not None and (self.best_acc is None or result.accuracy > self.best_acc)
+        improved = result is not None and self._better(result)
         if improved:
-            self.best_acc, self.best_epoch = result.accuracy, done
+            self.best_acc, self.best_loss, self.best_epoch = result.accuracy, result.loss, done
         checkpoint = done % config.checkpoint_every == 0 or last or out_of_time
         # Without validation data the latest model is the one kept.
         keep = improved or (self.val_source is None and checkpoint)
@@ -451,15 +501,42 @@ class _Run:
         if self.files is not None:
             if keep:
                 self.files.save_model(
-                    self.model, self.module, self.config, info, self.provenance, self.device,
-                    world_size=self.group.world_size,
+                    self.model, self.module, self.config, done, info.val_acc, self.provenance,
+                    self.device, world_size=self.group.world_size,
                 )  # fmt: skip
             if checkpoint:
                 self._save_checkpoint(done)
             self.files.record({"kind": "epoch"} | info.record())
         if self.callbacks.on_epoch is not None:
             self.callbacks.on_epoch(info)
-        return out_of_time
+        if out_of_time:
+            return RunStatus.TIME_BUDGET
+        patience = config.patience
+        waited = done - self.best_epoch if self.best_epoch is not None else 0
+        if patience and not last and result is not None and waited >= patience:
+            return RunStatus.EARLY_STOPPED
+        return None
+
+    def _better(self, result: EvalResult) -> bool:
+        """Whether `result` beats the best so far: more accurate, or as accurate with a lower
+        loss (a few hundred validation images often tie on accuracy); the starting model only by
+        `_beats_start`."""
+        if self.start_right is not None and not self._beats_start(result):
+            return False
+        if self.best_acc is None or result.accuracy > self.best_acc:
+            return True
+        loss = self.best_loss
+        # A tie with the starting model keeps it: a lower loss alone is no reason to fine-tune.
+        tie_broken = self.best_epoch != 0 and loss is not None and result.loss < loss
+        return result.accuracy == self.best_acc and tie_broken
+
+    def _beats_start(self, result: EvalResult) -> bool:
+        """Whether `result` is right on clearly more validation images than the starting model:
+        McNemar's statistic over the images only one of them gets right at least
+        `START_MARGIN_Z` (a folder the base model already knows is seldom improved by a few
+        hundred images, and a change of an image or two is noise)."""
+        right = result.predictions == result.labels
+        return beats(right, self.start_right, START_MARGIN_Z)
 
     def _validate(self) -> EvalResult:
         return validate(
@@ -480,6 +557,8 @@ class _Run:
             scaler=self.scaler,
             history=self.history,
             best_val_acc=self.best_acc,
+            best_val_loss=self.best_loss,
+            start_right=None if self.start_right is None else self.start_right.tolist(),
             best_epoch=self.best_epoch,
             provenance=self.provenance,
             seconds=self._elapsed(),
@@ -488,6 +567,12 @@ class _Run:
     def _elapsed(self) -> float:
         """The run's wall time: earlier sessions' (a resumed run) and this one's."""
         return self.earlier_seconds + time.monotonic() - self.started
+
+
+def _recorded_start(provenance: dict[str, Any]) -> StartingPoint | None:
+    """The starting point a resumed run recorded when it began."""
+    recorded = provenance.get("start")
+    return StartingPoint(**recorded) if isinstance(recorded, dict) else None
 
 
 def _note(callbacks: TrainCallbacks, message: str) -> None:

@@ -22,6 +22,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from vit_studio.engine.augment import FLIP_AUTO
 from vit_studio.engine.callbacks import Cancel, StageProgress
 from vit_studio.engine.checkpoints import load_model
 from vit_studio.engine.data import (
@@ -39,6 +40,7 @@ from vit_studio.engine.training.baseline import pixel_baseline
 from vit_studio.engine.training.checkpoint import TrainCheckpoint, load_checkpoint
 from vit_studio.engine.training.config import TrainConfig
 from vit_studio.engine.training.loop import train
+from vit_studio.engine.training.mirror_test import mirror_test
 from vit_studio.engine.training.plan import (
     DEFAULT_VAL_SHARE,
     SPLIT_SEED,
@@ -46,6 +48,7 @@ from vit_studio.engine.training.plan import (
     config_values,
     plan_finetune,
     plan_train,
+    resolve_flip,
 )
 from vit_studio.engine.training.presets import dataset_mean_std, new_model, preset_arch
 from vit_studio.engine.training.progress import TrainCallbacks, TrainPaths, TrainResult
@@ -109,7 +112,9 @@ class PrepareCallbacks:
     """What `prepare_run` reports while it works (plain callables, on the caller's thread)."""
 
     on_scanned: Callable[[FolderScan], None] | None = None
-    on_planned: Callable[[RunPlan], None] | None = None  # not for a resumed run
+    # Not for a resumed run; once the images are loaded, so that what was measured on them (the
+    # mirroring of `flip` auto) is part of the plan.
+    on_planned: Callable[[RunPlan], None] | None = None
     progress: StageProgress | None = None  # (what, done, total) while checking and loading
 
 
@@ -289,7 +294,6 @@ def _prepare_new(
     name = request.paths.model.stem
     if base is not None:
         plan = plan_finetune(scan, base.arch, **_planned(request))
-        _call(callbacks.on_planned, plan)
         model = with_meta(
             prepare_finetune(base, scan.class_names, image_size=plan.image_size), name=name
         )
@@ -303,7 +307,6 @@ def _prepare_new(
         }
         arch = preset_arch(chosen["arch"], len(scan.class_names), **shape)
         plan = plan_train(scan, arch.image_size, **_planned(request))
-        _call(callbacks.on_planned, plan)
         train_images, val_images = cache_split(
             scan, arch.image_size, progress=callbacks.progress, cancel=cancel
         )
@@ -314,6 +317,10 @@ def _prepare_new(
         description = (
             f"ViT '{chosen['arch']}', {arch.describe()}, {model.num_parameters():,} parameters"
         )
+    if plan.config.flip == FLIP_AUTO:
+        labels = train_images.labels
+        plan = resolve_flip(plan, mirror_test(train_images.images, labels, len(scan.class_names)))
+    _call(callbacks.on_planned, plan)
     data: dict[str, Any] = {"val_share": plan.val_share, "split_seed": SPLIT_SEED}
     if base_path is not None:
         data["base_model"] = str(base_path)

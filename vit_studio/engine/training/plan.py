@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from vit_studio.engine.augment import AugmentConfig
+from vit_studio.engine.augment import FLIP_AUTO, FLIP_OFF, FLIP_ON, AugmentConfig
 from vit_studio.engine.errors import StudioError
 from vit_studio.engine.model import ViTArch
 from vit_studio.engine.training.config import TrainConfig
@@ -41,10 +41,11 @@ from vit_studio.engine.training.settings import (
 
 if TYPE_CHECKING:
     from vit_studio.engine.data import FolderScan
+    from vit_studio.engine.training.mirror_test import MirrorTest
 
 SPLIT_SEED = 0  # the validation split is fixed per folder; the training seed varies only training
 DEFAULT_VAL_SHARE = 0.2
-DEFAULT_AUGMENT = {TRAIN: "strong", FINETUNE: "light"}
+DEFAULT_AUGMENT = {TRAIN: "strong", FINETUNE: "gentle"}
 TRAIN_EPOCHS = 100
 TRAIN_BATCH = 128
 TARGET_STEPS = 400
@@ -57,8 +58,13 @@ LAYER_DECAY = 0.75  # each block learns at this fraction of the rate of the one 
 FINETUNE_LR, HEAD_LR = 1e-3, 5e-4
 # The time budget of derived epochs: 600 images in 5 min; small folders get the 5 min too.
 BUDGET_SECONDS_PER_IMAGE, MIN_BUDGET_MINUTES = 0.5, 5.0
+# Patience of a fine-tune: this share of its epochs without a better validation, at least the
+# minimum (tiny folders validate on a few images, whose accuracy jumps about).
+PATIENCE_SHARE, MIN_PATIENCE = 0.25, 5
 # Settings that go into TrainConfig other than one for one.
-_AUGMENT_SETTINGS = ("augment", "mixup", "cutmix")
+_AUGMENT_SETTINGS = ("augment", "mixup", "cutmix", "flip")
+# The hflip of a flip setting; auto keeps the preset's until the folder is measured.
+_MIRROR = {FLIP_ON: 0.5, FLIP_OFF: 0.0}
 
 
 @dataclass(frozen=True)
@@ -122,32 +128,40 @@ def config_values(command: str, config: TrainConfig) -> dict[str, Any]:
     }
     return values | {
         "augment": config.augment.preset_name() or DEFAULT_AUGMENT[command],
+        "flip": config.flip or (FLIP_ON if config.augment.hflip else FLIP_OFF),
         "mixup": config.augment.mixup_alpha,
         "cutmix": config.augment.cutmix_alpha,
         "grad_clip": config.grad_clip or 0.0,
+        "patience": config.patience or 0,
     }
 
 
 def config_fields(command: str, values: Mapping[str, Any]) -> dict[str, Any]:
     """The `TrainConfig` fields that the learning and runtime settings in `values` set.
 
-    Augmentation is a preset (`augment`, default the command's) whose Mixup and CutMix are
-    replaced where given; a gradient clip of 0 means none.
+    Augmentation is a preset (`augment`, default the command's) whose Mixup, CutMix and
+    mirroring are replaced where given (`flip` auto keeps the preset's mirroring until the run
+    measures the folder: `resolve_flip`); a gradient clip or a patience of 0 means none.
     """
     fields: dict[str, Any] = {}
     for entry in settings_for(command, LEARNING, RUNTIME):
         if entry.name in values and entry.name not in _AUGMENT_SETTINGS:
             fields[entry.target] = values[entry.name]
-    if "grad_clip" in fields:
-        fields["grad_clip"] = fields["grad_clip"] or None
+    for name in ("grad_clip", "patience"):
+        if name in fields:
+            fields[name] = fields[name] or None
     if any(name in values for name in _AUGMENT_SETTINGS):
         augment = AugmentConfig.preset(values.get("augment", DEFAULT_AUGMENT[command]))
-        mixing = {
+        changed = {
             field: values[name]
             for name, field in (("mixup", "mixup_alpha"), ("cutmix", "cutmix_alpha"))
             if name in values
         }
-        fields["augment"] = replace(augment, **mixing)
+        flip = values.get("flip")
+        if flip in _MIRROR:
+            changed["hflip"] = _MIRROR[flip]
+        fields["augment"] = replace(augment, **changed)
+        fields["flip"] = flip
     return fields
 
 
@@ -190,8 +204,9 @@ class _Planner:
             self.reasons[name] = reason
         return self.values[name]
 
-    def plan(self, image_size: int) -> RunPlan:
-        fields = config_fields(self.command, self.values)
+    def plan(self, image_size: int, **fixed: Any) -> RunPlan:
+        """The plan of the values picked; `fixed`: `TrainConfig` fields no setting gives."""
+        fields = config_fields(self.command, self.values) | fixed
         share = self.values.get("val_share", DEFAULT_VAL_SHARE)
         return RunPlan(
             command=self.command,
@@ -269,12 +284,49 @@ def plan_finetune(scan: FolderScan, base_arch: ViTArch, **given: Any) -> RunPlan
         "5% of the epochs (at most 10): the new head's first large gradients do not shake the "
         "pre-trained layers",
     )
-    pick(
+    augment = pick(
         "augment",
         DEFAULT_AUGMENT[FINETUNE],
-        "random crops and flips: they help a small folder without hiding what the images show",
+        "random crops that keep at least 80 % of the image: crops keeping only half (light) "
+        "lost what tells small objects and glyphs apart, and no augmentation (off) overfitted "
+        "(benchmarks/bench_finetune.py)",
     )
-    return planner.plan(size)
+    pick(
+        "flip",
+        FLIP_AUTO if augment != "off" else FLIP_OFF,
+        "measured on the folder before the run starts: mirrored only where a quick probe finds "
+        "mirrored images as easy as the originals"
+        if augment != "off"
+        else "no augmentation was asked for",
+    )
+    epochs_planned = planner.values["epochs"]
+    pick(
+        "patience",
+        default_patience(epochs_planned),
+        f"a quarter of the {epochs_planned} epochs, at least {MIN_PATIENCE}: past that, "
+        "validation has stopped improving and the rest of the time budget is better saved",
+    )
+    return planner.plan(size, keep_start=True)
+
+
+def default_patience(epochs: int) -> int:
+    """Epochs without a better validation after which a fine-tune stops (see the module)."""
+    return max(MIN_PATIENCE, round(epochs * PATIENCE_SHARE))
+
+
+def resolve_flip(plan: RunPlan, test: MirrorTest) -> RunPlan:
+    """`plan` with its "auto" mirroring decided by `test` (run on the training images), and the
+    measurement as the reason."""
+    keeps = test.mirroring_keeps_class
+    config = plan.config
+    augment = replace(config.augment, hflip=_MIRROR[FLIP_ON] if keeps else 0.0)
+    verdict = "mirrored at random" if keeps else "never mirrored"
+    reason = f"auto: {verdict}; {test.describe()}"
+    return replace(
+        plan,
+        config=replace(config, augment=augment),
+        reasons=MappingProxyType(dict(plan.reasons) | {"flip": reason}),
+    )
 
 
 def plan_train(scan: FolderScan, image_size: int, **given: Any) -> RunPlan:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from vit_studio.engine.training.evaluation import EvalResult
+from vit_studio.engine.training.start import StartingPoint
 
 CHECKPOINT_SUFFIX = ".checkpoint.pt"
 
@@ -74,6 +75,9 @@ class TrainCallbacks:
     on_validated: Callable[[EvalResult], None] | None = None
     on_epoch: Callable[[EpochInfo], None] | None = None
     on_note: Callable[[str], None] | None = None  # one-line events: resumed, budget reached...
+    # A new run's starting point, once set (and, with `keep_start`, validated: `on_validated`
+    # came just before); None for a run from scratch. Not called for a resumed run.
+    on_start: Callable[[StartingPoint | None], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,7 @@ class RunStatus(str, Enum):
     COMPLETED = "completed"
     CANCELLED = "cancelled"
     TIME_BUDGET = "time budget"
+    EARLY_STOPPED = "early stop"  # validation stopped improving (the `patience` setting)
 
     def __str__(self) -> str:
         return self.value
@@ -117,7 +122,11 @@ class RunStatus(str, Enum):
     @property
     def outcome(self) -> str:
         """How it ended, as a phrase: "Run completed", "Run stopped at its time budget"."""
-        return "stopped at its time budget" if self is RunStatus.TIME_BUDGET else self.value
+        if self is RunStatus.TIME_BUDGET:
+            return "stopped at its time budget"
+        if self is RunStatus.EARLY_STOPPED:
+            return "stopped early"
+        return self.value
 
 
 @dataclass(frozen=True)
@@ -132,3 +141,4 @@ class TrainResult:
     history: tuple[EpochInfo, ...]
     paths: TrainPaths | None
     seconds: float
+    start: StartingPoint | None = None  # a fine-tune's starting point (see `training.start`)

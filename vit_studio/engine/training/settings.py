@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from vit_studio.engine.augment import AUGMENT_PRESETS
+from vit_studio.engine.augment import AUGMENT_PRESETS, FLIP_CHOICES
 from vit_studio.engine.device import DEVICE_CHOICES
 from vit_studio.engine.training.precision import PRECISIONS
 from vit_studio.engine.training.presets import ARCH_PRESETS
@@ -26,6 +26,7 @@ TRAIN, FINETUNE = "train", "finetune"
 COMMANDS = (TRAIN, FINETUNE)
 LEARNING, SHAPE, DATA, RUNTIME = "learning", "shape", "data", "runtime"
 FREEZE_WIDGET = "freeze"  # a choice of none / backbone / the last N blocks
+PATIENCE_DEFAULT_TEXT = "a quarter of the epochs, at least 5"
 
 
 @dataclass(frozen=True)
@@ -123,10 +124,21 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "augment", "Augmentation",
-        "How training images are varied each epoch. light: random crops and flips; strong: also "
-        "TrivialAugment, random erasing and Mixup/CutMix; off: none.",
-        {TRAIN: "strong", FINETUNE: "light"},
+        "How training images are varied each epoch. gentle: random crops that keep at least "
+        "80 % of the image, and flips; light: crops that keep at least half; strong: also "
+        "TrivialAugment, random erasing and Mixup/CutMix; off: none. Flips follow the Mirror "
+        "images setting.",
+        {TRAIN: "strong", FINETUNE: "gentle"},
         type=str, choices=AUGMENT_PRESETS, advanced=True,
+    ),
+    Setting(
+        "flip", "Mirror images",
+        "Mirror training images left to right at random. auto: measured on the folder before "
+        "the run, mirrored only where that does not change what the images show (a mirrored 2 "
+        "is no 2; a mirrored cat is a cat); on; off.",
+        {TRAIN: "the augmentation's: on, off with --augment off",
+         FINETUNE: "auto, off with --augment off"},
+        type=str, choices=FLIP_CHOICES, advanced=True,
     ),
     Setting(
         "mixup", "Mixup alpha", "Mixup alpha: blend pairs of images and their labels (0: off).",
@@ -228,6 +240,13 @@ SETTINGS: tuple[Setting, ...] = (
         {TRAIN: "none", FINETUNE: "with derived epochs: half a second per training image, at "
          "least 5 min"},
         type=float, kind=RUNTIME, metavar="M",
+    ),
+    Setting(
+        "patience", "Patience",
+        "Stop when the validation accuracy has not improved for this many epochs (the best "
+        "model is kept; 0: never stop early).",
+        {TRAIN: "0", FINETUNE: PATIENCE_DEFAULT_TEXT},
+        kind=RUNTIME, metavar="EPOCHS", bounds=(0, 1000),
     ),
     Setting(
         "fit_epochs", "Fit the epochs",

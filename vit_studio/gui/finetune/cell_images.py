@@ -9,10 +9,47 @@ from PySide6.QtWidgets import QLabel, QListView, QListWidget, QListWidgetItem, Q
 
 from vit_studio.engine.text import counted
 from vit_studio.gui import imaging
-from vit_studio.gui.finetune.snapshots import ValidationSet
+from vit_studio.gui.state.finetune_results import ValidationSet
 
 ICON_SIZE = 72
 CLASSES_IN_TOOLTIP = 3  # the best classes each image's tooltip lists
+
+
+def thumbnail_item(
+    validation: ValidationSet, probabilities: np.ndarray, index: int, caption: str
+) -> QListWidgetItem:
+    """A validation image as a list item: its thumbnail, `caption`, and a tooltip with the file,
+    its true class and the model's best classes; `index` in its data."""
+    names, probs = validation.class_names, probabilities[index]
+    item = QListWidgetItem(caption)
+    pixmap = imaging.rgb_to_pixmap(validation.thumbnails[index]).scaled(
+        ICON_SIZE,
+        ICON_SIZE,
+        Qt.AspectRatioMode.KeepAspectRatio,
+        Qt.TransformationMode.FastTransformation,
+    )
+    item.setIcon(QIcon(pixmap))
+    top = np.argsort(-probs, kind="stable")[:CLASSES_IN_TOOLTIP]
+    lines = "<br>".join(f"{names[k]}: {probs[k]:.1%}" for k in top)
+    true_class = names[validation.labels[index]]
+    item.setToolTip(f"<b>{validation.paths[index].name}</b><br>true class: {true_class}<br>{lines}")
+    item.setData(Qt.ItemDataRole.UserRole, index)
+    return item
+
+
+def thumbnail_list(rows: int = 1) -> QListWidget:
+    """A wrapping list of captioned thumbnails, at least `rows` rows high."""
+    view = QListWidget()
+    view.setViewMode(QListView.ViewMode.IconMode)
+    view.setIconSize(QSize(ICON_SIZE, ICON_SIZE))
+    view.setResizeMode(QListView.ResizeMode.Adjust)
+    view.setMovement(QListView.Movement.Static)
+    view.setWrapping(True)
+    view.setUniformItemSizes(True)
+    view.setGridSize(QSize(ICON_SIZE + 40, ICON_SIZE + 44))
+    view.setWordWrap(True)
+    view.setMinimumHeight(rows * (ICON_SIZE + 44) + 12)
+    return view
 
 
 class CellImages(QWidget):
@@ -26,15 +63,7 @@ class CellImages(QWidget):
         super().__init__(parent)
         self._title = QLabel()
         self._title.setWordWrap(True)
-        self.list = QListWidget()
-        self.list.setViewMode(QListView.ViewMode.IconMode)
-        self.list.setIconSize(QSize(ICON_SIZE, ICON_SIZE))
-        self.list.setResizeMode(QListView.ResizeMode.Adjust)
-        self.list.setMovement(QListView.Movement.Static)
-        self.list.setWrapping(True)
-        self.list.setUniformItemSizes(True)
-        self.list.setGridSize(QSize(ICON_SIZE + 24, ICON_SIZE + 28))
-        self.list.setMinimumHeight(ICON_SIZE + 40)  # one full row of captioned thumbnails
+        self.list = thumbnail_list()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self._title)
@@ -66,23 +95,8 @@ class CellImages(QWidget):
         )
         self.list.clear()
         for index in members:
-            probs = probabilities[index]
-            item = QListWidgetItem(f"{probs[predicted]:.0%}")
-            pixmap = imaging.rgb_to_pixmap(validation.thumbnails[index]).scaled(
-                ICON_SIZE,
-                ICON_SIZE,
-                Qt.AspectRatioMode.KeepAspectRatio,
-                Qt.TransformationMode.FastTransformation,
-            )
-            item.setIcon(QIcon(pixmap))
-            top = np.argsort(-probs, kind="stable")[:CLASSES_IN_TOOLTIP]
-            lines = "<br>".join(f"{names[k]}: {probs[k]:.1%}" for k in top)
-            item.setToolTip(
-                f"<b>{validation.paths[index].name}</b><br>true class: {names[true_class]}<br>"
-                f"{lines}"
-            )
-            item.setData(Qt.ItemDataRole.UserRole, int(index))
-            self.list.addItem(item)
+            caption = f"{probabilities[index, predicted]:.0%}"
+            self.list.addItem(thumbnail_item(validation, probabilities, int(index), caption))
 
     def shown(self) -> list[int]:
         """Indices (into the validation set) of the images listed, in order."""

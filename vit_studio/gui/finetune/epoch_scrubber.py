@@ -1,8 +1,10 @@
 """Watch the model learn: what it was after each epoch, one slider to scrub through them.
 
-Per kept epoch: the validation confusion matrix (click a cell for its images), the similarity
-of the position embeddings (ViT Figure 7), and the attention rollout of one fixed validation
-image. The slider follows the newest epoch until the user moves it back.
+Per kept epoch: the validation confusion matrix (click a cell for its images) with the accuracy
+of each class beside it, the similarity of the position embeddings (ViT Figure 7), and the
+attention rollout of one fixed validation image. The epochs and the one shown are the session's
+(`FinetuneSession.snapshots`, `scrubbed_epoch`): the slider follows the newest epoch until the
+user moves it back.
 
 The three views stand in a row where the panel is wide enough for them, the confusion matrix
 above the other two side by side where it is not, and one under the other in the narrowest
@@ -30,8 +32,10 @@ from PySide6.QtWidgets import (
 )
 
 from vit_studio.gui.finetune.cell_images import CellImages
+from vit_studio.gui.finetune.class_table import ClassAccuracyTable
 from vit_studio.gui.finetune.confusion import ConfusionMatrixView
-from vit_studio.gui.finetune.snapshots import EpochSnapshot, Probe, ValidationSet
+from vit_studio.gui.state.finetune import FinetuneSession, PanelState
+from vit_studio.gui.state.finetune_results import EpochSnapshot, RunStarted
 from vit_studio.gui.widgets.image_view import ImageView
 from vit_studio.gui.widgets.posembed_view import PosEmbedMosaic
 
@@ -42,28 +46,27 @@ ROW, TWO_ROWS, COLUMN = "row", "two rows", "column"
 
 
 class EpochScrubber(QWidget):
-    """The per-epoch views and the slider; `epochChanged(epoch)` when another epoch is shown."""
+    """The per-epoch views and the slider, following `session`; `epochChanged(epoch)` when
+    another epoch is shown."""
 
     epochChanged = Signal(int)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, session: FinetuneSession, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._snapshots: list[EpochSnapshot] = []
-        self._class_names: tuple[str, ...] = ()
-        self._validation: ValidationSet | None = None
-        self._probe: Probe | None = None
+        self._session = session
         self._cell: tuple[int, int] | None = None
 
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setToolTip("Which epoch the views below show (0: before fine-tuning)")
         self.slider.setPageStep(1)
-        self.slider.valueChanged.connect(self._show_index)
+        self.slider.valueChanged.connect(self._scrub)
         self._epoch_label = QLabel("–")
         self._epoch_label.setMinimumWidth(self.fontMetrics().horizontalAdvance("Epoch 000 of 000"))
         self._coverage = QLabel()
         self._coverage.setWordWrap(True)
         self.confusion = ConfusionMatrixView()
         self.confusion.cellClicked.connect(self.select_cell)
+        self.class_table = ClassAccuracyTable()
         self.mosaic = PosEmbedMosaic()
         self.mosaic.setToolTip(
             "Each tile: cosine similarity of one patch's position embedding to every other "
@@ -94,8 +97,15 @@ class EpochScrubber(QWidget):
         # make the row, the two rows or the column.
         self._pair = QSplitter(Qt.Orientation.Horizontal)
         self.views = QSplitter(Qt.Orientation.Horizontal)
-        for splitter, widgets in ((self._pair, (self.mosaic, rollout_box)),
-                                  (self.views, (self.confusion, self._pair))):  # fmt: skip
+        matrix_box = QWidget()
+        matrix_layout = QHBoxLayout(matrix_box)
+        matrix_layout.setContentsMargins(0, 0, 0, 0)
+        matrix_layout.addWidget(self.confusion, 1)
+        matrix_layout.addWidget(self.class_table)
+        for splitter, widgets in (
+            (self._pair, (self.mosaic, rollout_box)),
+            (self.views, (matrix_box, self._pair)),
+        ):
             splitter.setChildrenCollapsible(False)
             for widget in widgets:
                 splitter.addWidget(widget)
@@ -103,7 +113,7 @@ class EpochScrubber(QWidget):
         self.views.setSizes([400, 630])
         # What each arrangement needs, measured on the views' least widths.
         handle = self.views.handleWidth()
-        least = [w.minimumSizeHint().width() for w in (self.confusion, self.mosaic, rollout_box)]
+        least = [w.minimumSizeHint().width() for w in (matrix_box, self.mosaic, rollout_box)]
         self._least_width = {ROW: sum(least) + 2 * handle,
                              TWO_ROWS: max(least[0], least[1] + least[2] + handle)}  # fmt: skip
         self._arrangement = ROW
@@ -119,6 +129,10 @@ class EpochScrubber(QWidget):
         layout.addWidget(self._coverage)
         layout.addWidget(column, 1)
         self.clear()
+        session.run_started.connect(self._on_run_started)
+        session.epoch_added.connect(lambda _snapshot: self._update_range())
+        session.scrubbed.connect(self._show_epoch_of_session)
+        session.phase_changed.connect(self._on_phase)
 
     def arrangement(self) -> str:
         """How the views stand: `ROW`, `TWO_ROWS` (the confusion matrix above the other two)
@@ -137,73 +151,55 @@ class EpochScrubber(QWidget):
         horizontal, vertical = Qt.Orientation.Horizontal, Qt.Orientation.Vertical
         self.views.setOrientation(horizontal if arrangement == ROW else vertical)
         self._pair.setOrientation(vertical if arrangement == COLUMN else horizontal)
-        for view in (self.confusion, self.mosaic, self._pair.widget(1)):
+        for view in (self.views.widget(0), self.mosaic, self._pair.widget(1)):
             view.setMinimumHeight(0 if arrangement == ROW else STACKED_HEIGHT)
 
-    # --- feeding --------------------------------------------------------------------------------
+    # --- following the session ------------------------------------------------------------------
 
     def clear(self) -> None:
-        self._snapshots = []
-        self._validation = None
-        self._probe = None
         self._cell = None
         self.slider.setRange(0, 0)
         self.slider.setEnabled(False)
         self._epoch_label.setText("–")
         self._coverage.clear()
         self._coverage.hide()
-        self.confusion.clear("Validation results appear after the first epoch.")
+        self.confusion.clear("Validation results appear once the run has started.")
+        self.class_table.clear()
         self.mosaic.clear()
         self.rollout.clear()
         self.rollout.set_placeholder("The rollout of a validation image appears here.")
         self._probe_label.clear()
         self.cell_images.clear()
 
-    def start(
-        self,
-        class_names: tuple[str, ...],
-        validation: ValidationSet | None,
-        probe: Probe,
-        *,
-        continuing: bool = False,
-    ) -> None:
-        """A run starts: its classes, validation images and the image whose rollout is followed.
+    def _on_phase(self, phase: PanelState) -> None:
+        if phase == PanelState.PREPARING and not self._session.snapshots:
+            self.clear()  # a new run: the last one's epochs are gone
 
-        `continuing`: the run whose epochs are shown resumes, so they stay, as long as they
-        were taken on the same images (a snapshot's predictions index its validation images).
-        """
-        same_images = (
-            class_names == self._class_names
-            and _same_validation(validation, self._validation)
-            and _same_probe(probe, self._probe)
-        )
-        earlier = self._snapshots if continuing and same_images else []
-        shown = self.slider.value()
-        self.clear()
-        self._class_names = class_names
-        self._validation = validation
-        self._probe = probe
-        if earlier:
-            self._snapshots = earlier
+    def _on_run_started(self, _run: RunStarted) -> None:
+        if self._session.snapshots:  # a resumed run keeps the epochs shown before
             self._update_range()
-            with QSignalBlocker(self.slider):
-                self.slider.setValue(shown)
-            self._show_index(self.slider.value())
+            self._show_epoch_of_session(self._session.scrubbed_epoch)
+        else:
+            self.clear()
 
-    def add_snapshot(self, snapshot: EpochSnapshot) -> None:
-        following = not self._snapshots or self.slider.value() == len(self._snapshots) - 1
-        self._snapshots = [s for s in self._snapshots if s.epoch < snapshot.epoch] + [snapshot]
-        self._update_range()
-        if following:
-            if self.slider.value() == len(self._snapshots) - 1:
-                self._show_index(self.slider.value())
-            else:
-                self.slider.setValue(len(self._snapshots) - 1)
+    def _scrub(self, index: int) -> None:
+        snapshots = self._session.snapshots
+        if 0 <= index < len(snapshots):
+            self._session.scrub_to(snapshots[index].epoch)
+
+    def _show_epoch_of_session(self, epoch: int | None) -> None:
+        snapshots = self._session.snapshots
+        rows = [k for k, s in enumerate(snapshots) if s.epoch == epoch]
+        if not rows:
+            return
+        with QSignalBlocker(self.slider):
+            self.slider.setValue(rows[0])
+        self._show(snapshots[rows[0]])
 
     # --- state ----------------------------------------------------------------------------------
 
     def snapshots(self) -> list[EpochSnapshot]:
-        return list(self._snapshots)
+        return list(self._session.snapshots)
 
     def coverage(self) -> str:
         """The note on which epochs have views ('' when the slider covers the run from 0)."""
@@ -211,20 +207,19 @@ class EpochScrubber(QWidget):
 
     def shown(self) -> EpochSnapshot | None:
         """The snapshot on screen."""
-        return self._snapshots[self.slider.value()] if self._snapshots else None
+        return self._session.snapshot(self._session.scrubbed_epoch)
 
     def show_epoch(self, epoch: int) -> None:
         """Scrub to `epoch` (one that was kept)."""
-        rows = [k for k, s in enumerate(self._snapshots) if s.epoch == epoch]
-        if rows:
-            self.slider.setValue(rows[0])
+        self._session.scrub_to(epoch)
 
     def show_biggest_confusion(self) -> None:
         """The newest epoch, with the cell of its most frequent mistake (or else the first
         class's correct predictions) and its images selected."""
-        if not self._snapshots:
+        snapshots = self._session.snapshots
+        if not snapshots:
             return
-        newest = self._snapshots[-1]
+        newest = snapshots[-1]
         self.show_epoch(newest.epoch)
         if newest.confusion is None:
             return
@@ -243,9 +238,13 @@ class EpochScrubber(QWidget):
     # --- drawing --------------------------------------------------------------------------------
 
     def _update_range(self) -> None:
-        self.slider.setRange(0, len(self._snapshots) - 1)
-        self.slider.setEnabled(len(self._snapshots) > 1)
-        first, last = self._snapshots[0].epoch, self._snapshots[-1].epoch
+        snapshots = self._session.snapshots
+        if not snapshots:
+            return
+        with QSignalBlocker(self.slider):
+            self.slider.setRange(0, len(snapshots) - 1)
+        self.slider.setEnabled(len(snapshots) > 1)
+        first, last = snapshots[0].epoch, snapshots[-1].epoch
         if first == 0:
             self._coverage.hide()
             return
@@ -256,11 +255,9 @@ class EpochScrubber(QWidget):
         )
         self._coverage.show()
 
-    def _show_index(self, index: int) -> None:
-        if not 0 <= index < len(self._snapshots):
-            return
-        snapshot = self._snapshots[index]
-        last = self._snapshots[-1].info.epochs if self._snapshots[-1].info else snapshot.epoch
+    def _show(self, snapshot: EpochSnapshot) -> None:
+        newest = self._session.snapshots[-1]
+        last = newest.info.epochs if newest.info else snapshot.epoch
         self._epoch_label.setText(
             "Before training" if snapshot.epoch == 0 else f"Epoch {snapshot.epoch} of {last}"
         )
@@ -271,26 +268,35 @@ class EpochScrubber(QWidget):
         self.epochChanged.emit(snapshot.epoch)
 
     def _show_confusion(self, snapshot: EpochSnapshot) -> None:
-        if snapshot.confusion is None or self._validation is None:
+        validation = self._validation
+        if snapshot.confusion is None or validation is None:
             why = (
-                "The new head has not learned anything yet: validation results appear after the "
-                "first epoch."
+                "No validation images to score the starting model on."
                 if snapshot.epoch == 0
                 else f"No validation in epoch {snapshot.epoch}."
             )
             self.confusion.clear(why)
+            self.class_table.clear()
             return
         accuracy = snapshot.confusion.trace() / max(1, snapshot.confusion.sum())
+        when = "before fine-tuning" if snapshot.epoch == 0 else f"epoch {snapshot.epoch}"
         self.confusion.show_matrix(
             snapshot.confusion,
-            self._validation.class_names,
-            f"Validation, epoch {snapshot.epoch}: {accuracy:.1%} correct",
+            validation.class_names,
+            f"Validation, {when}: {accuracy:.1%} correct",
         )
+        self.class_table.show_confusion(snapshot.confusion, validation.class_names)
         if self._cell is not None:
             self.confusion.select(*self._cell)
 
+    @property
+    def _validation(self):
+        run = self._session.run
+        return run.validation if run is not None else None
+
     def _show_rollout(self, snapshot: EpochSnapshot) -> None:
-        probe = self._probe
+        run = self._session.run
+        probe = run.probe if run is not None else None
         if probe is None:
             return
         grid = snapshot.rollout.shape[0]
@@ -303,7 +309,7 @@ class EpochScrubber(QWidget):
             vmin=0.0,
             vmax=1.0,
         )
-        names = self._class_names
+        names = run.class_names
         probs = snapshot.probe_probabilities
         best = int(probs.argmax())
         if np.ptp(probs) < 1e-6:  # the new head starts at zero: no class is preferred yet
@@ -338,13 +344,3 @@ def scrolled_page(curves: QWidget, scrubber: EpochScrubber) -> QScrollArea:
     page.setFrameShape(QFrame.Shape.NoFrame)
     page.setWidget(training)
     return page
-
-
-def _same_validation(a: ValidationSet | None, b: ValidationSet | None) -> bool:
-    if a is None or b is None:
-        return a is b
-    return a.paths == b.paths and np.array_equal(a.labels, b.labels)
-
-
-def _same_probe(a: Probe, b: Probe | None) -> bool:
-    return b is not None and a.path == b.path and np.array_equal(a.pixels, b.pixels)

@@ -1,34 +1,27 @@
 """The fine-tune panel: choose a folder, check its report, adjust the settings, train, keep.
 
 Pages follow the flow: Data (scan report), Settings (defaults from the data), Training (live
-curves and the per-epoch views), Result (accuracy per class, Save As, Open in Explorer). The
-controls under the pages start, pause, cancel and resume runs. All work happens in the
-`TrainingClient`'s thread; this widget only reacts to its signals.
+curves and the per-epoch views), Result (the kept model against not fine-tuning, accuracy per
+class, the largest losses, Save As, Open in Explorer). The controls under the pages start, pause,
+cancel and resume runs.
 
-Each run writes into a folder of its own under `runs_dir` (model, resumable checkpoint, metrics),
-so a cancelled or crashed run can be resumed, and a finished one saved elsewhere.
+What the panel has chosen and what its run has shown live in a Qt-free `FinetuneSession`; the
+widgets follow its events and write to it, and `bind_session` connects it to the training
+thread (`gui.workers.training`). This module only builds the pages and binds the simple widgets
+(folder row, report, curves, run bar, banner) to the session.
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import (
-    QFileDialog,
-    QScrollArea,
-    QTabWidget,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QFileDialog, QScrollArea, QTabWidget, QVBoxLayout, QWidget
 
-from vit_studio.engine.checkpoints import CheckpointInfo
-from vit_studio.engine.text import counted, elapsed_text
-from vit_studio.engine.training import RunStatus, StepInfo, TrainPaths, TrainResult
-from vit_studio.engine.training.pipeline import RunRequest
-from vit_studio.engine.training.settings import FINETUNE
+from vit_studio.engine.text import counted
+from vit_studio.engine.training import StepInfo, TrainPaths, TrainResult
+from vit_studio.engine.training.outputs import InterruptedRun
 from vit_studio.gui.finetune.curves import TrainingCurves
 from vit_studio.gui.finetune.epoch_scrubber import EpochScrubber, scrolled_page
 from vit_studio.gui.finetune.folder_row import FolderRow
@@ -36,24 +29,22 @@ from vit_studio.gui.finetune.results import ResultsView
 from vit_studio.gui.finetune.run_bar import RunBar
 from vit_studio.gui.finetune.scan_report import ScanReport
 from vit_studio.gui.finetune.settings_form import SettingsForm
-from vit_studio.gui.finetune.snapshots import EpochSnapshot
-from vit_studio.gui.finetune.states import PanelState
-from vit_studio.gui.finetune.training_client import (
-    BASE,
-    RUN,
-    RunStarted,
-    ScanResult,
-    TrainingClient,
-)
+from vit_studio.gui.state.finetune import FinetuneSession, PanelState
+from vit_studio.gui.state.finetune_results import EpochSnapshot, RunStarted, ScanResult
 from vit_studio.gui.widgets.banner import Banner
+from vit_studio.gui.workers.training import TrainingClient, bind_session
+
+PAGES = ("data", "settings", "training", "result")
 
 
 class FinetunePanel(QWidget):
     """Fine-tuning from a folder to a model open in the explorer.
 
-    Signals: `stateChanged(state)`; `scanned(ScanResult)`; `runEnded(result)` (a TrainResult, or
-    None when cancelled before training began); `modelSaved(path)`; `openInExplorer(path)`;
-    `errorShown(message)`; `readyChanged(bool)` when starting becomes possible or not.
+    Its Qt signals mirror the session's events for the window and for tests that wait on them:
+    `stateChanged(state)`; `scanned(ScanResult)`; `runStarted(RunStarted)`;
+    `epochShown(EpochSnapshot)`; `runEnded(result)` (a TrainResult, or None when cancelled
+    before training began); `modelSaved(path)`; `openInExplorer(path)`; `errorShown(message)`;
+    `readyChanged(bool)` when starting becomes possible or not.
     """
 
     stateChanged = Signal(PanelState)
@@ -75,45 +66,42 @@ class FinetunePanel(QWidget):
         device: str = "auto",
     ) -> None:
         super().__init__(parent)
-        self._runs_dir = Path(runs_dir)
-        self._device = device
-        self._state = PanelState.IDLE
-        self._folder: Path | None = None
-        self._scan_result: ScanResult | None = None
-        self._out: Path | None = None  # the current run's model file
-        self._run: RunStarted | None = None
-        self._result: TrainResult | None = None
-        self._saved: Path | None = None
-        self._scrubbed: Path | None = None  # the model of the run whose epochs the scrubber shows
-        self._continuing = False  # the run being launched resumes the one the scrubber shows
-        self._stopped = False
-        self._ready = False
-        self._epochs = 1  # of the current run, for the progress bar
-
+        self.session = FinetuneSession(runs_dir, device=device)
         self._client = TrainingClient(self, num_threads)
+        self._stopped = False
         self._build()
-        self._connect()
+        bind_session(self.session, self._client)
+        self._follow_session()
         self.setAcceptDrops(True)
-        self._set_state(PanelState.IDLE)
+        self.run_bar.show_state(PanelState.IDLE, can_start=False, resumable=False)
+        self._offered: InterruptedRun | None = None
+        self.session.look_for_interrupted()
 
     # --- building -----------------------------------------------------------------------------
 
     def _build(self) -> None:
+        session = self.session
         self.folder_row = FolderRow()
-        self.folder_row.folderChosen.connect(self.choose_folder)
-        self.folder_row.rescanClicked.connect(self.rescan)
+        self.folder_row.folderChosen.connect(session.choose_folder)
+        self.folder_row.rescanClicked.connect(session.rescan)
 
         self._banner = Banner()
 
         self.report = ScanReport()
-        self.form = SettingsForm()
+        self.form = SettingsForm(session)
         form_scroll = QScrollArea()
         form_scroll.setWidgetResizable(True)
         form_scroll.setWidget(self.form)
         self.curves = TrainingCurves()
-        self.scrubber = EpochScrubber()
+        self.scrubber = EpochScrubber(session)
         training_page = scrolled_page(self.curves, self.scrubber)
-        self.results = ResultsView()
+        self.results = ResultsView(session)
+        self.results.saveRequested.connect(self._ask_save)
+        self.results.openRequested.connect(session.open_in_explorer)
+        # The Result page scrolls in a short window: its chart and thumbnails keep their size.
+        results_scroll = QScrollArea()
+        results_scroll.setWidgetResizable(True)
+        results_scroll.setWidget(self.results)
         self.pages = QTabWidget()
         self.pages.setDocumentMode(True)
         self._pages: dict[str, QWidget] = {}
@@ -121,17 +109,17 @@ class FinetunePanel(QWidget):
             ("data", self.report, "1 Data", "What the folder holds for training"),
             ("settings", form_scroll, "2 Settings", "How the model is trained"),
             ("training", training_page, "3 Training", "Curves, and the model after each epoch"),
-            ("result", self.results, "4 Result", "Accuracy per class; save and open the model"),
+            ("result", results_scroll, "4 Result", "How the kept model does; save and open it"),
         ):
             self._pages[key] = page
             index = self.pages.addTab(page, title)
             self.pages.setTabToolTip(index, tip)
 
         self.run_bar = RunBar()
-        self.run_bar.startClicked.connect(self.start)
+        self.run_bar.startClicked.connect(session.start)
         self.run_bar.pauseClicked.connect(self._toggle_pause)
-        self.run_bar.cancelClicked.connect(self.cancel)
-        self.run_bar.resumeClicked.connect(self.resume_run)
+        self.run_bar.cancelClicked.connect(session.cancel)
+        self.run_bar.resumeClicked.connect(session.resume_run)
 
         layout = QVBoxLayout(self)
         layout.addWidget(self.folder_row)
@@ -139,31 +127,33 @@ class FinetunePanel(QWidget):
         layout.addWidget(self.pages, 1)
         layout.addWidget(self.run_bar)
 
-    def _connect(self) -> None:
-        client = self._client
-        client.scanned.connect(self._on_scanned)
-        client.baseInspected.connect(self._on_base)
-        client.stage.connect(self._on_stage)
-        client.runStarted.connect(self._on_run_started)
-        client.stepDone.connect(self._on_step)
-        client.epochDone.connect(self._on_epoch)
-        client.note.connect(self._on_note)
-        client.runEnded.connect(self._on_run_ended)
-        client.saved.connect(self._on_saved)
-        client.failed.connect(self._on_failed)
-        client.runningChanged.connect(lambda _running: self._update_controls())
-        self.form.baseModelChosen.connect(self._client.inspect)
-        self._client.headCountNeeded.connect(self.form.ask_head_count)
-        self.form.valShareChanged.connect(lambda _share: self.rescan())
-        self.form.changed.connect(self._update_controls)
-        self.scrubber.epochChanged.connect(self.curves.mark_epoch)
-        self.results.saveRequested.connect(self._ask_save)
-        self.results.openRequested.connect(self.open_in_explorer)
+    def _follow_session(self) -> None:
+        """The simple widgets, and the panel's own signals, follow the session's events."""
+        session = self.session
+        session.folder_changed.connect(self._on_folder)
+        session.scan_changed.connect(self._on_scan)
+        session.stage_changed.connect(self._on_stage)
+        session.phase_changed.connect(self._on_phase)
+        session.ready_changed.connect(lambda _ready: self._update_controls())
+        session.status_changed.connect(self.run_bar.set_status)
+        session.error_changed.connect(self._on_error)
+        session.notice_changed.connect(self._show_notice)
+        session.run_requested.connect(lambda _request: self._on_launch())
+        session.run_started.connect(self._on_run_started)
+        session.step_added.connect(self._on_step)
+        session.epoch_added.connect(self._on_epoch)
+        session.scrubbed.connect(self.curves.mark_epoch)
+        session.run_ended.connect(self._on_run_ended)
+        session.saved.connect(self.modelSaved.emit)
+        session.open_requested.connect(self.openInExplorer.emit)
+        session.ready_changed.connect(self.readyChanged.emit)
+        session.interrupted_found.connect(self._offer_resume)
+        self._banner.dismissed.connect(self._dismissed)
 
-    # --- the testable surface -------------------------------------------------------------------
+    # --- the window's and tests' surface ---------------------------------------------------------
 
     def state(self) -> PanelState:
-        return self._state
+        return self.session.phase
 
     def status_text(self) -> str:
         return self.run_bar.status()
@@ -179,18 +169,18 @@ class FinetunePanel(QWidget):
     @property
     def run_paths(self) -> TrainPaths | None:
         """Where the current (or last) run writes."""
-        return TrainPaths.beside(self._out) if self._out is not None else None
+        return self.session.run_paths
 
     @property
     def result(self) -> TrainResult | None:
-        return self._result
+        return self.session.result
 
     @property
     def run_info(self) -> RunStarted | None:
-        return self._run
+        return self.session.run
 
     def show_page(self, page: str) -> None:
-        """Bring a page to the front: "data", "settings", "training" or "result"."""
+        """Bring a page to the front: one of `PAGES`."""
         self.pages.setCurrentWidget(self._pages[page])
 
     def current_page(self) -> str:
@@ -209,103 +199,45 @@ class FinetunePanel(QWidget):
         self.form.set_base_model(Path(path))
 
     def set_device(self, device: str) -> None:
-        """Where the next run trains: "auto", "cpu", "cuda" or "mps" (as the explorer's)."""
-        self._device = device
+        self.session.set_device(device)
 
     def choose_folder(self, folder: str | Path) -> None:
         """Scan `folder` and show its report (the Data page)."""
-        if self._state.running:
-            self._show_error("a run is going on; cancel it before choosing another folder")
-            return
-        self._folder = Path(folder)
-        self.folder_row.show_folder(str(self._folder))
-        self.show_page("data")
-        self.rescan()
+        self.session.choose_folder(folder)
 
     def rescan(self) -> None:
-        if self._folder is None or self._state.running:
-            return
-        self._banner.clear()
-        self._scan_result = None
-        self.form.set_data(None)
-        self.report.show_scanning(self._folder, 0, 0)
-        self._set_state(PanelState.SCANNING)
-        self._client.scan(self._folder, self.form.val_share_value())
+        self.session.rescan()
 
     def can_start(self) -> bool:
-        scan = self._scan_result
-        ready = scan is not None and scan.scan is not None
-        return ready and self.form.values() is not None and not self._state.running
+        return self.session.can_start()
 
     def start(self) -> None:
         """Start a new run with the form's settings."""
-        if not self.can_start():
-            self._show_error("choose a usable folder and a base model before starting")
-            return
-        assert self._folder is not None
-        values = self.form.values() or {}
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        name = self._folder.name or "model"
-        self._out = self._runs_dir / f"{name}-{stamp}" / f"{name}.safetensors"
-        settings = values | {"device": self._device}
-        request = RunRequest(FINETUNE, self._folder, self._out, settings, self.form.base_path(),
-                             base_num_heads=self.form.base_num_heads())  # fmt: skip
-        self._launch(request, epochs=values.get("epochs", 1))
+        self.session.start()
 
     def resume_run(self) -> None:
-        """Continue the current run from its last checkpoint."""
-        paths = self.run_paths
-        if self._state.running:
-            return
-        if paths is None or not paths.checkpoint.is_file():
-            self._show_error("this run has no checkpoint yet; start it again instead")
-            return
-        self._launch(self._resume_request(self._folder, paths.model))
+        self.session.resume_run()
 
     def resume_checkpoint(self, checkpoint: str | Path) -> None:
-        """Continue any run from its M.checkpoint.pt (its folder comes from the checkpoint)."""
-        if self._state.running:
-            self._show_error("a run is going on; cancel it before resuming another")
-            return
-        self._out = TrainPaths.of_checkpoint(checkpoint).model
-        self._folder = None
-        self.folder_row.show_folder(f"the folder of {Path(checkpoint).name}", str(checkpoint))
-        self._launch(self._resume_request(None, self._out))
+        self.session.resume_checkpoint(checkpoint)
 
     def pause(self) -> None:
-        if self._state == PanelState.TRAINING:
-            self._client.pause()
-            self._set_state(PanelState.PAUSED)
+        self.session.pause()
 
     def continue_run(self) -> None:
-        if self._state == PanelState.PAUSED:
-            self._client.resume()
-            self._set_state(PanelState.TRAINING)
+        self.session.continue_run()
 
     def cancel(self) -> None:
-        if self._state in (PanelState.PREPARING, PanelState.TRAINING, PanelState.PAUSED):
-            self._client.cancel()
-            self._set_state(PanelState.STOPPING)
+        self.session.cancel()
 
     def model_path(self) -> Path | None:
-        """The run's kept model, once it exists."""
-        paths = self.run_paths
-        return paths.model if paths is not None and paths.model.is_file() else None
+        return self.session.model_path
 
     def save_model_as(self, target: str | Path) -> None:
-        source = self.model_path()
-        if source is None:
-            self._show_error("no model to save yet: the run has not finished an epoch")
-            return
-        self._client.save_copy(source, Path(target))
+        self.session.save_model_as(target)
 
     def open_in_explorer(self) -> None:
-        """Switch the explorer to the fine-tuned model (the saved copy, if there is one)."""
-        path = self._saved if self._saved is not None else self.model_path()
-        if path is None:
-            self._show_error("no model to open yet: the run has not finished an epoch")
-            return
-        self.openInExplorer.emit(path)
+        self.session.open_in_explorer()
 
     def shutdown(self, timeout_ms: int = 5000) -> bool:
         """Cancel any run (its last checkpoint stays) and stop the worker thread."""
@@ -314,166 +246,125 @@ class FinetunePanel(QWidget):
         self._stopped = self._client.stop(timeout_ms)
         return self._stopped
 
-    # --- worker results -------------------------------------------------------------------------
+    # --- following the session ------------------------------------------------------------------
 
-    def _on_scanned(self, result: ScanResult) -> None:
-        if self._state.running:
-            return  # a run's own scan comes with runStarted
-        self._scan_result = result
+    def _on_folder(self, folder: Path | None, text: str) -> None:
+        self.folder_row.show_folder(text, "" if folder is not None else text)
+        if folder is not None:
+            self.show_page("data")
+
+    def _on_scan(self, result: ScanResult | None) -> None:
+        folder = self.session.folder
+        if result is None:
+            if folder is not None:
+                self.report.show_scanning(folder, 0, 0)
+            return
         if result.scan is None:
             self.report.show_problem(
                 result.folder, result.problem or "", result.found, result.short_classes
             )
-            self.form.set_data(None)
-            self._set_state(PanelState.BLOCKED)
         else:
             self.report.show_scan(result.scan)
-            self.form.set_data(result.scan)
-            self._set_state(PanelState.READY)
         self.scanned.emit(result)
-
-    def _on_base(self, info: CheckpointInfo) -> None:
-        self.form.set_base(info)
 
     def _on_stage(self, what: str, done: int, total: int) -> None:
         self.run_bar.show_progress(done, total, f"{what}: %v / %m")
-        if self._state == PanelState.SCANNING and self._folder is not None:
-            self.report.show_scanning(self._folder, done, total)
+        folder = self.session.folder
+        if self.session.phase == PanelState.SCANNING and folder is not None:
+            self.report.show_scanning(folder, done, total)
+
+    def _on_phase(self, phase: PanelState) -> None:
+        self._update_controls()
+        if phase == PanelState.FINISHED:
+            self.show_page("result")
+        self.stateChanged.emit(phase)
+
+    def _show_notice(self, message: str) -> None:
+        self._offered = None  # the banner holds another message now
+        self._banner.show_notice(message)
+
+    def _on_error(self, message: str) -> None:
+        self._offered = None
+        if not message:
+            self._banner.clear()
+            return
+        self._banner.show_error(message)
+        self.errorShown.emit(message)
+
+    def _on_launch(self) -> None:
+        self._offered = None
+        self._banner.clear()
+        epochs = self.session.plan.config.epochs if self.session.plan is not None else 1
+        self.curves.reset(epochs)
+        self.show_page("training")
 
     def _on_run_started(self, run: RunStarted) -> None:
-        self._run = run
         config = run.config
         self.report.show_scan(run.scan)
         self.curves.reset(config.epochs, run.history)
         self.curves.set_baseline(run.pixel_baseline)
-        self.scrubber.start(
-            run.class_names, run.validation, run.probe, continuing=self._continuing
-        )
-        self._epochs = config.epochs
         done = run.history[-1].epoch if run.history else 0
         self.run_bar.show_progress(done, config.epochs, "epoch %v / %m")
-        if run.skipped:
-            self._banner.show_notice(
-                f"{counted(len(run.skipped), 'file')} left out: unreadable since the scan "
-                f"(first: {run.skipped[0].path.name}: {run.skipped[0].reason})"
-            )
-        if self._state == PanelState.PREPARING:
-            self._set_state(PanelState.TRAINING)
         self.runStarted.emit(run)
 
     def _on_step(self, info: StepInfo) -> None:
         self.curves.add_step(info)
-        if self._state in (PanelState.TRAINING, PanelState.PAUSED):
-            self.run_bar.show_step(info, paused=self._state == PanelState.PAUSED)
+        phase = self.session.phase
+        if phase in (PanelState.TRAINING, PanelState.PAUSED):
+            self.run_bar.show_step(info, paused=phase == PanelState.PAUSED)
 
     def _on_epoch(self, snapshot: EpochSnapshot) -> None:
+        run = self.session.run
         if snapshot.info is not None:
             self.curves.add_epoch(snapshot.info)
-            self.run_bar.show_progress(snapshot.info.epoch, self._epochs, "epoch %v / %m")
-        self.scrubber.add_snapshot(snapshot)
+            epochs = run.config.epochs if run is not None else snapshot.info.epochs
+            self.run_bar.show_progress(snapshot.info.epoch, epochs, "epoch %v / %m")
         self.epochShown.emit(snapshot)
 
-    def _on_note(self, message: str) -> None:
-        self.run_bar.set_status(message)
-
     def _on_run_ended(self, result: TrainResult | None) -> None:
-        self._result = result
-        if result is None:
-            self.run_bar.set_status("Cancelled before training began; nothing was written")
-            usable = self._scan_result is not None and self._scan_result.scan is not None
-            self._set_state(PanelState.READY if usable else PanelState.IDLE)
-            self.runEnded.emit(None)
-            return
-        run = self._run
-        names = run.class_names if run is not None else ()
-        command = run.command if run is not None else ""
-        model = self.model_path()
-        where = f"Run files: {model.parent}" if model is not None else "No model was written."
-        baseline = run.pixel_baseline if run is not None else None
-        self.results.show_result(result, names, command, where, baseline)
-        self.results.set_model_available(model is not None)
-        completed = result.status == RunStatus.COMPLETED
-        self.run_bar.set_status(
-            f"Run {result.status.outcome} after {counted(result.epochs_completed, 'epoch')} in "
-            f"{elapsed_text(result.seconds)}"
-        )
-        self._set_state(PanelState.FINISHED if completed else PanelState.CANCELLED)
-        if completed:
-            self.show_page("result")
         self.runEnded.emit(result)
 
-    def _on_saved(self, path: Path) -> None:
-        self._saved = path
-        self._banner.show_notice(f"Saved the model as {path}")
-        self.modelSaved.emit(path)
+    def _offer_resume(self, run: InterruptedRun) -> None:
+        """A run the last window left without ending (killed, crashed): offer to resume it."""
+        self._offered = run
+        self._banner.show_notice(
+            f"A fine-tune did not end: {run.name}, after {counted(run.epochs_completed, 'epoch')}."
+            " Resume continues it from its checkpoint; ✕ sets it aside.",
+            ("Resume", self._resume_offered),
+        )
 
-    def _on_failed(self, kind: str, message: str) -> None:
-        if kind == RUN:
-            self._set_state(PanelState.FAILED)
-            self.results.set_model_available(self.model_path() is not None)
-        elif kind == BASE:
-            self.form.set_base(None)
-        self._show_error(message)
+    def _resume_offered(self) -> None:
+        self._offered = None
+        self.session.resume_interrupted()
 
-    # --- controls -------------------------------------------------------------------------------
+    def _dismissed(self) -> None:
+        if self._offered is not None:
+            self._offered = None
+            self.session.set_aside_interrupted()
 
-    def _resume_request(self, folder: Path | None, model: Path) -> RunRequest:
-        """Continue the run of `model` (in `folder`, or the one its checkpoint names)."""
-        return RunRequest(FINETUNE, folder, model, {"device": self._device}, resume=True)
-
-    def _launch(self, request: RunRequest, epochs: int = 1) -> None:
-        self._banner.clear()
-        self._run = None
-        self._result = None
-        self._saved = None
-        self.curves.reset(epochs)
-        # Resuming the run on screen keeps its epochs, so the slider spans the whole run.
-        run = request.out.resolve()
-        self._continuing = request.resume and run == self._scrubbed
-        if not self._continuing:
-            self.scrubber.clear()
-        self._scrubbed = run
-        self.results.clear()
-        self.run_bar.set_status("Preparing: checking and loading the images…")
-        self._set_state(PanelState.PREPARING)
-        self.show_page("training")
-        self._client.start(request)
+    def _update_controls(self) -> None:
+        session = self.session
+        running = session.phase.running
+        has_folder = session.folder is not None
+        self.folder_row.set_usable(choose=not running, rescan=not running and has_folder)
+        paths = session.run_paths
+        resumable = paths is not None and paths.checkpoint.is_file()
+        self.run_bar.show_state(session.phase, can_start=session.can_start(), resumable=resumable)
 
     def _toggle_pause(self) -> None:
-        if self._state == PanelState.PAUSED:
-            self.continue_run()
+        if self.session.phase == PanelState.PAUSED:
+            self.session.continue_run()
         else:
-            self.pause()
+            self.session.pause()
 
     def _ask_save(self) -> None:
-        suggested = f"{self._folder.name if self._folder else 'finetuned'}.safetensors"
+        folder = self.session.folder
+        suggested = f"{folder.name if folder else 'finetuned'}.safetensors"
         path, _ = QFileDialog.getSaveFileName(
             self, "Save Model As", str(Path.home() / suggested), "ViT Studio models (*.safetensors)"
         )
         if path:
-            self.save_model_as(path)
-
-    def _set_state(self, state: PanelState) -> None:
-        self._state = state
-        self.form.set_locked(state.running)
-        self._update_controls()
-        self.stateChanged.emit(state)
-
-    def _update_controls(self) -> None:
-        state, running = self._state, self._state.running
-        has_folder = self._folder is not None
-        self.folder_row.set_usable(choose=not running, rescan=not running and has_folder)
-        paths = self.run_paths
-        resumable = paths is not None and paths.checkpoint.is_file()
-        ready = self.can_start()
-        self.run_bar.show_state(state, can_start=ready, resumable=resumable)
-        if ready != self._ready:
-            self._ready = ready
-            self.readyChanged.emit(ready)
-
-    def _show_error(self, message: str) -> None:
-        self._banner.show_error(message)
-        self.errorShown.emit(message)
+            self.session.save_model_as(path)
 
     # --- drag and drop --------------------------------------------------------------------------
 
@@ -487,4 +378,4 @@ class FinetunePanel(QWidget):
         folders = [f for f in folders if f.is_dir()]
         if folders:
             event.acceptProposedAction()
-            self.choose_folder(folders[0])
+            self.session.choose_folder(folders[0])

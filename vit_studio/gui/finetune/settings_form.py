@@ -2,10 +2,10 @@
 
 Its fields are made from the engine's settings table (`engine.training.settings`), the same
 table the `vit-studio finetune` flags come from: what each does, its bounds and its default rule.
-The form follows the CLI's rule for flags: a setting the user has not touched is derived from the
-data by `plan_finetune` and follows the others (the learning rate follows the batch size and what
-trains, the warmup the epochs); a setting the user changed is kept as given. Each field's tooltip
-says what it does and the rule behind its default.
+The form shows the session's plan (`FinetuneSession`: the CLI's rule for flags: a setting the
+user has not touched is derived from the data by `plan_finetune` and follows the others, one the
+user changed is kept as given) and writes the user's edits and base model to the session. Each
+field's tooltip says what it does and the rule behind its default.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -28,11 +28,16 @@ from PySide6.QtWidgets import (
 
 from vit_studio.engine.checkpoints import CheckpointInfo
 from vit_studio.engine.checkpoints.reading import MODEL_SUFFIXES
-from vit_studio.engine.data import FolderScan
-from vit_studio.engine.errors import StudioError
 from vit_studio.engine.model import ViTArch
-from vit_studio.engine.training.plan import DEFAULT_VAL_SHARE, RunPlan, plan_finetune
-from vit_studio.engine.training.settings import DATA, FINETUNE, LEARNING, SHAPE, settings_for
+from vit_studio.engine.training.plan import DEFAULT_VAL_SHARE, RunPlan
+from vit_studio.engine.training.settings import (
+    DATA,
+    FINETUNE,
+    LEARNING,
+    SHAPE,
+    setting,
+    settings_for,
+)
 from vit_studio.gui import questions
 from vit_studio.gui.dialogs import dialog_filter
 from vit_studio.gui.finetune.setting_editors import (
@@ -41,35 +46,21 @@ from vit_studio.gui.finetune.setting_editors import (
     SettingEditor,
     editor_for,
 )
+from vit_studio.gui.state.finetune import FinetuneSession, PanelState
 from vit_studio.gui.state.results import HeadCountRequest
 
 MODEL_FILTER = dialog_filter("ViT checkpoints", MODEL_SUFFIXES)
-# The settings the form shows: everything a fine-tune learns with (where and how fast it runs
-# follows the explorer's device).
-FORM_SETTINGS = settings_for(FINETUNE, LEARNING, SHAPE, DATA)
+# The settings the form shows: everything a fine-tune learns with, and when it stops early (where
+# and how fast it runs follows the explorer's device; the time budget follows the epochs).
+FORM_SETTINGS = (*settings_for(FINETUNE, LEARNING, SHAPE, DATA), setting(FINETUNE, "patience"))
 
 
 class SettingsForm(QWidget):
-    """Base model, the main settings and an Advanced section.
+    """Base model, the main settings and an Advanced section, following `session`."""
 
-    `changed` whenever the values change; `valShareChanged(share)` when the validation share is
-    edited (the split, so the report, changes); `baseModelChosen(path, num_heads)` when the user
-    picks another base model (`num_heads`: the count the user gave for a file that does not
-    record it, else None).
-    """
-
-    changed = Signal()
-    valShareChanged = Signal(float)
-    baseModelChosen = Signal(Path, object)
-
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, session: FinetuneSession, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._scan: FolderScan | None = None
-        self._base: CheckpointInfo | None = None
-        self._base_heads: dict[Path, int] = {}  # head counts the user gave, by base model
-        self._plan: RunPlan | None = None
-        self._rules: dict[str, str] = {}
-        self._chosen: dict[str, Any] = {}
+        self._session = session
 
         self._base_combo = QComboBox()
         self._base_combo.setToolTip(
@@ -106,9 +97,9 @@ class SettingsForm(QWidget):
         self._advanced_button.toggled.connect(self._show_advanced)
         self._show_advanced(False)
 
-        self._reset = QPushButton("Reset to Defaults")
-        self._reset.setToolTip("Forget your changes: every setting follows the data again")
-        self._reset.clicked.connect(self.reset_defaults)
+        self.reset_button = QPushButton("Reset to Defaults")
+        self.reset_button.setToolTip("Forget your changes: every setting follows the data again")
+        self.reset_button.clicked.connect(session.reset_settings)
         self._message = QLabel()
         self._message.setWordWrap(True)
         self._message.setStyleSheet("color: #9b1c1c;")
@@ -123,19 +114,25 @@ class SettingsForm(QWidget):
         layout.addWidget(self._message)
         row = QHBoxLayout()
         row.addStretch(1)
-        row.addWidget(self._reset)
+        row.addWidget(self.reset_button)
         layout.addLayout(row)
         layout.addStretch(1)
-        self._set_fields_enabled(False)
-        self._update_tooltips()
+
+        session.plan_changed.connect(self._show_plan)
+        session.base_inspected.connect(self._fit_editors)
+        session.head_count_needed.connect(self.ask_head_count)
+        session.phase_changed.connect(self._on_phase)
+        self._show_plan(session.plan)
+
+    @property
+    def session(self) -> FinetuneSession:
+        return self._session
 
     # --- context --------------------------------------------------------------------------------
 
     def set_explorer_model(self, path: Path, name: str, num_heads: int | None = None) -> None:
         """Offer the explorer's model first, and follow it unless another model was picked;
         `num_heads`: the count the user gave the explorer for it (not asked again)."""
-        if num_heads is not None:
-            self._base_heads[path] = num_heads
         label = f"Open in the explorer: {name}"
         combo = self._base_combo
         if self._has_explorer_item:
@@ -148,7 +145,7 @@ class SettingsForm(QWidget):
             self._has_explorer_item = True
         combo.setItemData(0, str(path), Qt.ItemDataRole.ToolTipRole)
         if following:
-            self._pick_row(0)
+            self._pick_row(0, num_heads)
 
     def set_base_model(self, path: Path) -> None:
         """Pick `path` as the base model (added to the list if new)."""
@@ -165,54 +162,30 @@ class SettingsForm(QWidget):
 
     def base_arch(self) -> ViTArch | None:
         """The base model's architecture, once its file has been read."""
-        return None if self._base is None else self._base.arch
-
-    def base_num_heads(self) -> int | None:
-        """The head count the user gave for the base model, if its file does not record it."""
-        return self._base_heads.get(self.base_path())
+        info = self._session.base_info
+        return None if info is None else info.arch
 
     def ask_head_count(self, request: HeadCountRequest) -> None:
         """The base model's file does not say its head count: ask, then read it again."""
         heads = questions.ask_head_count(self, request)
         if heads is None:
+            self._session.head_count_refused(request)
             self._message.setText(request.message)
             return
-        self._base_heads[request.path] = heads
-        self.baseModelChosen.emit(request.path, heads)
-
-    def set_data(self, scan: FolderScan | None) -> None:
-        self._scan = scan
-        self._replan()
-
-    def set_base(self, info: CheckpointInfo | None) -> None:
-        """The base model's architecture, which several defaults depend on."""
-        self._base = info
-        if info is not None:
-            arch = info.arch
-            freeze = self._editors["freeze"]
-            assert isinstance(freeze, FreezeEditor)
-            freeze.set_layers(arch.num_layers)
-            size = self._editors["image_size"]
-            assert isinstance(size, NumberEditor)
-            size.set_range(arch.patch_size, 2048, arch.patch_size)
-        self._replan()
-
-    def set_locked(self, locked: bool) -> None:
-        """Freeze the form while a run uses its settings."""
-        self._set_fields_enabled(not locked and self._plan is not None)
-        self._base_combo.setEnabled(not locked)
+        self._session.set_base_model(request.path, heads)
 
     # --- values ---------------------------------------------------------------------------------
 
     def plan(self) -> RunPlan | None:
-        return self._plan
+        return self._session.plan
 
     def values(self) -> dict[str, Any] | None:
         """Every setting to run with, by name; None until a folder and a base model are known.
 
         They come from the plan itself, not from the widgets, which round.
         """
-        return None if self._plan is None else self._plan.values()
+        plan = self._session.plan
+        return None if plan is None else plan.values()
 
     def value(self, name: str) -> Any:
         """The value the field of setting `name` shows."""
@@ -232,44 +205,23 @@ class SettingsForm(QWidget):
     def is_editable(self, name: str) -> bool:
         return self._editors[name].isEnabled()
 
-    def val_share_value(self) -> float:
-        """The validation share the folder is to be split with."""
-        return float(self._chosen.get("val_share", DEFAULT_VAL_SHARE))
-
     def chosen(self) -> frozenset[str]:
         """The settings the user has set (the others follow the data)."""
-        return frozenset(self._chosen)
-
-    def reset_defaults(self) -> None:
-        share_changed = self.val_share_value() != DEFAULT_VAL_SHARE
-        self._chosen.clear()
-        self._editors["val_share"].display(DEFAULT_VAL_SHARE)
-        self._replan()
-        if share_changed:
-            self.valShareChanged.emit(DEFAULT_VAL_SHARE)
+        return frozenset(self._session.chosen)
 
     def error(self) -> str:
         return self._message.text()
 
-    # --- reacting -------------------------------------------------------------------------------
+    # --- following the session ------------------------------------------------------------------
 
     def _edited(self, name: str) -> None:
-        value = self._editors[name].value()
-        if name == "val_share":
-            if value == self.val_share_value():
-                return
-            self._chosen[name] = value
-            self._update_tooltips()
-            self.valShareChanged.emit(value)
-            return
-        self._chosen[name] = value
-        self._replan()
+        self._session.set_setting(name, self._editors[name].value())
+        self._update_tooltips()
 
-    def _pick_row(self, row: int) -> None:
+    def _pick_row(self, row: int, num_heads: int | None = None) -> None:
         self._base_combo.setCurrentIndex(row)
         self._base_row = row
-        path = self._base_combo.itemData(row)
-        self.baseModelChosen.emit(path, self._base_heads.get(path))
+        self._session.set_base_model(self._base_combo.itemData(row), num_heads)
 
     def _on_base_activated(self, row: int) -> None:
         if self._base_combo.itemData(row) is not None:
@@ -281,48 +233,56 @@ class SettingsForm(QWidget):
         else:
             self._base_combo.setCurrentIndex(self._base_row)
 
-    def _replan(self) -> None:
-        if self._scan is None or self._base is None:
-            self._plan = None
+    def _fit_editors(self, info: CheckpointInfo | None) -> None:
+        """Bounds that depend on the base model: its blocks, its patch size."""
+        if info is None:
+            return
+        arch = info.arch
+        freeze = self._editors["freeze"]
+        assert isinstance(freeze, FreezeEditor)
+        freeze.set_layers(arch.num_layers)
+        size = self._editors["image_size"]
+        assert isinstance(size, NumberEditor)
+        size.set_range(arch.patch_size, 2048, arch.patch_size)
+
+    def _show_plan(self, plan: RunPlan | None) -> None:
+        session = self._session
+        self._message.setText(session.plan_error)
+        if plan is None:
             self._set_fields_enabled(False)
-            self._summary.setText("Choose a folder and a base model to see the settings.")
-            self.changed.emit()
+            if not session.plan_error:
+                self._summary.setText("Choose a folder and a base model to see the settings.")
+            self._update_tooltips()
             return
-        arch = self._base.arch
-        try:
-            self._rules = dict(plan_finetune(self._scan, arch).reasons)
-            plan = plan_finetune(self._scan, arch, **self._chosen)
-        except StudioError as exc:
-            self._message.setText(str(exc))
-            self._plan = None
-            self.changed.emit()
-            return
-        self._message.clear()
-        self._plan = plan
         for name, value in plan.values().items():
             if name in self._editors:  # the time budget has no field: it follows the epochs
                 self._editors[name].display(value)
-        self._set_fields_enabled(True)
+        self._set_fields_enabled(not session.phase.running)
         self._update_tooltips()
         self._summary.setText(f"<b>Run:</b> {plan.describe()}.")
-        self.changed.emit()
+
+    def _on_phase(self, phase: PanelState) -> None:
+        """Frozen while a run uses the settings."""
+        self._set_fields_enabled(not phase.running and self._session.plan is not None)
+        self._base_combo.setEnabled(not phase.running)
 
     def _update_tooltips(self) -> None:
+        chosen, rules = self._session.chosen, self._session.default_reasons
         for entry in FORM_SETTINGS:
             text = entry.help
-            rule = self._rules.get(entry.name) or entry.default_for(FINETUNE)
+            rule = rules.get(entry.name) or entry.default_for(FINETUNE)
             text += f"\n\nDefault: {rule}."
-            if entry.name in self._chosen:
+            if entry.name in chosen:
                 text += "\n\nYou set this; Reset to Defaults makes it follow the data again."
             label = self._labels[entry.name]
             label.setToolTip(text)
-            label.setText(entry.label + (" *" if entry.name in self._chosen else ""))
+            label.setText(entry.label + (" *" if entry.name in chosen else ""))
             self._editors[entry.name].setToolTip(text)
 
     def _set_fields_enabled(self, enabled: bool) -> None:
         for editor in self._editors.values():
             editor.setEnabled(enabled)
-        self._reset.setEnabled(enabled)
+        self.reset_button.setEnabled(enabled)
 
     def _show_advanced(self, shown: bool) -> None:
         self._advanced.setVisible(shown)

@@ -3,12 +3,14 @@
 The NPZ holds the same arrays as `vit-studio analyze --npz` (`engine.export`: one layout for
 scripts to read), plus `view_map`, the patch map the window was showing. The JSON also says where
 the model's input was cut from the photo (`crop`, in the file's pixels), so a script can paint
-the map over the photo as the window does. Writes are atomic.
+the map over the photo as the window does. Writes are atomic and durable, and the window makes
+them in its export thread (`analysis_writer`), not on the GUI thread.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -82,14 +84,23 @@ def crop_record(result: ImageResult) -> dict[str, Any] | None:
     }
 
 
-def write_analysis(path: Path, state: ExplorerState) -> None:
-    """The analysis `state` shows, as NPZ or (any other suffix) JSON; raises `StudioError`
-    when there is none yet or the file cannot be written."""
+def analysis_writer(path: Path, state: ExplorerState) -> Callable[[], None]:
+    """Writing the analysis `state` shows to `path` (NPZ, or JSON for any other suffix), as a
+    function that may run in another thread: what it writes is taken from `state` now. Raises
+    `StudioError` when there is no analysis yet; the function, when the file cannot be written.
+    """
     if state.result is None or state.model is None:
         raise StudioError("nothing to export yet; open an image and wait for its analysis")
+    analysis = state.result.analysis
     if path.suffix.lower() == ".npz":
-        extra = {} if state.view_map is None else {"view_map": state.view_map}
-        engine_export.write_npz(path, state.result.analysis, extra)
-        return
+        extra = {} if state.view_map is None else {"view_map": np.array(state.view_map)}
+        return lambda: engine_export.write_npz(path, analysis, extra)
     document = analysis_document(state.result, state.model, view_state(state), state.view_map)
-    write_text_atomic(path, json.dumps(document, indent=2) + "\n", "the analysis JSON")
+    return lambda: write_text_atomic(
+        path, json.dumps(document, indent=2) + "\n", "the analysis JSON"
+    )
+
+
+def write_analysis(path: Path, state: ExplorerState) -> None:
+    """`analysis_writer(path, state)`, written now."""
+    analysis_writer(path, state)()

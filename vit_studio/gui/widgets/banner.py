@@ -5,6 +5,8 @@ Its colours follow the palette (`theme.banner_style`), so it reads on a light an
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QWidget
 
@@ -17,7 +19,9 @@ PALETTE_EVENTS = (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChang
 
 
 class Banner(QFrame):
-    """Hidden until `show_error` or `show_notice`; the ✕ button (or `clear`) hides it again.
+    """Hidden until `show_error` or `show_notice`; the ✕ button (or `clear`) hides it again,
+    `clear_stale` too unless it shows a sticky notice (one the user should read, whatever loads).
+    A notice may carry one action, a button beside it ("Resume").
 
     `dismissed()` when the user closes it with ✕.
     """
@@ -34,22 +38,44 @@ class Banner(QFrame):
         close.setToolTip("Dismiss this message")
         close.clicked.connect(self.clear)
         close.clicked.connect(self.dismissed)
+        self.action = QToolButton()
+        self.action.clicked.connect(self._act)
+        self._on_action: Callable[[], None] | None = None
         layout = QHBoxLayout(self)
         layout.setContentsMargins(8, 4, 4, 4)
         layout.addWidget(self._label, 1)
+        layout.addWidget(self.action)
         layout.addWidget(close)
         self._error = False
+        self._sticky = False
         self.hide()
 
     def show_error(self, message: str) -> None:
         self._show(message, error=True)
 
-    def show_notice(self, message: str) -> None:
+    def show_notice(
+        self,
+        message: str,
+        action: tuple[str, Callable[[], None]] | None = None,
+        *,
+        sticky: bool = False,
+    ) -> None:
+        """`action`: (the button's text, what it does; the banner closes as it does it)."""
         self._show(message, error=False)
+        self._sticky = sticky
+        if action is not None:
+            self.action.setText(action[0])
+            self._on_action = action[1]
+            self.action.show()
 
     def clear(self) -> None:
         self.hide()
         self._label.clear()
+
+    def clear_stale(self) -> None:
+        """Clear what a new model or result makes stale: anything but a sticky notice."""
+        if not self._sticky:
+            self.clear()
 
     def text(self) -> str:
         return self._label.text()
@@ -63,8 +89,16 @@ class Banner(QFrame):
         if event.type() in PALETTE_EVENTS:
             self.restyle()
 
+    def _act(self) -> None:
+        act = self._on_action
+        self.clear()
+        if act is not None:
+            act()
+
     def _show(self, message: str, *, error: bool) -> None:
-        self._error = error
+        self._on_action = None
+        self.action.hide()
+        self._error, self._sticky = error, False
         self.restyle()
         self._label.setText(message)
         self.show()

@@ -39,12 +39,15 @@ class LogitLensView(QWidget):
         layout.addWidget(note)
         self._shown: np.ndarray | None = None  # [L, k], what the cells show
         self._classes: tuple[str, ...] = ()
+        self._grid: _Grid | None = None
         self.clear()
 
     def clear(self, message: str | None = None) -> None:
         self._shown, self._classes = None, ()
+        self._grid = None
         self.figure.clear()
         placeholder(self.figure.add_subplot(1, 1, 1), *(() if message is None else (message,)))
+        self.canvas.relayout()
         self.canvas.draw_idle()
 
     def show_analysis(self, analysis: Analysis) -> None:
@@ -55,24 +58,12 @@ class LogitLensView(QWidget):
         shown = analysis.logit_lens[:, top]
         self._shown = shown
         self._classes = tuple(analysis.class_names[i] for i in top)
-        self.figure.clear()
-        axes = self.figure.add_subplot(1, 1, 1)
-        image = axes.imshow(shown, cmap="viridis", vmin=0.0, vmax=1.0, aspect="auto")
-        layers = shown.shape[0]
-        for layer in range(layers):
-            for column in range(shown.shape[1]):
-                value = shown[layer, column]
-                colour = "black" if value > 0.6 else "white"
-                axes.text(column, layer, f"{value:.0%}", ha="center", va="center", fontsize=8,
-                          color=colour)  # fmt: skip
-        axes.set_xticks(range(len(top)), self._classes, rotation=30, ha="right")
-        # Block numbers under one axis label, and a short title: the cells keep the width of
-        # the narrow side column, and the title is read whole in it.
-        axes.set_yticks(range(layers), [str(i + 1) for i in range(layers)])
-        axes.set_ylabel("after block")
-        axes.set_title(TITLE)
-        self.figure.colorbar(image, ax=axes, label="probability")
-        self.canvas.relayout()
+        if self._grid is None or self._grid.shape != shown.shape:
+            self._grid = _Grid(self.figure, shown.shape)
+        self._grid.show(shown, self._classes)
+        # Laid out again only when the rows or the longest class name change: a new image of
+        # the same model keeps the layout, which cost about as much as the drawing itself.
+        self.canvas.relayout((shown.shape, max(len(name) for name in self._classes)))
         self.canvas.draw_idle()
 
     # --- the testable surface -------------------------------------------------------------------
@@ -83,3 +74,38 @@ class LogitLensView(QWidget):
 
     def classes(self) -> tuple[str, ...]:
         return self._classes
+
+
+class _Grid:
+    """The chart's artists for one shape of rows × columns, made once and updated in place."""
+
+    def __init__(self, figure: Figure, shape: tuple[int, int]) -> None:
+        figure.clear()
+        layers, columns = shape
+        self.axes = axes = figure.add_subplot(1, 1, 1)
+        self.image = axes.imshow(np.zeros(shape), cmap="viridis", vmin=0.0, vmax=1.0,
+                                 aspect="auto")  # fmt: skip
+        self.cells = [
+            [axes.text(column, layer, "", ha="center", va="center", fontsize=8)
+             for column in range(columns)]
+            for layer in range(layers)
+        ]  # fmt: skip
+        axes.set_xticks(range(columns))
+        # Block numbers under one axis label, and a short title: the cells keep the width of
+        # the narrow side column, and the title is read whole in it.
+        axes.set_yticks(range(layers), [str(i + 1) for i in range(layers)])
+        axes.set_ylabel("after block")
+        axes.set_title(TITLE)
+        figure.colorbar(self.image, ax=axes, label="probability")
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return len(self.cells), len(self.cells[0])
+
+    def show(self, shown: np.ndarray, classes: tuple[str, ...]) -> None:
+        self.image.set_data(shown)
+        for row, texts in zip(shown, self.cells, strict=True):
+            for value, text in zip(row, texts, strict=True):
+                text.set_text(f"{value:.0%}")
+                text.set_color("black" if value > 0.6 else "white")
+        self.axes.set_xticklabels(classes, rotation=30, ha="right")

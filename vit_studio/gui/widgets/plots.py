@@ -75,11 +75,20 @@ class PlotCanvas(FigureCanvasQTAgg):
     def __init__(self, figure: Figure) -> None:
         super().__init__(figure)
         self._needs_layout = True
+        self._layout_key: object = None  # what the last requested layout was for
         self._drawn_hidden = False  # a draw was skipped while hidden; catch up when shown
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
-    def relayout(self) -> None:
-        """Lay out again at the next draw (titles, ticks or legends changed size)."""
+    def relayout(self, key: object = None) -> None:
+        """Lay out again at the next draw (titles, ticks or legends changed size).
+
+        With a `key` (what decides the layout: the counts of layers and heads, the widest tick
+        label, ...), only when it differs from the last one: a new image of the same model
+        keeps its layout, where laying out again cost each analysis about as much as drawing.
+        """
+        if key is not None and key == self._layout_key:
+            return
+        self._layout_key = key
         self._needs_layout = True
 
     def resizeEvent(self, event) -> None:
@@ -143,11 +152,12 @@ class MeanDistancePlot(QWidget):
         self._selection.set_offsets(np.empty((0, 2)))
         self._empty.set_visible(False)
         show_tick_labels(self.axes, True)
-        self.canvas.relayout()
+        # The image size bounds the scale so models at the same resolution compare by eye.
+        top = max(float(analysis.image_size), float(distances.max()) * 1.05)
+        self.canvas.relayout(("shown", layers, heads, len(f"{top:.0f}")))
         self.axes.set_xlim(0.5, layers + 0.5)
         integer_ticks(self.axes.xaxis, layers)
-        # The image size bounds the scale so models at the same resolution compare by eye.
-        self.axes.set_ylim(0, max(float(analysis.image_size), float(distances.max()) * 1.05))
+        self.axes.set_ylim(0, top)
         self.canvas.draw_idle()
 
     def _make_head_artists(self, heads: int) -> None:
@@ -270,7 +280,7 @@ class TokenNormMap(QWidget):
         self._image.set_extent((0.5, g + 0.5, g + 0.5, 0.5))
         integer_ticks(self.map_axes.xaxis, g)
         integer_ticks(self.map_axes.yaxis, g)
-        self._set_empty(False)
+        self._set_empty(False, (layers, g, len(f"{flat.max() * 1.08:.0f}")))
         with QSignalBlocker(self._slider):
             self._slider.setRange(0, layers - 1)
             self._slider.setValue(layer)
@@ -283,7 +293,9 @@ class TokenNormMap(QWidget):
         self._set_empty(True)
         self.canvas.draw_idle()
 
-    def _set_empty(self, empty: bool) -> None:
+    def _set_empty(self, empty: bool, shape: tuple = ()) -> None:
+        """Show the placeholder, or the charts of an analysis of `shape` (layers, grid, digits
+        of the largest norm: what decides the layout)."""
         for artist in (self._image, self._layer_line, self._legend):
             artist.set_visible(not empty)
         self._empty.set_visible(empty)
@@ -294,7 +306,7 @@ class TokenNormMap(QWidget):
         if empty:
             self.map_axes.set_title("Patch-token norm")
             self._layer_label.setText("–")
-        self.canvas.relayout()
+        self.canvas.relayout((empty, *shape))
 
     def _show_layer(self, layer: int) -> None:
         if self._norms is None:

@@ -215,6 +215,7 @@ class TrustView(QWidget):
             layout.addWidget(table)
         self._scores: ImageScores | None = None
         self._unit = "methods"
+        self._blank = False  # the chart shows no scores (and the tables none)
         self.clear()
         self.clear_folder()
 
@@ -222,14 +223,19 @@ class TrustView(QWidget):
 
     def clear(self, message: str = IDLE_TEXT) -> None:
         """A new image or model: the old scores no longer apply."""
-        self._scores = None
         self._set_running(False)
         self._status.setText(message)
+        if self._blank:
+            # Every new image clears the view: drawing the same empty chart again cost each
+            # analysis a figure rebuild (and a redraw with the tab in front) on the GUI thread.
+            return
+        self._scores = None
         for table in self._tables:
             table.clear_scores()
         self.figure.clear()
         placeholder(self.figure.add_subplot(1, 1, 1), "No scores yet")
         self.canvas.draw_idle()
+        self._blank = True
 
     def clear_folder(self) -> None:
         """A new model: the folder's scores were of the previous one."""
@@ -296,7 +302,7 @@ class TrustView(QWidget):
         return table.text(row, 1 + table.aucs.index(auc))
 
     def show_scores(self, scores: ImageScores) -> None:
-        self._scores = scores
+        self._scores, self._blank = scores, False
         self._set_running(False)
         self._draw_curves(scores)
         for table in self._tables:

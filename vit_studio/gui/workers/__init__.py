@@ -5,8 +5,11 @@
     inference     the explorer's model: load, move between devices, analyse, find local models
     batch_export  the top-k predictions of a folder, as CSV, with a model of its own
     thumbnails    filmstrip previews
+    training      the fine-tune panel's thread: scans, base models, runs, saved copies;
+                  `bind_session` ties it to a `FinetuneSession`
+    snapshots     what the fine-tune keeps of each epoch, taken on its thread
+    run_control   pause and cancel of a run across threads
 
-The fine-tune panel's training thread (`gui.finetune.training_client`) uses the same mechanism.
 Each client is a QObject with typed signals that carry plain Python / numpy objects; widgets,
 pixmaps and painting stay on the GUI thread.
 """

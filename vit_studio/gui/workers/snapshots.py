@@ -1,4 +1,5 @@
-"""What the fine-tune panel keeps of each epoch, computed on the training thread between epochs.
+"""What the fine-tune panel keeps of each epoch, computed on the training thread between epochs
+(the kept values are `gui.state.finetune_results.EpochSnapshot`s).
 
 The engine trains the model in place and calls `on_epoch` on its own thread once an epoch is
 done, so at that moment the worker can look at the live model without copying it: it takes the
@@ -11,10 +12,7 @@ Everything kept is a small numpy array; nothing here imports Qt.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -30,49 +28,10 @@ from vit_studio.engine.training import (
     autocast_dtype,
     evaluate,
 )
+from vit_studio.gui.state.finetune_results import EpochSnapshot, Probe, ValidationSet
 
 THUMBNAIL_SIZE = 64  # pixels on a side, at most: enough to recognise an image in a cell list
 _PRECISION_NAMES = {None: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
-
-
-@dataclass(frozen=True)
-class ValidationSet:
-    """The validation images as the panel shows them, in the engine's order."""
-
-    class_names: tuple[str, ...]
-    thumbnails: np.ndarray  # [N, t, t, 3] uint8
-    labels: np.ndarray  # [N] int64
-    paths: tuple[Path, ...]
-
-    def members(self, true_class: int, predictions: np.ndarray, predicted: int) -> np.ndarray:
-        """Indices of the images of `true_class` that were predicted as `predicted`."""
-        return np.flatnonzero((self.labels == true_class) & (predictions == predicted))
-
-
-@dataclass(frozen=True)
-class Probe:
-    """The fixed validation image whose attention rollout is kept every epoch."""
-
-    path: Path
-    label: int
-    pixels: np.ndarray  # [S, S, 3] uint8, as the model sees it
-
-
-@dataclass(frozen=True, eq=False)
-class EpochSnapshot:
-    """The model after one epoch (epoch 0: the prepared model before any training)."""
-
-    epoch: int
-    info: EpochInfo | None  # None for epoch 0
-    probabilities: np.ndarray | None  # [N, C] on the validation images; None: not validated
-    confusion: np.ndarray | None  # [C, C] counts, rows = true class, columns = predicted
-    pos_similarity: np.ndarray  # [g, g, g, g]
-    rollout: np.ndarray  # [g, g], attention rollout of the probe, max 1
-    probe_probabilities: np.ndarray  # [C]
-
-    @property
-    def predictions(self) -> np.ndarray | None:
-        return None if self.probabilities is None else self.probabilities.argmax(1)
 
 
 def validation_set(class_names: tuple[str, ...], cached: CachedImages) -> ValidationSet:
@@ -129,16 +88,16 @@ class SnapshotTaker:
     def take(
         self, epoch: int, info: EpochInfo | None, validation: EvalResult | None = None
     ) -> EpochSnapshot:
-        """`validation`: the engine's own result for this epoch (`TrainCallbacks.on_validated`);
-        without it, a validated epoch's images are scored here. Raises `EvaluationCancelled`
-        when the run is cancelled meanwhile."""
+        """`validation`: the engine's own result for this epoch (`TrainCallbacks.on_validated`;
+        for epoch 0, the starting model's); without it, a validated epoch's images are scored
+        here. Raises `Cancelled` when the run is cancelled meanwhile."""
         model = self._model
         module = model.module
         was_training = module.training
         probabilities = confusion = None
         try:
             validated = info is not None and info.val_acc is not None
-            if validated and validation is not None:
+            if validation is not None:
                 probabilities, confusion = validation.probabilities, validation.confusion
             elif validated and self._val is not None:
                 amp = autocast_dtype(self._config.precision, model.device)

@@ -2,31 +2,26 @@
 
 A run goes through the engine's training pipeline (`engine.training.pipeline`), exactly as
 `vit-studio finetune` does; the engine's plain callbacks become this client's signals. Pause and
-cancel go through a `RunControl` the engine polls every step. Between epochs the thread also takes
-an `EpochSnapshot` of the live model for the panel's per-epoch views. Failures come back as one
-line that says whether the last checkpoint is there to resume from.
+cancel go through a `RunControl` the engine polls every step. Once a new run has chosen where it
+starts, and between epochs, the thread also takes an `EpochSnapshot` of the live model for the
+panel's per-epoch views. Failures come back as one line that says whether the last checkpoint is
+there to resume from. `bind_session` connects a `FinetuneSession` to a client: the session's
+requests go to the thread, the thread's answers to the session.
 """
 
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
 from vit_studio.engine.checkpoints import CheckpointInfo, HeadCountNeeded, inspect_checkpoint
-from vit_studio.engine.data import FolderScan, SkippedFile, UntrainableFolder
+from vit_studio.engine.data import UntrainableFolder
 from vit_studio.engine.errors import Cancelled, StudioError, describe_failure
 from vit_studio.engine.model import load_studio_model, save_model, with_meta
-from vit_studio.engine.training import (
-    EpochInfo,
-    EvalResult,
-    StepInfo,
-    TrainCallbacks,
-    TrainConfig,
-    TrainPaths,
-)
+from vit_studio.engine.training import EpochInfo, EvalResult, StepInfo, TrainCallbacks
+from vit_studio.engine.training.outputs import InterruptedRun, interrupted_runs, set_aside
 from vit_studio.engine.training.pipeline import (
     TRAINING_MEMORY_FIX,
     PrepareCallbacks,
@@ -37,50 +32,15 @@ from vit_studio.engine.training.pipeline import (
     scan_training_folder,
 )
 from vit_studio.gui.cpu import default_num_threads, torch_setup
-from vit_studio.gui.finetune.run_control import Pacer, RunControl
-from vit_studio.gui.finetune.snapshots import (
-    EpochSnapshot,
-    Probe,
-    SnapshotTaker,
-    ValidationSet,
-    probe_image,
-    validation_set,
-)
+from vit_studio.gui.state.finetune import FinetuneSession, Job
+from vit_studio.gui.state.finetune_results import EpochSnapshot, Probe, RunStarted, ScanResult
 from vit_studio.gui.state.results import HeadCountRequest
+from vit_studio.gui.workers.run_control import Pacer, RunControl
+from vit_studio.gui.workers.snapshots import SnapshotTaker, probe_image, validation_set
 from vit_studio.gui.workers.thread import JobContext, WorkerThread
 
-# Kinds of job: the newest scan and base inspection win; runs and saves go one at a time.
-SCAN, BASE, RUN, SAVE = "scan", "base", "run", "save"
+# The newest scan and base inspection win; runs and saves go one at a time.
 REPORTS_PER_EPOCH = 10  # step reports the panel gets per epoch (the engine also reports every 2 s)
-
-
-@dataclass(frozen=True)
-class ScanResult:
-    """A folder's scan report, or the problem that blocks training on it (one line, with fix)
-    and, where the folder could be read, what it holds all the same."""
-
-    folder: Path
-    scan: FolderScan | None  # None: training on the folder is blocked by `problem`
-    problem: str | None = None
-    found: FolderScan | None = None  # a blocked folder's classes, counts and skipped files
-    short_classes: tuple[str, ...] = ()  # the blocked folder's classes with too few images
-
-
-@dataclass(frozen=True)
-class RunStarted:
-    """Everything the panel needs before the first step."""
-
-    scan: FolderScan
-    config: TrainConfig
-    paths: TrainPaths
-    class_names: tuple[str, ...]
-    train_images: int
-    validation: ValidationSet | None
-    probe: Probe
-    history: tuple[EpochInfo, ...]  # epochs a resumed run has already done
-    skipped: tuple[SkippedFile, ...]  # files that no longer decode since the scan
-    command: str  # the CLI command that makes the same run
-    pixel_baseline: float | None  # validation accuracy from the raw pixels alone
 
 
 class TrainingClient(QObject):
@@ -98,7 +58,8 @@ class TrainingClient(QObject):
     note = Signal(str)
     runEnded = Signal(object)  # TrainResult, or None when cancelled before training began
     saved = Signal(Path)
-    failed = Signal(str, str)  # job kind (SCAN, BASE, RUN, SAVE), one-line message
+    interruptedFound = Signal(object)  # list of InterruptedRun, newest first
+    failed = Signal(object, str)  # the Job that failed, one-line message
     runningChanged = Signal(bool)
 
     def __init__(self, parent: QObject | None = None, num_threads: int | None = None) -> None:
@@ -113,6 +74,11 @@ class TrainingClient(QObject):
         return self._running
 
     @property
+    def busy(self) -> bool:
+        """Whether the thread has work queued or running."""
+        return self._thread.busy
+
+    @property
     def paused(self) -> bool:
         return self._control.paused
 
@@ -125,11 +91,11 @@ class TrainingClient(QObject):
         """Scan `folder` (superseding any scan not yet reported)."""
         folder = Path(folder)
         self._thread.submit(
-            SCAN,
+            Job.SCAN,
             lambda context: self._scan(context, folder, val_share),
             doing=f"scanning {folder}",
             done=self.scanned.emit,
-            failed=self._failed(SCAN),
+            failed=self._failed(Job.SCAN),
         )
 
     def inspect(self, path: Path, num_heads: int | None = None) -> None:
@@ -137,11 +103,11 @@ class TrainingClient(QObject):
         `headCountNeeded` instead when its file does not say how many heads it has."""
         path = Path(path)
         self._thread.submit(
-            BASE,
+            Job.BASE,
             lambda _context: _inspect(path, num_heads),
             doing=f"reading {path.name}",
             done=self._inspected,
-            failed=self._failed(BASE),
+            failed=self._failed(Job.BASE),
         )
 
     def _inspected(self, result: CheckpointInfo | HeadCountRequest) -> None:
@@ -158,12 +124,12 @@ class TrainingClient(QObject):
         self._running = True
         self.runningChanged.emit(True)
         self._thread.submit(
-            RUN,
+            Job.RUN,
             lambda context: self._train(context, request),
             doing="training",
             done=self.runEnded.emit,
             cancelled=lambda: self.runEnded.emit(None),
-            failed=self._failed(RUN),
+            failed=self._failed(Job.RUN),
             ended=self._run_ended,
             memory_fix=TRAINING_MEMORY_FIX,
         )
@@ -187,7 +153,30 @@ class TrainingClient(QObject):
             return target
 
         self._thread.submit(
-            SAVE, copy, doing=f"saving {target}", done=self.saved.emit, failed=self._failed(SAVE)
+            Job.SAVE,
+            copy,
+            doing=f"saving {target}",
+            done=self.saved.emit,
+            failed=self._failed(Job.SAVE),
+        )
+
+    def find_interrupted(self, runs_dir: Path) -> None:
+        """The runs in `runs_dir` that a killed window left without ending."""
+        self._thread.submit(
+            Job.FIND,
+            lambda _context: interrupted_runs(runs_dir),
+            doing=f"looking for interrupted runs in {runs_dir}",
+            done=self.interruptedFound.emit,
+            failed=self._failed(Job.FIND),
+        )
+
+    def set_aside(self, run: InterruptedRun) -> None:
+        """Mark `run` as ended on purpose, so that it is not offered again."""
+        self._thread.submit(
+            Job.SAVE,
+            lambda _context: set_aside(run),
+            doing=f"setting {run.name} aside",
+            failed=self._failed(Job.SAVE),
         )
 
     def stop(self, timeout_ms: int = 5000) -> bool:
@@ -229,10 +218,16 @@ class TrainingClient(QObject):
         images = len(prepared.train_images.labels)
         taker = SnapshotTaker(model, prepared.val_images, probe_input, config, images, cancelled)
         history = prepared.checkpoint.history if prepared.checkpoint is not None else ()
-        before = taker.take(len(history), history[-1] if history else None)
-        context.report(self.epochDone.emit, before)
+        if history:  # a resumed run: the model as it was after its last epoch
+            context.report(self.epochDone.emit, taker.take(len(history), history[-1]))
         pacer = Pacer(min(config.batch_size, images), len(history), control.paused_seconds)
         validated: list[EvalResult] = []  # this epoch's, from on_validated
+
+        def on_start(_start: object) -> None:
+            # A new run, its starting head chosen (and validated): epoch 0.
+            validation = validated.pop() if validated else None
+            with contextlib.suppress(Cancelled):
+                context.report(self.epochDone.emit, taker.take(0, None, validation))
 
         def on_epoch(info: EpochInfo) -> None:
             validation = validated.pop() if validated else None
@@ -245,6 +240,7 @@ class TrainingClient(QObject):
             on_validated=validated.append,
             on_epoch=on_epoch,
             on_note=lambda message: context.report(self.note.emit, message),
+            on_start=on_start,
         )
         try:
             return run(prepared, callbacks, control.poll, reports_per_epoch=REPORTS_PER_EPOCH)
@@ -259,8 +255,8 @@ class TrainingClient(QObject):
 
     # --- on the GUI thread ----------------------------------------------------------------------
 
-    def _failed(self, kind: str):
-        return lambda message: self.failed.emit(kind, message)
+    def _failed(self, job: Job):
+        return lambda message: self.failed.emit(job, message)
 
     def _run_ended(self) -> None:
         self._running = False
@@ -289,4 +285,32 @@ def _run_started(prepared: PreparedRun, probe: Probe) -> RunStarted:
         skipped=prepared.skipped,
         command=prepared.command_line,
         pixel_baseline=prepared.pixel_baseline(),
+        base_model=Path(base) if (base := prepared.provenance["data"].get("base_model")) else None,
+        explanation=tuple(prepared.plan.explain()) if prepared.plan is not None else (),
     )
+
+
+def bind_session(session: FinetuneSession, client: TrainingClient) -> None:
+    """The session's requests to the thread, the thread's answers to the session."""
+    session.scan_requested.connect(client.scan)
+    session.inspect_requested.connect(client.inspect)
+    session.run_requested.connect(client.start)
+    session.pause_requested.connect(client.pause)
+    session.continue_requested.connect(client.resume)
+    session.cancel_requested.connect(client.cancel)
+    session.save_requested.connect(client.save_copy)
+    session.interrupted_requested.connect(client.find_interrupted)
+    session.set_aside_requested.connect(client.set_aside)
+    client.scanned.connect(session.scanned)
+    client.baseInspected.connect(session.inspected)
+    client.headCountNeeded.connect(session.head_count_asked)
+    client.stage.connect(session.stage)
+    client.runStarted.connect(session.started)
+    client.stepDone.connect(session.step_done)
+    client.epochDone.connect(session.epoch_done)
+    client.note.connect(session.noted)
+    client.runEnded.connect(session.ended)
+    client.saved.connect(session.model_saved)
+    client.failed.connect(session.failed)
+    client.interruptedFound.connect(session.interrupted_runs_found)
+    client.runningChanged.connect(session.run_thread_busy)

@@ -6,7 +6,7 @@ import threading
 import time
 
 from vit_studio.engine.training import StepInfo
-from vit_studio.gui.finetune.run_control import Pacer, RunControl
+from vit_studio.gui.workers.run_control import Pacer, RunControl
 
 
 def wait_until_waiting(control: RunControl, trainer: threading.Thread, timeout: float = 5.0):
