@@ -22,12 +22,19 @@ from vit_studio.engine.crop import OriginalImage, original_image
 from vit_studio.engine.device import available_devices, device_label, resolve_device
 from vit_studio.engine.errors import StudioError
 from vit_studio.engine.explain.ablation import ablated_probs
-from vit_studio.engine.explain.evaluate import ImageScores, score_image
+from vit_studio.engine.explain.evaluate import (
+    FaithfulnessReport,
+    ImageScores,
+    evaluate_faithfulness,
+    score_image,
+)
 from vit_studio.engine.images import PreparedImage, open_image, prepare_image
 from vit_studio.engine.model import StudioModel
 from vit_studio.gui.cpu import default_num_threads, torch_setup
 from vit_studio.gui.state.results import HeadCountRequest, ImageResult, ModelSummary
 from vit_studio.gui.workers.thread import JobContext, WorkerThread
+
+Classes = int | tuple[int, ...] | None  # an int k: the top k classes
 
 # Kinds of job: the newest of each kind wins.
 MODEL = "model"
@@ -79,13 +86,18 @@ class _ModelOwner:
             heads_source=model.meta.heads_source,
         )
 
-    def analyze(self, path: Path, gradient_classes: int | tuple[int, ...] | None) -> ImageResult:
+    def analyze(
+        self, path: Path, gradient_classes: Classes, attnlrp_classes: Classes = None
+    ) -> ImageResult:
         if self.model is None:
             raise StudioError("no model is loaded yet; open one with Model ▸ Open Model…")
         started = time.perf_counter()
         prepared = self._prepare(path)
         decoded = time.perf_counter()
-        analysis = analyze(self.model, prepared, gradient_classes=gradient_classes)
+        analysis = analyze(
+            self.model, prepared, gradient_classes=gradient_classes,
+            attnlrp_classes=attnlrp_classes,
+        )  # fmt: skip
         finished = time.perf_counter()
         return ImageResult(
             path=path,
@@ -96,13 +108,29 @@ class _ModelOwner:
             original=self._original,
         )
 
-    def score_maps(self, path: Path, context: JobContext, progress) -> ImageScores:
+    def score_maps(
+        self, path: Path, start_layer: int, context: JobContext, progress
+    ) -> ImageScores:
         if self.model is None:
             raise StudioError("no model is loaded yet; open one with Model ▸ Open Model…")
         prepared = self._prepare(path)
         return score_image(
             self.model,
             prepared.tensor,
+            start_layer=min(start_layer, self.model.arch.num_layers - 1),
+            progress=lambda done, total: context.report(progress, done, total),
+            cancel=context.cancelled,
+        )
+
+    def score_folder(
+        self, paths: list[Path], start_layer: int, context: JobContext, progress
+    ) -> FaithfulnessReport:
+        if self.model is None:
+            raise StudioError("no model is loaded yet; open one with Model ▸ Open Model…")
+        return evaluate_faithfulness(
+            self.model,
+            paths,
+            start_layer=min(start_layer, self.model.arch.num_layers - 1),
             progress=lambda done, total: context.report(progress, done, total),
             cancel=context.cancelled,
         )
@@ -148,7 +176,8 @@ class InferenceClient(QObject):
 
     modelReady = Signal(ModelSummary)
     scoresReady = Signal(Path, ImageScores)  # the image, every map's faithfulness curves
-    scoringProgress = Signal(int, int)  # methods scored, methods in all
+    folderScoresReady = Signal(list, FaithfulnessReport)  # the images, their faithfulness
+    scoringProgress = Signal(int, int)  # methods (or a folder's images) scored, in all
     ablationReady = Signal(Path, tuple, object)  # image, knocked-out heads, probabilities [C]
     headCountNeeded = Signal(HeadCountRequest)  # the load waits for the user's answer
     analysisReady = Signal(ImageResult)
@@ -190,22 +219,41 @@ class InferenceClient(QObject):
         self._load(self._model_path, device, reload=self._thread.pending(MODEL))
         return True
 
-    def analyze(self, path: Path, gradient_classes: int | tuple[int, ...] | None = None) -> None:
+    def analyze(
+        self, path: Path, gradient_classes: Classes = None, attnlrp_classes: Classes = None
+    ) -> None:
+        """Analyse `path`, with class gradients and AttnLRP maps for these classes (an int k:
+        the top k; see `engine.analysis.analyze`)."""
         owner = self._owner
         self._thread.submit(
             ANALYSIS,
-            lambda _job: owner.analyze(path, gradient_classes),
+            lambda _job: owner.analyze(path, gradient_classes, attnlrp_classes),
             doing=f"analysing {path.name}",
             done=self.analysisReady.emit,
             failed=lambda message: self.failed.emit(ANALYSIS, message),
         )
 
-    def score_maps(self, path: Path) -> None:
+    def score_folder(self, paths: list[Path], start_layer: int = 0) -> None:
+        """Score every attribution map of every image in `paths`: means and intervals."""
+        owner = self._owner
+        self._thread.submit(
+            TRUST,
+            lambda context: owner.score_folder(
+                paths, start_layer, context, self.scoringProgress.emit
+            ),
+            doing=f"scoring the maps of {len(paths)} images",
+            done=lambda report: self.folderScoresReady.emit(paths, report),
+            failed=lambda message: self.failed.emit(TRUST, message),
+        )
+
+    def score_maps(self, path: Path, start_layer: int = 0) -> None:
         """Score every attribution map of `path` by perturbation (seconds to a minute)."""
         owner = self._owner
         self._thread.submit(
             TRUST,
-            lambda context: owner.score_maps(path, context, self.scoringProgress.emit),
+            lambda context: owner.score_maps(
+                path, start_layer, context, self.scoringProgress.emit
+            ),
             doing=f"scoring the maps of {path.name}",
             done=lambda scores: self.scoresReady.emit(path, scores),
             failed=lambda message: self.failed.emit(TRUST, message),
