@@ -513,6 +513,13 @@ def folders(shared: Path, test_count: int = 50) -> list[Folder]:
             (cifar,),
         ),
         Folder(
+            "cifar imbalanced 5-200",
+            "held-out CIFAR-10, 5 to 200 images a class (under 20 a class: no target)",
+            5,
+            cifar_builder(shared, lambda k, n: round(5 * 40 ** (k / 9)), test_count),
+            (cifar,),
+        ),
+        Folder(
             "cats-dogs 2 x 150",
             "real photos up to 320 px, named cats and dogs",
             150,
@@ -526,6 +533,23 @@ def folders(shared: Path, test_count: int = 50) -> list[Folder]:
             per_class_builder(
                 SHAPES, lambda k: 60, test_count, lambda k, r: render_object(SHAPES[k], r)
             ),
+        ),
+        Folder(
+            "turntable 10 x 60, gray 64 px",
+            "the objects as COIL photographs them: centred, turned about the vertical, one light",
+            60,
+            per_class_builder(
+                SHAPES,
+                lambda k: 60,
+                test_count,
+                lambda k, r: render_object(SHAPES[k], r, turntable=True),
+            ),
+        ),
+        Folder(
+            "digits 10 x 60, 64 px",
+            "centred printed digits, noisy: the pixels alone do well",
+            60,
+            per_class_builder([str(d) for d in range(10)], lambda k: 60, test_count, centred_digit),
         ),
         Folder(
             "handwriting 10 x 40, 64 px",
