@@ -90,7 +90,7 @@ def test_reset_makes_every_setting_follow_the_data_again(qtbot):
     form = form_for(qtbot)
     form.set_value("epochs", 7)
     form.set_value("freeze", "backbone")
-    assert form.values()["lr"] == finetune_lr(64, "backbone")  # the head alone: a larger rate
+    assert form.values()["lr"] == finetune_lr(64, "backbone")  # the head alone: its own rate
     form.set_value("probe_head", False)
     assert form.values()["probe_head"] is False
     form.reset_button.click()

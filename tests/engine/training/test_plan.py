@@ -54,7 +54,7 @@ def test_a_few_hundred_images_train_every_layer_from_a_probed_head_for_400_steps
     assert config.batch_size == 64  # a tenth of 800 is 80: the largest power of two below, max 64
     assert config.epochs == 33  # 12 steps per epoch -> about 400 steps
     assert config.freeze == "none" and config.layer_decay == 0.75 and config.probe_head
-    assert config.lr == finetune_lr(64, "none") == 5e-4
+    assert config.lr == finetune_lr(64, "none") == 1e-3
     assert config.warmup_epochs == 1.65 and config.augment == AugmentConfig.gentle()
     assert plan.image_size == TINY_ARCH.image_size
     assert set(plan.reasons) == {
@@ -108,7 +108,7 @@ def test_epochs_aim_at_400_steps_within_bounds():
 def test_every_layer_trains_unless_the_smallest_class_is_tiny():
     assert default_freeze(5) == "backbone"
     assert default_freeze(10) == default_freeze(500) == "none"
-    assert finetune_lr(64, "backbone") == 2.5e-4  # the head alone: the larger rate
+    assert finetune_lr(64, "backbone") == 2.5e-4  # the head alone, on features that stay
 
 
 def test_chosen_settings_are_kept_and_the_learning_rate_follows_them():
@@ -131,7 +131,7 @@ def test_runtime_settings_pass_through_and_bad_values_are_refused():
 def test_the_plan_describes_itself_in_one_line():
     text = plan_finetune(fake_scan(per_class=10), TINY_ARCH).describe()
     assert text == (
-        "33 epochs, batches of 8, learning rate 6.25e-05, every layer trains, 32 px, seed 0"
+        "33 epochs, batches of 8, learning rate 0.000125, every layer trains, 32 px, seed 0"
     )
 
 

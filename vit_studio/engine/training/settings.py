@@ -86,7 +86,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Peak learning rate of AdamW, reached after the warmup, then lowered along a cosine.",
         {
             TRAIN: "5e-4 × batch/128",
-            FINETUNE: "1e-3 × batch/128 when every layer trains, else 5e-4 × batch/128",
+            FINETUNE: "2e-3 × batch/128 when every layer trains, else 5e-4 × batch/128",
         },
         type=float, metavar="LR", bounds=(1e-8, 1.0), scientific=True,
     ),
