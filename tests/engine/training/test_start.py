@@ -16,9 +16,16 @@ from vit_studio.engine.model import load_studio_model
 from vit_studio.engine.training import RunStatus, TrainCallbacks, prepare_finetune, train
 from vit_studio.engine.training.baseline import fit_logistic_regression
 from vit_studio.engine.training.evaluation import beats
-from vit_studio.engine.training.loop import START_MARGIN_Z
 from vit_studio.engine.training.source import BatchSource
-from vit_studio.engine.training.start import BASE_HEAD, PROBE_HEAD, choose_start, head_inputs
+from vit_studio.engine.training.start import (
+    BASE_HEAD,
+    PROBE_HEAD,
+    START_MARGIN_Z,
+    StartingPoint,
+    choose_start,
+    head_inputs,
+    probe_replaces_base,
+)
 
 
 def logits(model, images) -> torch.Tensor:
@@ -85,6 +92,21 @@ def test_the_base_models_head_is_kept_when_it_validates_at_least_as_well_as_the_
     assert start.base_acc >= start.probe_acc and start.chosen == BASE_HEAD
     assert torch.equal(model.module.heads.head.weight, before)  # not replaced by the probe
     assert "the base model alone" in start.describe()
+
+
+def test_the_probe_replaces_the_base_models_head_only_when_clearly_better_on_validation():
+    base_right = np.array([True] * 30 + [False] * 10)
+    # Two more right of 40, but by 5 gained and 3 lost: z = 2/sqrt(8) = 0.71, noise.
+    slightly = base_right.copy()
+    slightly[[30, 31, 32, 33, 34, 0, 1, 2]] = [True] * 5 + [False] * 3
+    assert slightly.mean() > base_right.mean()  # what a plain accuracy comparison would take
+    assert not probe_replaces_base(slightly, base_right)
+    # Five more, by 6 gained and 1 lost: z = 5/sqrt(7) = 1.89.
+    clearly = base_right.copy()
+    clearly[[30, 31, 32, 33, 34, 35, 0]] = [True] * 6 + [False]
+    assert probe_replaces_base(clearly, base_right)
+    assert "within the noise" in StartingPoint(0.75, 0.8, BASE_HEAD).describe()
+    assert "within the noise" not in StartingPoint(0.8, 0.75, BASE_HEAD).describe()
 
 
 def test_the_starting_model_is_kept_when_no_epoch_beats_it(tmp_path):

@@ -62,7 +62,7 @@ from vit_studio.engine.training.schedule import (
     lr_at,
 )
 from vit_studio.engine.training.source import BatchSource, check_labels
-from vit_studio.engine.training.start import StartingPoint, choose_start
+from vit_studio.engine.training.start import START_MARGIN_Z, StartingPoint, choose_start
 from vit_studio.engine.training.steps import (
     make_optimizer,
     make_scaler,
@@ -76,9 +76,6 @@ if TYPE_CHECKING:
 
 # A step report is also due when this long has passed, so slow CPU runs still show progress.
 _REPORT_SECONDS = 2.0
-# How clearly a fine-tuned epoch must beat the starting model on validation to replace it (see
-# `_Run._beats_start`): one standard deviation of McNemar's statistic.
-START_MARGIN_Z = 1.0
 
 
 def train(

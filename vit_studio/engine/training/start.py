@@ -4,10 +4,13 @@ The new head either comes from the base model itself (its own rows for the folde
 where every class folder is one of its classes: `adapt.prepare_finetune`) or is fitted to the
 frozen features of the training images (a linear probe, LP-FT: Kumar et al. 2022). Both leave
 the backbone as it was, so each is a model that has not been fine-tuned at all: "the base model
-alone" and "a probe on its features". They are scored on the validation images and the run
-starts from the better (a tie goes to the base model's own head); with the loop keeping the best
-model by validation, epoch 0 included, the run keeps a fine-tuned model only where fine-tuning
-beat both.
+alone" and "a probe on its features". They are scored on the validation images; the probe
+replaces the base model's own head only where it is clearly better there (`START_MARGIN_Z`, as
+a fine-tuned epoch must be to replace the start), since a probe fitted to a few hundred images
+that wins by an image or two on a hundred is noise (CIFAR 10 x 60 at 128 px: the probe 94.2 %
+against the base's 93.3 % on validation, 87.8 % against 89.6 % on 500 test images). With the
+loop keeping the best model by validation, epoch 0 included, the run keeps a fine-tuned model
+only where fine-tuning beat both.
 """
 
 from __future__ import annotations
@@ -15,13 +18,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
 from vit_studio.engine.training.baseline import fit_logistic_regression
+from vit_studio.engine.training.evaluation import beats
 from vit_studio.engine.training.source import BatchSource
 
 BASE_HEAD, PROBE_HEAD, NEW_HEAD = "base", "probe", "new"
+
+# How clearly a model must beat the starting one on validation to replace it (the probe the
+# base model's head, a fine-tuned epoch the start): McNemar's statistic over the images only one
+# of the two gets right, in standard deviations.
+START_MARGIN_Z = 1.0
 
 
 # L2 of the linear probe, on its mean cross-entropy: a few hundred images must not be memorised.
@@ -77,7 +87,12 @@ class StartingPoint:
         }[self.chosen]
         if not scored:
             return f"started from {chosen} (no validation images to score it)"
-        return f"before fine-tuning, on the validation images: {scored}; started from {chosen}"
+        why = ""
+        if self.chosen == BASE_HEAD and (self.probe_acc or 0.0) > (self.base_acc or 0.0):
+            why = " (the probe's lead is within the noise of so few images)"
+        return (
+            f"before fine-tuning, on the validation images: {scored}; started from {chosen}{why}"
+        )
 
     def record(self) -> dict[str, float | str | None]:
         return {"base_acc": self.base_acc, "probe_acc": self.probe_acc, "chosen": self.chosen}
@@ -114,18 +129,31 @@ def choose_start(
         return StartingPoint(None, None, BASE_HEAD if has_base_head else PROBE_HEAD)
     val_features = head_inputs(module, val, prepare, batch_size)
     labels = val.labels.cpu()
-    probe_acc = _accuracy(val_features @ weight.T + bias, labels)
-    base_acc = None
+    probe_right = _right(val_features @ weight.T + bias, labels)
+    probe_acc = float(probe_right.mean())
     if has_base_head:
-        base_acc = _accuracy(val_features @ head.weight.detach().cpu().T + head.bias.cpu(), labels)
-    if base_acc is not None and base_acc >= probe_acc:
-        return StartingPoint(base_acc, probe_acc, BASE_HEAD)
+        base_right = _right(val_features @ head.weight.detach().cpu().T + head.bias.cpu(), labels)
+        base_acc = float(base_right.mean())
+        if not probe_replaces_base(probe_right, base_right):
+            return StartingPoint(base_acc, probe_acc, BASE_HEAD)
+    else:
+        base_acc = None
     _set_head(head, weight, bias)
     return StartingPoint(base_acc, probe_acc, PROBE_HEAD)
 
 
+def probe_replaces_base(probe_right: np.ndarray, base_right: np.ndarray) -> bool:
+    """Whether a probe right on `probe_right` (bool per validation image) is clearly better than
+    the base model's head, right on `base_right` (see the module)."""
+    return beats(probe_right, base_right, START_MARGIN_Z)
+
+
+def _right(scores: torch.Tensor, labels: torch.Tensor) -> np.ndarray:
+    return (scores.argmax(1) == labels).numpy()
+
+
 def _accuracy(scores: torch.Tensor, labels: torch.Tensor) -> float:
-    return float((scores.argmax(1) == labels).float().mean())
+    return float(_right(scores, labels).mean())
 
 
 def _score(
