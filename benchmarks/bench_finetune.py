@@ -62,8 +62,15 @@ class Measured:
         return max(v for v in (self.base, self.probe, self.pixels) if v is not None)
 
 
-def error_ratio(ours: float, control: float) -> float:
-    return (1 - ours) / max(1 - control, 1e-9)
+def error_ratio(ours: float, control: float) -> float | None:
+    """Our error rate over the control's; None where the control makes no error (no ratio)."""
+    if 1 - control < 1e-9:
+        return None
+    return (1 - ours) / (1 - control)
+
+
+def ratio_text(ratio: float | None, width: int) -> str:
+    return f"{'-':>{width}} " if ratio is None else f"{ratio:{width}.2f}x"
 
 
 def labelled(folder: Path, base: StudioModel) -> tuple:
@@ -196,8 +203,8 @@ def main() -> None:
         base_text = f"{base:6.1%}" if base is not None else f"{'-':>6}"
         print(
             f"{folder.name:30} {ours:6.1%} {base_text} {first.probe:6.1%} {first.pixels:6.1%} "
-            f"{error_ratio(ours, first.best_control):6.2f}x "
-            f"{error_ratio(ours, first.pixels):5.2f}x {mean(r.minutes for r in runs):5.1f}"
+            f"{ratio_text(error_ratio(ours, first.best_control), 6)} "
+            f"{ratio_text(error_ratio(ours, first.pixels), 5)} {mean(r.minutes for r in runs):5.1f}"
             f"{target}",
             flush=True,
         )
