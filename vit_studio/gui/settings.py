@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings, QStandardPaths
+from PySide6.QtCore import QByteArray, QSettings, QStandardPaths, QTimer
 
 from vit_studio.engine.fileio import fsync_folder
 from vit_studio.gui.settings_repair import repair
@@ -18,6 +18,11 @@ from vit_studio.gui.state.rollout import RolloutSettings
 ORGANIZATION = "ViT Studio"
 APPLICATION = "ViT Studio"
 MAX_RECENT = 10
+# What changes with every image opened (the recent files, the dialogs' folder) is written this
+# long after the last change, not at once: QSettings writes its whole file and flushes it to disk
+# on the GUI thread after every change, and a user stepping through a folder changes these
+# several times a second (a flush waits for the disk: 20 ms, and more while the disk is busy).
+BATCHED_WRITE_MS = 2000
 
 
 class Settings:
@@ -27,10 +32,13 @@ class Settings:
         self._store = store if store is not None else QSettings(ORGANIZATION, APPLICATION)
         # What a damaged file made the app start without, for the window to say (None: nothing).
         self.reset_note: str | None = repair(self._store)
+        self._batched: dict[str, object] = {}  # values not yet handed to QSettings
+        self._batch_timer: QTimer | None = None  # made on first use: a QApplication exists then
 
     def sync(self) -> None:
         """Write the settings now. QSettings flushes the file before renaming it into place
         (QSaveFile); its folder is flushed here, so the new name survives a power cut too."""
+        self._write_batched()
         self._store.sync()
         folder = Path(self._store.fileName()).parent  # not a folder for the Windows registry
         if folder.is_dir():
@@ -54,7 +62,7 @@ class Settings:
 
     @last_folder.setter
     def last_folder(self, path: Path) -> None:
-        self._store.setValue("files/last_folder", str(path))
+        self._set_batched("files/last_folder", str(path))
 
     @property
     def recent_files(self) -> list[Path]:
@@ -62,7 +70,7 @@ class Settings:
         return self._paths("files/recent")
 
     def add_recent_file(self, path: Path) -> None:
-        self._push("files/recent", path)
+        self._push("files/recent", path, batched=True)
 
     @property
     def recent_models(self) -> list[Path]:
@@ -201,19 +209,44 @@ class Settings:
 
     # --- helpers ------------------------------------------------------------------------------
 
+    def _value(self, key: str) -> object:
+        return self._batched[key] if key in self._batched else self._store.value(key)
+
+    def _set_batched(self, key: str, value: object) -> None:
+        """Set `key` now for every reader of these settings, and in the file once the changes
+        pause for `BATCHED_WRITE_MS` (or at `sync`, which the window calls when it closes)."""
+        self._batched[key] = value
+        if self._batch_timer is None:
+            self._batch_timer = QTimer()
+            self._batch_timer.setSingleShot(True)
+            self._batch_timer.setInterval(BATCHED_WRITE_MS)
+            self._batch_timer.timeout.connect(self._write_batched)
+        self._batch_timer.start()
+
+    def _write_batched(self) -> None:
+        if self._batch_timer is not None:
+            self._batch_timer.stop()
+        for key, value in self._batched.items():
+            self._store.setValue(key, value)
+        self._batched.clear()
+
     def _path(self, key: str) -> Path | None:
-        value = self._store.value(key)
+        value = self._value(key)
         return Path(str(value)) if value else None
 
     def _paths(self, key: str) -> list[Path]:
-        value = self._store.value(key) or []
+        value = self._value(key) or []
         # QSettings hands back a bare string for a one-element list in INI files.
         items = [value] if isinstance(value, str) else list(value)
         return [Path(str(item)) for item in items if item]
 
-    def _push(self, key: str, path: Path) -> None:
+    def _push(self, key: str, path: Path, *, batched: bool = False) -> None:
         items = [p for p in self._paths(key) if p != path]
-        self._store.setValue(key, [str(p) for p in [path, *items][:MAX_RECENT]])
+        value = [str(p) for p in [path, *items][:MAX_RECENT]]
+        if batched:
+            self._set_batched(key, value)
+        else:
+            self._store.setValue(key, value)
 
     def _bytes(self, key: str) -> QByteArray | None:
         value = self._store.value(key)
