@@ -3,6 +3,9 @@
 The model runs once. Everything interactive afterwards (head fusion, discard ratio, start layer,
 layer, head, patch, class among those with cached gradients) is recomputed from the numpy arrays
 held here by the functions in `attribution`, without touching the model again.
+
+An `Analysis` is plain numpy: the window imports this module before torch has loaded, and
+`analyze` imports torch when it runs.
 """
 
 from __future__ import annotations
@@ -11,15 +14,19 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from vit_studio.engine import attribution
-from vit_studio.engine.capture import captured_forward
 from vit_studio.engine.errors import StudioError
-from vit_studio.engine.images import PreparedImage
-from vit_studio.engine.model import NO_CLASSIFIER, StudioModel
+from vit_studio.engine.model import NO_CLASSIFIER
+
+if TYPE_CHECKING:
+    import torch
+
+    from vit_studio.engine.images import PreparedImage
+    from vit_studio.engine.model import StudioModel
 
 # How many of the best classes are listed, exported and given class gradients by default.
 TOP_K = 5
@@ -151,6 +158,8 @@ def _resolve_gradient_classes(
 
     A backbone has no top-k, so an int asks for nothing; naming classes is an error.
     """
+    import torch
+
     if gradient_classes is None:
         return []
     if isinstance(gradient_classes, int):
@@ -177,6 +186,10 @@ def analyze(
     most probable classes, a list names classes. Each class costs one backward pass through the
     graph of the same forward pass (the forward is not repeated).
     """
+    import torch
+
+    from vit_studio.engine.capture import captured_forward
+
     module = model.module.eval()
     device = model.device
     batch = image.tensor.unsqueeze(0).to(device)
@@ -246,6 +259,8 @@ class _Clock:
 
     def lap(self, name: str) -> None:
         if self._device.type == "cuda":
+            import torch
+
             torch.cuda.synchronize(self._device)
         now = time.perf_counter()
         self.laps[name] = (now - self._last) * 1000.0

@@ -17,13 +17,16 @@ import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from vit_studio.engine.errors import StudioError
 from vit_studio.engine.model import Preprocessing
+
+if TYPE_CHECKING:
+    import torch
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff")
 """Lower-case suffixes (with the dot) of the files we treat as images, in display order."""
@@ -196,6 +199,8 @@ def resized_size(width: int, height: int, resize_size: int) -> tuple[int, int]:
 
 def prepare_image(image: Image.Image, pre: Preprocessing) -> PreparedImage:
     """Resize, centre-crop and normalise `image` as the model's metadata prescribes."""
+    import torch  # here, not above: the window decodes photos before torch has loaded
+
     if image.mode != "RGB":
         image = to_rgb(image)
     cropped = resize_center_crop(image, pre.resize_size, pre.crop_size, pre.interpolation)

@@ -13,16 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, Signal
 from PySide6.QtGui import QCloseEvent, QShowEvent
 from PySide6.QtWidgets import QMainWindow
 
 from vit_studio.engine.analysis import Analysis, best_prediction_text
-from vit_studio.engine.checkpoints.discovery import LocalModel
 from vit_studio.engine.device import CHOICE_LABELS
 from vit_studio.engine.errors import StudioError
-from vit_studio.engine.hub import CatalogueEntry
 from vit_studio.engine.model import HEADS_GIVEN
 from vit_studio.gui import questions, theme
 from vit_studio.gui.ablation import connect_ablation
@@ -31,7 +30,6 @@ from vit_studio.gui.cpu import limit_blas_threads
 from vit_studio.gui.dialogs import FileDialogs
 from vit_studio.gui.drops import FileDropTarget, sort_dropped
 from vit_studio.gui.exports import Exports
-from vit_studio.gui.finetune.panel import FinetunePanel
 from vit_studio.gui.image_pane import ImagePane
 from vit_studio.gui.layout import WindowLayout
 from vit_studio.gui.menu_actions import connect_menus
@@ -43,7 +41,6 @@ from vit_studio.gui.shortcuts import ShortcutsDialog
 from vit_studio.gui.split_view import SplitView
 from vit_studio.gui.state.explorer import ExplorerState
 from vit_studio.gui.state.results import HeadCountRequest, ImageResult, ModelSummary
-from vit_studio.gui.trust import connect_trust
 from vit_studio.gui.view_tabs import ViewTabs
 from vit_studio.gui.widgets.banner import Banner
 from vit_studio.gui.widgets.filmstrip import Filmstrip, folder_images
@@ -53,6 +50,11 @@ from vit_studio.gui.widgets.model_panel import ModelPanel
 from vit_studio.gui.widgets.status_bar import StatusBar
 from vit_studio.gui.workers.batch_export import BatchExporter
 from vit_studio.gui.workers.inference import ANALYSIS, MODEL, InferenceClient
+
+if TYPE_CHECKING:
+    from vit_studio.engine.checkpoints.discovery import LocalModel
+    from vit_studio.engine.hub import CatalogueEntry
+    from vit_studio.gui.finetune.panel import FinetunePanel
 
 STOP_TIMEOUT_MS = 5000
 PALETTE_EVENTS = (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange)
@@ -75,7 +77,6 @@ class MainWindow(FileDropTarget, QMainWindow):
     def __init__(self, settings: Settings | None = None, *, num_threads: int | None = None) -> None:
         super().__init__()
         limit_blas_threads()
-        theme.set_chart_defaults(self.palette())  # before the charts are made
         self._settings = settings if settings is not None else Settings()
         self._stopped = False
         self._num_threads = num_threads
@@ -85,9 +86,6 @@ class MainWindow(FileDropTarget, QMainWindow):
             overlay_kind=self._settings.overlay_kind,
         )
         self._inference = InferenceClient(self, num_threads)
-        self._finetune = FinetunePanel(
-            self._settings.finetune_runs_dir, num_threads=num_threads, device=self.state.device
-        )
         self._dialogs = FileDialogs(self, self._settings)
         self._build()
         self._menus = Menus(self, self._settings, self._layout.docks)
@@ -114,7 +112,7 @@ class MainWindow(FileDropTarget, QMainWindow):
             self.state, self._settings, self._dialogs, self._num_threads, self.interactive))
         self.setCentralWidget(self._split)
 
-        self._views = ViewTabs(self.state, self._finetune)
+        self._views = ViewTabs(self.state, self._make_finetune_panel)
         self._model_panel = ModelPanel()
         self._filmstrip = Filmstrip()
         self._layout = WindowLayout(self, self._views, self._model_panel, self._filmstrip,
@@ -144,7 +142,7 @@ class MainWindow(FileDropTarget, QMainWindow):
         inference = self._inference
         inference.modelReady.connect(self.state.model_ready)
         inference.headCountNeeded.connect(self._ask_head_count)
-        connect_trust(self.views.trust, inference, lambda: self.state.image_path)
+        self._views.when_built("trust", self._connect_trust)
         self.knocked_out_heads = connect_ablation(self.views, inference, self.state)
         inference.analysisReady.connect(self.state.analysis_ready)
         inference.failed.connect(self._on_failed)
@@ -161,8 +159,26 @@ class MainWindow(FileDropTarget, QMainWindow):
         self._filmstrip.imageChosen.connect(self.open_image)
         self._model_panel.modelChosen.connect(self.load_model)
         self._model_panel.scanRequested.connect(self.scan_local_models)
-        self._finetune.openInExplorer.connect(self._open_finetuned)
         self._split.splitChanged.connect(self._menus.split_view.setChecked)
+
+    def _make_finetune_panel(self) -> FinetunePanel:
+        """The Fine-tune tab, built when it is first shown or used: it brings the training
+        pipeline (and torch), which the explorer's first picture does not need."""
+        from vit_studio.gui.finetune.panel import FinetunePanel
+
+        panel = FinetunePanel(
+            self._settings.finetune_runs_dir, num_threads=self._num_threads,
+            device=self.state.device,
+        )  # fmt: skip
+        panel.openInExplorer.connect(self._open_finetuned)
+        if self.state.model is not None:
+            _tell_explorer_model(panel, self.state.model)
+        return panel
+
+    def _connect_trust(self, view) -> None:
+        from vit_studio.gui.trust import connect_trust
+
+        connect_trust(view, self._inference, lambda: self.state.image_path)
 
     # --- the testable surface -----------------------------------------------------------------
 
@@ -227,7 +243,8 @@ class MainWindow(FileDropTarget, QMainWindow):
 
     @property
     def finetune_panel(self) -> FinetunePanel:
-        return self._finetune
+        """The Fine-tune tab's panel (built now if it was not yet)."""
+        return self._views.finetune
 
     @property
     def menus(self) -> Menus:
@@ -337,12 +354,12 @@ class MainWindow(FileDropTarget, QMainWindow):
     def finetune_folder(self, folder: str | Path) -> None:
         """Show the fine-tune panel with the report of `folder`."""
         self.show_view("finetune")
-        self._finetune.choose_folder(folder)
+        self.finetune_panel.choose_folder(folder)
 
     def resume_finetune(self, checkpoint: str | Path) -> None:
         """Continue a fine-tune run from its M.checkpoint.pt, in the fine-tune panel."""
         self.show_view("finetune")
-        self._finetune.resume_checkpoint(checkpoint)
+        self.finetune_panel.resume_checkpoint(checkpoint)
 
     def show_pretrained(self) -> PretrainedDialog:
         """Model ▸ Get Pretrained…: the catalogue, and downloads in their own thread."""
@@ -386,7 +403,8 @@ class MainWindow(FileDropTarget, QMainWindow):
             return True
         workers = (self._exports, self._inference, self._filmstrip, self._split)
         stopped = [worker.stop(timeout_ms) for worker in workers]
-        stopped.append(self._finetune.shutdown(timeout_ms))
+        if self._views.is_built("finetune"):
+            stopped.append(self.finetune_panel.shutdown(timeout_ms))
         stopped.append(self._pretrained.stop(timeout_ms))
         self._stopped = all(stopped)
         return self._stopped
@@ -404,8 +422,8 @@ class MainWindow(FileDropTarget, QMainWindow):
         self._settings.last_model = summary.path
         self._settings.add_recent_model(summary.path)
         self._model_panel.show_model(summary)
-        given = summary.arch.num_heads if summary.heads_source == HEADS_GIVEN else None
-        self._finetune.set_explorer_model(summary.path, summary.name, given)
+        if self._views.is_built("finetune"):
+            _tell_explorer_model(self.finetune_panel, summary)
         self._status.show_model(summary)
         self.statusBar().showMessage(f"Model {summary.name} ready on {summary.device_label}", 5000)
         self._banner.clear_stale()
@@ -431,7 +449,8 @@ class MainWindow(FileDropTarget, QMainWindow):
     def _on_device(self, device: str) -> None:
         self._settings.device = device
         self._menus.select_device(device)
-        self._finetune.set_device(device)
+        if self._views.is_built("finetune"):
+            self.finetune_panel.set_device(device)
 
     def _on_devices(self, devices: list[str]) -> None:
         self._menus.show_devices(devices)
@@ -498,3 +517,9 @@ class MainWindow(FileDropTarget, QMainWindow):
         self._settings.sync()
         self.shutdown()
         event.accept()
+
+
+def _tell_explorer_model(panel: FinetunePanel, summary: ModelSummary) -> None:
+    """The fine-tune panel's base model follows the explorer's (with the user's head count)."""
+    given = summary.arch.num_heads if summary.heads_source == HEADS_GIVEN else None
+    panel.set_explorer_model(summary.path, summary.name, given)

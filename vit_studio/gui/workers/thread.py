@@ -154,7 +154,6 @@ class WorkerThread(QObject):
         self._thread.setObjectName(name)
         self._runner.moveToThread(self._thread)
         self._thread.started.connect(self._runner.setup)
-        self._thread.start()
         self._stopped = False
 
     @property
@@ -186,6 +185,10 @@ class WorkerThread(QObject):
         of the GPU alike)."""
         if self._stopped:
             raise RuntimeError(f"the {self._thread.objectName()} thread has been stopped")
+        if not self._thread.isRunning():
+            # Started by its first job: a thread never asked for anything (a folder export, a
+            # second pane) costs nothing, and its setup (importing torch) waits until needed.
+            self._thread.start()
         job_id = self._ledger.issue(kind)
         job = _Job(job_id, kind, doing, work, done, failed, cancelled, ended, memory_fix)
         was_busy = self.busy
