@@ -14,6 +14,9 @@ if TYPE_CHECKING:
     import torch
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+DEFAULT_DEVICE = "auto"
+# What --device and the settings' Device say (the training settings table says the same).
+DEVICE_HELP = "Where to run: auto picks CUDA, then Apple MPS, then the CPU."
 # How each choice reads in menus and choosers.
 CHOICE_LABELS = {"auto": "Auto", "cpu": "CPU", "cuda": "CUDA", "mps": "Apple MPS"}
 

@@ -96,12 +96,14 @@ def image_files_in(folder: Path) -> list[Path]:
     return sorted(found)
 
 
-def open_image(path: str | os.PathLike) -> Image.Image:
+def open_image(path: str | os.PathLike, *, draft_side: int | None = None) -> Image.Image:
     """Decode an image file completely and return it upright, in RGB.
 
     Raises `ImageFileError` (a `StudioError`) naming the file for anything that makes it unusable:
     missing, a folder, empty, not an image, corrupt, truncated, or over Pillow's pixel limit
-    (`Image.MAX_IMAGE_PIXELS`; its warning zone counts as over).
+    (`Image.MAX_IMAGE_PIXELS`; its warning zone counts as over). `draft_side`: a JPEG may be
+    decoded at a reduced scale whose sides are still at least this many pixels (a picture to
+    show, not to analyse: several times faster for a large photo).
     """
     path = Path(path)
     try:
@@ -121,6 +123,8 @@ def open_image(path: str | os.PathLike) -> Image.Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(path)
         with image:
+            if draft_side is not None:
+                image.draft(image.mode, (draft_side, draft_side))
             # Decoding is lazy; load() now so truncated or corrupt data fails here, not later.
             image.load()
             # Broken orientation metadata must not reject good pixels: keep them as stored.

@@ -24,6 +24,13 @@ LayerNorm = Callable[[int], nn.Module]
 DEFAULT_NORM = partial(nn.LayerNorm, eps=1e-6)
 
 
+def _normal_(tensor: torch.Tensor, std: float) -> torch.Tensor:
+    """`tensor.normal_(std=std)`, except for a shape-only (meta) tensor, which has no values to
+    draw: there torch runs normal_ as a Python decomposition whose first call imports its
+    compiler stack (over a second and 200 MB resident) for nothing."""
+    return tensor if tensor.is_meta else tensor.normal_(std=std)
+
+
 class MLPBlock(nn.Sequential):
     """Linear, GELU, dropout, linear, dropout: torchvision's `MLPBlock` (an `ops.MLP`)."""
 
@@ -38,7 +45,8 @@ class MLPBlock(nn.Sequential):
         for module in self.modules():
             if isinstance(module, nn.Linear):
                 nn.init.xavier_uniform_(module.weight)
-                nn.init.normal_(module.bias, std=1e-6)
+                with torch.no_grad():
+                    _normal_(module.bias, std=1e-6)
 
 
 class EncoderBlock(nn.Module):
@@ -74,7 +82,7 @@ class Encoder(nn.Module):
     ) -> None:  # fmt: skip
         super().__init__()
         # Drawn here, between the patch projection and the blocks, as torchvision draws it.
-        self.pos_embedding = nn.Parameter(torch.empty(1, seq_length, hidden_dim).normal_(std=0.02))
+        self.pos_embedding = nn.Parameter(_normal_(torch.empty(1, seq_length, hidden_dim), 0.02))
         self.dropout = nn.Dropout(dropout)
         layers: OrderedDict[str, nn.Module] = OrderedDict()
         for index in range(num_layers):

@@ -292,11 +292,6 @@ class MainWindow(FileDropTarget, QMainWindow):
         self._settings.last_folder = path.parent
         self._filmstrip.show_image(path)
         self._update_enabled()
-        self._image_view.set_placeholder(
-            f"Analysing {path.name}…"
-            if self.state.model or self.state.model_pending
-            else f"{path.name} will be analysed once a model is open: Model ▸ Open Model…"
-        )
         self.state.open_image(path)
 
     def open_folder(self, folder: str | Path) -> None:

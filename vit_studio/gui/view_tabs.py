@@ -16,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QEvent
-from PySide6.QtWidgets import QFrame, QScrollArea, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtCore import QEvent, QSignalBlocker
+from PySide6.QtWidgets import QFrame, QScrollArea, QTabWidget, QWidget
 
 from vit_studio.engine.analysis import Analysis
 from vit_studio.engine.model import NO_CLASSIFIER
@@ -146,9 +146,7 @@ class ViewTabs(QTabWidget):
                 tab = _scrolled(page) if page is self.patch else page
                 self._pages[key] = page
             else:
-                # An empty holder until the page is built into it.
-                tab = QWidget()
-                QVBoxLayout(tab).setContentsMargins(0, 0, 0, 0)
+                tab = QWidget()  # an empty stand-in until the page is built
                 self._factories[key] = page
             self.setTabToolTip(self.addTab(tab, title), tip)
             self._tabs[key] = tab
@@ -214,8 +212,17 @@ class ViewTabs(QTabWidget):
         theme.set_chart_defaults(self.palette())
         page = self._factories.pop(view)()
         wrap = {"trust": _scrolled, "finetune": FittedScroll}.get(view)
-        self._tabs[view].layout().addWidget(wrap(page) if wrap else page)
-        self._pages[view] = page
+        tab = wrap(page) if wrap else page
+        stand_in = self._tabs[view]
+        index, current = self.indexOf(stand_in), self.currentIndex()
+        title, tip = self.tabText(index), self.tabToolTip(index)
+        with QSignalBlocker(self):  # the same tab, with its page in it now
+            self.removeTab(index)
+            self.insertTab(index, tab, title)
+            self.setTabToolTip(index, tip)
+            self.setCurrentIndex(current)
+        stand_in.deleteLater()
+        self._tabs[view], self._pages[view] = tab, page
         if view in self._later_drawers:
             self._drawers[page] = self._later_drawers[view]
             if self._state.result is not None:
