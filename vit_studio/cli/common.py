@@ -8,9 +8,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vit_studio.cli.console import Console
 from vit_studio.engine.device import DEFAULT_DEVICE, DEVICE_CHOICES, DEVICE_HELP, resolve_device
-from vit_studio.engine.hub import CatalogueEntry, download, local_path, parse_reference
+from vit_studio.engine.hub import CatalogueEntry, local_path, parse_reference
 from vit_studio.engine.hub.caches import cache_location
 from vit_studio.engine.resources import model_or_default
 
@@ -71,6 +70,9 @@ def fetch(entry: CatalogueEntry) -> Path:
     existing = local_path(entry)
     if existing is not None:
         return existing
+    from vit_studio.cli.console import Console
+    from vit_studio.engine.hub import download
+
     console = Console()
     started = False
 

@@ -1,5 +1,9 @@
 """Start the explorer: `run(options)` is what `vit-studio` without a subcommand calls, with the
-options `cli.explore` read: the window on a model and an image (or a fine-tune folder)."""
+options `cli.explore` read: the window on a model and an image (or a fine-tune folder).
+
+The window comes first: this thread imports Qt and the window's own modules only, shows the
+photo at once (decoded with Pillow), and the inference thread imports torch and loads the model
+meanwhile; the first map follows when they are ready (benchmarks/bench_startup.py)."""
 
 from __future__ import annotations
 
@@ -71,6 +75,9 @@ def run(options: argparse.Namespace) -> int:
         )
     if picture is not None:
         picture.start(model, image, finetuning)
+    elif model is not None and image is not None:
+        # The caches are searched in the inference thread, which the first analysis waits for.
+        _once(window.scan_local_models, window.analysisReady, window.errorShown)
     else:
         window.scan_local_models()
 
@@ -100,3 +107,15 @@ def _model_to_open(argument: str | None, settings: Settings) -> Path | None:
     if last is not None and last.exists():
         return last
     return default_model_path()
+
+
+def _once(action, *signals) -> None:
+    """Run `action` when the first of `signals` is emitted, once."""
+
+    def run_once(*_args) -> None:
+        for signal in signals:
+            signal.disconnect(run_once)
+        action()
+
+    for signal in signals:
+        signal.connect(run_once)

@@ -35,7 +35,6 @@ from vit_studio.gui.layout import WindowLayout
 from vit_studio.gui.menu_actions import connect_menus
 from vit_studio.gui.menus import Menus
 from vit_studio.gui.pretrained import Pretrained
-from vit_studio.gui.pretrained_dialog import PretrainedDialog
 from vit_studio.gui.settings import Settings
 from vit_studio.gui.shortcuts import ShortcutsDialog
 from vit_studio.gui.split_view import SplitView
@@ -55,6 +54,7 @@ if TYPE_CHECKING:
     from vit_studio.engine.checkpoints.discovery import LocalModel
     from vit_studio.engine.hub import CatalogueEntry
     from vit_studio.gui.finetune.panel import FinetunePanel
+    from vit_studio.gui.pretrained_dialog import PretrainedDialog
 
 STOP_TIMEOUT_MS = 5000
 PALETTE_EVENTS = (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange)
