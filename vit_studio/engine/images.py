@@ -11,6 +11,7 @@ torchvision's arithmetic (resize the shorter side, centre-crop, normalise), so o
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import stat
 import threading
@@ -102,8 +103,8 @@ def open_image(path: str | os.PathLike, *, draft_side: int | None = None) -> Ima
     Raises `ImageFileError` (a `StudioError`) naming the file for anything that makes it unusable:
     missing, a folder, empty, not an image, corrupt, truncated, or over Pillow's pixel limit
     (`Image.MAX_IMAGE_PIXELS`; its warning zone counts as over). `draft_side`: a JPEG may be
-    decoded at a reduced scale whose sides are still at least this many pixels (a picture to
-    show, not to analyse: several times faster for a large photo).
+    decoded at a reduced scale whose longer side is still at least this many pixels (a picture
+    to show, not to analyse: several times faster for a large photo).
     """
     path = Path(path)
     try:
@@ -124,7 +125,10 @@ def open_image(path: str | os.PathLike, *, draft_side: int | None = None) -> Ima
             image = Image.open(path)
         with image:
             if draft_side is not None:
-                image.draft(image.mode, (draft_side, draft_side))
+                # Pillow picks the smallest scale that keeps both sides at least this size.
+                scale = min(1.0, draft_side / max(image.size))
+                image.draft(image.mode, (math.ceil(image.width * scale),
+                                         math.ceil(image.height * scale)))  # fmt: skip
             # Decoding is lazy; load() now so truncated or corrupt data fails here, not later.
             image.load()
             # Broken orientation metadata must not reject good pixels: keep them as stored.
