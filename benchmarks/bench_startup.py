@@ -77,6 +77,54 @@ from vit_studio.cli import main
 sys.exit(main(sys.argv[1:]))
 """
 
+# Where the resident memory goes: one process takes the start-up's steps in turn (one thread, so
+# that each step's growth is its own) and reads VmRSS after each.
+PHASES = r"""
+import os, sys, time
+from pathlib import Path
+
+def rss_mib():
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+
+def step(name):
+    print(f"{name}\t{rss_mib():.0f}", flush=True)
+
+image, model = Path(sys.argv[1]), Path(sys.argv[2])
+step("the interpreter")
+from PySide6.QtWidgets import QApplication
+app = QApplication([])
+step("Qt and a QApplication")
+from vit_studio.gui.main_window import MainWindow
+from vit_studio.gui.workers.thread import WorkerThread
+step("the window's modules")
+WorkerThread.submit = lambda *args, **kwargs: 0  # the steps below stand in for the threads
+window = MainWindow()
+window.resize(1280, 800)
+window.show()
+window.open_image(image)
+app.processEvents()
+step("the window shown with the photo")
+import torch
+step("torch")
+try:
+    from vit_studio.gui.workers.model_owner import ModelOwner
+except ImportError:  # before the inference thread's side had a module of its own
+    from vit_studio.gui.workers.inference import _ModelOwner as ModelOwner
+step("the engine's modules")
+owner = ModelOwner(1)
+owner.load(model, "cpu", True, None)
+step("the model loaded")
+owner.analyze(image, None)
+step("the image analysed")
+from vit_studio.gui import imaging
+imaging.colormap_lut()
+step("the colour map (matplotlib)")
+os._exit(0)
+"""
+
 # The commands that must answer without torch: time to exit, and whether torch was imported.
 COMMAND_CHECK = r"""
 import contextlib, io, sys
@@ -123,6 +171,16 @@ def run_explorer(image: Path, model: Path, env: dict[str, str]) -> dict[str, flo
     return {**times, "hwm_mib": seen["hwm_mib"], "torch_at_map": seen["torch_loaded"]}
 
 
+def run_phases(image: Path, model: Path, env: dict[str, str]) -> list[tuple[str, float]]:
+    """(step, VmRSS MiB after it) for the start-up's steps taken in turn in one process."""
+    done = subprocess.run([sys.executable, "-c", PHASES, str(image), str(model)], env=env,
+                          capture_output=True, text=True, timeout=TIMEOUT_S)  # fmt: skip
+    rows = [line.split("\t") for line in done.stdout.splitlines() if "\t" in line]
+    if not rows or rows[-1][0] != "the colour map (matplotlib)":
+        raise SystemExit(f"bench_startup: the memory steps did not finish:\n{done.stderr[-2000:]}")
+    return [(name, float(mib)) for name, mib in rows]
+
+
 def run_command(args: list[str], env: dict[str, str]) -> tuple[float, bool]:
     """(seconds from launch to exit, whether torch was imported) of `vit-studio ARGS`."""
     started = time.monotonic()
@@ -140,10 +198,15 @@ def main() -> None:
     parser.add_argument("--tree", type=Path, help="measure the vit_studio package in this tree")
     args = parser.parse_args()
 
-    package = (args.tree or ROOT) / "vit_studio"
+    tree = args.tree.resolve() if args.tree else None
+    image, model = args.image.resolve(), args.model.resolve()
+    package = (tree or ROOT) / "vit_studio"
     compileall.compile_dir(str(package), quiet=1)
     with tempfile.TemporaryDirectory() as scratch:
-        env = child_env(args.tree, Path(scratch))
+        # `python -c` puts the working folder first on sys.path: a neutral one, so that the
+        # package measured is the one on PYTHONPATH (or installed), not a checkout we stand in.
+        os.chdir(scratch)
+        env = child_env(tree, Path(scratch))
         floors = {'python -c "import PySide6"': "import PySide6",
                   'python -c "import torch"': "import torch"}  # fmt: skip
         floor_runs: dict[str, list[tuple[float, float]]] = {name: [] for name in floors}
@@ -154,11 +217,17 @@ def main() -> None:
         for _ in range(args.repeats):
             for name, code in floors.items():
                 floor_runs[name].append(run_floor(code, env))
-            explorer_runs.append(run_explorer(args.image, args.model, env))
+            explorer_runs.append(run_explorer(image, model, env))
             for name, command in commands.items():
                 command_runs[name].append(run_command(command, env))
+        phases = run_phases(image, model, env)
 
     report(args.repeats, package, floor_runs, explorer_runs, command_runs)
+    print("resident MiB after each step (one process, one thread, the steps in turn):")
+    previous = 0.0
+    for name, mib in phases:
+        print(f"  {name:38s}{mib:7.0f}  {mib - previous:+6.0f}")
+        previous = mib
 
 
 def report(repeats: int, package: Path, floor_runs: dict, explorer_runs: list,

@@ -22,7 +22,6 @@ from PySide6.QtWidgets import QMainWindow
 from vit_studio.engine.analysis import Analysis, best_prediction_text
 from vit_studio.engine.device import CHOICE_LABELS
 from vit_studio.engine.errors import StudioError
-from vit_studio.engine.model import HEADS_GIVEN
 from vit_studio.gui import questions, theme
 from vit_studio.gui.ablation import connect_ablation
 from vit_studio.gui.compare_pane import ComparePane
@@ -30,6 +29,7 @@ from vit_studio.gui.cpu import limit_blas_threads
 from vit_studio.gui.dialogs import FileDialogs
 from vit_studio.gui.drops import FileDropTarget, sort_dropped
 from vit_studio.gui.exports import Exports
+from vit_studio.gui.finetune_tab import FinetuneTab
 from vit_studio.gui.image_pane import ImagePane
 from vit_studio.gui.layout import WindowLayout
 from vit_studio.gui.menu_actions import connect_menus
@@ -112,7 +112,9 @@ class MainWindow(FileDropTarget, QMainWindow):
             self.state, self._settings, self._dialogs, self._num_threads, self.interactive))
         self.setCentralWidget(self._split)
 
-        self._views = ViewTabs(self.state, self._make_finetune_panel)
+        self._finetune = FinetuneTab(self.state, self._settings.finetune_runs_dir,
+                                     self._num_threads, self._open_finetuned)  # fmt: skip
+        self._views = ViewTabs(self.state, self._finetune.make)
         self._model_panel = ModelPanel()
         self._filmstrip = Filmstrip()
         self._layout = WindowLayout(self, self._views, self._model_panel, self._filmstrip,
@@ -160,20 +162,6 @@ class MainWindow(FileDropTarget, QMainWindow):
         self._model_panel.modelChosen.connect(self.load_model)
         self._model_panel.scanRequested.connect(self.scan_local_models)
         self._split.splitChanged.connect(self._menus.split_view.setChecked)
-
-    def _make_finetune_panel(self) -> FinetunePanel:
-        """The Fine-tune tab, built when it is first shown or used: it brings the training
-        pipeline (and torch), which the explorer's first picture does not need."""
-        from vit_studio.gui.finetune.panel import FinetunePanel
-
-        panel = FinetunePanel(
-            self._settings.finetune_runs_dir, num_threads=self._num_threads,
-            device=self.state.device,
-        )  # fmt: skip
-        panel.openInExplorer.connect(self._open_finetuned)
-        if self.state.model is not None:
-            _tell_explorer_model(panel, self.state.model)
-        return panel
 
     def _connect_trust(self, view) -> None:
         from vit_studio.gui.trust import connect_trust
@@ -398,8 +386,7 @@ class MainWindow(FileDropTarget, QMainWindow):
             return True
         workers = (self._exports, self._inference, self._filmstrip, self._split)
         stopped = [worker.stop(timeout_ms) for worker in workers]
-        if self._views.is_built("finetune"):
-            stopped.append(self.finetune_panel.shutdown(timeout_ms))
+        stopped.append(self._finetune.shutdown(timeout_ms))
         stopped.append(self._pretrained.stop(timeout_ms))
         self._stopped = all(stopped)
         return self._stopped
@@ -417,8 +404,7 @@ class MainWindow(FileDropTarget, QMainWindow):
         self._settings.last_model = summary.path
         self._settings.add_recent_model(summary.path)
         self._model_panel.show_model(summary)
-        if self._views.is_built("finetune"):
-            _tell_explorer_model(self.finetune_panel, summary)
+        self._finetune.follow_model(summary)
         self._status.show_model(summary)
         self.statusBar().showMessage(f"Model {summary.name} ready on {summary.device_label}", 5000)
         self._banner.clear_stale()
@@ -444,8 +430,7 @@ class MainWindow(FileDropTarget, QMainWindow):
     def _on_device(self, device: str) -> None:
         self._settings.device = device
         self._menus.select_device(device)
-        if self._views.is_built("finetune"):
-            self.finetune_panel.set_device(device)
+        self._finetune.follow_device(device)
 
     def _on_devices(self, devices: list[str]) -> None:
         self._menus.show_devices(devices)
@@ -512,9 +497,3 @@ class MainWindow(FileDropTarget, QMainWindow):
         self._settings.sync()
         self.shutdown()
         event.accept()
-
-
-def _tell_explorer_model(panel: FinetunePanel, summary: ModelSummary) -> None:
-    """The fine-tune panel's base model follows the explorer's (with the user's head count)."""
-    given = summary.arch.num_heads if summary.heads_source == HEADS_GIVEN else None
-    panel.set_explorer_model(summary.path, summary.name, given)
