@@ -40,6 +40,7 @@ from vit_studio.gui.shortcuts import ShortcutsDialog
 from vit_studio.gui.split_view import SplitView
 from vit_studio.gui.state.explorer import ExplorerState
 from vit_studio.gui.state.results import HeadCountRequest, ImageResult, ModelSummary
+from vit_studio.gui.trust import connect_trust
 from vit_studio.gui.view_tabs import ViewTabs
 from vit_studio.gui.widgets.banner import Banner
 from vit_studio.gui.widgets.filmstrip import Filmstrip, folder_images
@@ -66,15 +67,16 @@ class MainWindow(FileDropTarget, QMainWindow):
 
     `analysisReady(Analysis)` is emitted once the views show a new analysis, `modelReady`
     once the model panel shows a newly loaded (or moved) model, `errorShown(message)` when a
-    failure is reported, `exportFinished(path)` when an export has been written.
-    """
+    failure is reported, `exportFinished(path)` when an export has been written. With
+    `hold_inference`, nothing loads or is analysed before `release_inference()`."""
 
     analysisReady = Signal(Analysis)
     modelReady = Signal(ModelSummary)
     errorShown = Signal(str)
     exportFinished = Signal(Path)
 
-    def __init__(self, settings: Settings | None = None, *, num_threads: int | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, *, num_threads: int | None = None,
+                 hold_inference: bool = False) -> None:  # fmt: skip
         super().__init__()
         limit_blas_threads()
         self._settings = settings if settings is not None else Settings()
@@ -85,7 +87,8 @@ class MainWindow(FileDropTarget, QMainWindow):
             rollout=self._settings.rollout,
             overlay_kind=self._settings.overlay_kind,
         )
-        self._inference = InferenceClient(self, num_threads)
+        self._inference = InferenceClient(self, num_threads, held=hold_inference)
+        self.release_inference = self._inference.release
         self._dialogs = FileDialogs(self, self._settings)
         self._build()
         self._menus = Menus(self, self._settings, self._layout.docks)
@@ -144,7 +147,8 @@ class MainWindow(FileDropTarget, QMainWindow):
         inference = self._inference
         inference.modelReady.connect(self.state.model_ready)
         inference.headCountNeeded.connect(self._ask_head_count)
-        self._views.when_built("trust", self._connect_trust)
+        self._views.when_built("trust", lambda view: connect_trust(
+            view, inference, lambda: self.state.image_path))  # fmt: skip
         self.knocked_out_heads = connect_ablation(self.views, inference, self.state)
         inference.analysisReady.connect(self.state.analysis_ready)
         inference.failed.connect(self._on_failed)
@@ -162,11 +166,6 @@ class MainWindow(FileDropTarget, QMainWindow):
         self._model_panel.modelChosen.connect(self.load_model)
         self._model_panel.scanRequested.connect(self.scan_local_models)
         self._split.splitChanged.connect(self._menus.split_view.setChecked)
-
-    def _connect_trust(self, view) -> None:
-        from vit_studio.gui.trust import connect_trust
-
-        connect_trust(view, self._inference, lambda: self.state.image_path)
 
     # --- the testable surface -----------------------------------------------------------------
 

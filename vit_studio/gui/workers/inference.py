@@ -72,10 +72,15 @@ class InferenceClient(QObject):
     failed = Signal(str, str)  # job kind (MODEL, ANALYSIS, LOCAL_MODELS), one-line message
     busyChanged = Signal(bool)
 
-    def __init__(self, parent: QObject | None = None, num_threads: int | None = None) -> None:
+    def __init__(
+        self, parent: QObject | None = None, num_threads: int | None = None, *,
+        held: bool = False,
+    ) -> None:  # fmt: skip
+        """`held`: the thread (and its import of torch) waits for `release`, e.g. until the
+        window has been painted."""
         super().__init__(parent)
         threads = num_threads or default_num_threads()
-        self._thread = WorkerThread("inference", self, setup=torch_setup(threads))
+        self._thread = WorkerThread("inference", self, setup=torch_setup(threads), held=held)
         self._thread.busyChanged.connect(self.busyChanged)
         self._owner = _OwnerInThread(threads)
         self._model_path: Path | None = None
@@ -88,6 +93,10 @@ class InferenceClient(QObject):
     @property
     def busy(self) -> bool:
         return self._thread.busy
+
+    def release(self) -> None:
+        """Start a `held` thread: the requests made meanwhile run in order."""
+        self._thread.release()
 
     def load_model(self, path: Path, device: str, num_heads: int | None = None) -> None:
         """Load `path` onto `device` (`num_heads`: the user's count, for files that do not
