@@ -26,7 +26,7 @@ import shutil
 import statistics
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -40,9 +40,9 @@ from vit_studio.engine.training import evaluate, evaluate_folder
 from vit_studio.engine.training.baseline import fit_logistic_regression, pixel_baseline
 from vit_studio.engine.training.class_match import match_class_names
 from vit_studio.engine.training.pipeline import RunRequest, prepare_run, run
-from vit_studio.engine.training.source import BatchSource
-from vit_studio.engine.training.start import PROBE_L2, head_inputs
 from vit_studio.engine.training.validation import plain_inputs
+
+PROBE_L2 = 1e-2  # on the mean cross-entropy, as for the pixels' logistic regression
 
 
 @dataclass
@@ -87,23 +87,37 @@ def base_control(base: StudioModel, train: Path, test: Path) -> float | None:
 
 def _relabelled(cached, columns: tuple[int, ...]):
     """`cached` with labels in the base model's class indices (what `evaluate` checks)."""
-    from dataclasses import replace
-
     return replace(cached, labels=torch.tensor(columns)[cached.labels])
+
+
+@torch.no_grad()
+def frozen_features(base: StudioModel, images: torch.Tensor) -> torch.Tensor:
+    """What the base model's head sees for each image (its input, by a forward hook)."""
+    prepare = plain_inputs(base)
+    captured: list[torch.Tensor] = []
+    hook = base.module.heads.head.register_forward_pre_hook(
+        lambda _head, inputs: captured.append(inputs[0].float())
+    )
+    base.module.eval()
+    try:
+        for chunk in images.split(256):
+            base.module(prepare(chunk))
+    finally:
+        hook.remove()
+    return torch.cat(captured)
 
 
 def probe_control(base: StudioModel, train: Path, test: Path) -> float:
     """Logistic regression on the base model's frozen features (the head's inputs)."""
-    prepare = plain_inputs(base)
     fit_images, fit_scan = labelled(train, base)
     test_images, _ = labelled(test, base)
-    features = head_inputs(base.module, BatchSource(fit_images, base.device), prepare, 256)
-    weight, bias = fit_logistic_regression(
-        features, fit_images.labels, len(fit_scan.class_names), PROBE_L2
-    )
-    scores = head_inputs(base.module, BatchSource(test_images, base.device), prepare, 256)
-    predicted = (scores @ weight.T + bias).argmax(1)
-    return float((predicted == test_images.labels).float().mean())
+    with torch.enable_grad():
+        weight, bias = fit_logistic_regression(
+            frozen_features(base, fit_images.images), fit_images.labels,
+            len(fit_scan.class_names), PROBE_L2,
+        )  # fmt: skip
+    scores = frozen_features(base, test_images.images) @ weight.T + bias
+    return float((scores.argmax(1) == test_images.labels).float().mean())
 
 
 def pixel_control(train: Path, test: Path) -> float:

@@ -209,13 +209,28 @@ def _sdf(shape: str, p: np.ndarray) -> np.ndarray:
     raise ValueError(shape)
 
 
-def render_object(shape: str, rng: np.random.Generator, size: int = 64) -> Image.Image:
+def _turntable(rng: np.random.Generator) -> np.ndarray:
+    """A turn about the vertical axis after a fixed tilt towards the camera (COIL's set-up)."""
+    angle = rng.uniform(0, 2 * np.pi)
+    c, s = np.cos(angle), np.sin(angle)
+    turn = np.array([[c, 0, s], [0, 1, 0], [-s, 0, c]])
+    tilt = 0.35
+    lean = np.array([[1, 0, 0], [0, np.cos(tilt), -np.sin(tilt)], [0, np.sin(tilt), np.cos(tilt)]])
+    return lean @ turn
+
+
+def render_object(
+    shape: str, rng: np.random.Generator, size: int = 64, *, turntable: bool = False
+) -> Image.Image:
     """A grayscale photo-like render: the object turned at random, lit from a random side, at a
-    random size and place, on a plain background with a little sensor noise."""
+    random size and place, on a plain background with a little sensor noise. `turntable`: as
+    COIL photographs objects, centred on a black turntable, lit from one side, turned about the
+    vertical only (the raw pixels say much then)."""
     side = size * 2  # rendered at twice the size and shrunk: smooth edges
-    rotation = _rotation(rng)
-    scale = rng.uniform(0.8, 1.15)
-    offset = np.array([*rng.uniform(-0.25, 0.25, 2), 0.0])
+    rotation = _turntable(rng) if turntable else _rotation(rng)
+    scale = rng.uniform(0.95, 1.05) if turntable else rng.uniform(0.8, 1.15)
+    jitter = 0.03 if turntable else 0.25
+    offset = np.array([*rng.uniform(-jitter, jitter, 2), 0.0])
     u = (np.arange(side) + 0.5) / side * 2 - 1
     px, py = np.meshgrid(u, -u)
     direction = np.stack([px * 0.45, py * 0.45, np.full_like(px, -1.0)], -1)
@@ -240,15 +255,15 @@ def render_object(shape: str, rng: np.random.Generator, size: int = 64) -> Image
         -1,
     )
     normal /= np.linalg.norm(normal, axis=-1, keepdims=True) + 1e-9
-    light = rng.normal(size=3) + np.array([0, 0, 2.0])
+    light = np.array([0.5, 0.6, 1.0]) if turntable else rng.normal(size=3) + np.array([0, 0, 2.0])
     light /= np.linalg.norm(light)
     diffuse = np.clip(normal @ light, 0, 1)
     half = light - direction
     half /= np.linalg.norm(half, axis=-1, keepdims=True)
     specular = np.clip((normal * half).sum(-1), 0, 1) ** 30
-    albedo = rng.uniform(0.5, 0.95)
+    albedo = 0.8 if turntable else rng.uniform(0.5, 0.95)
     shade = 0.15 + albedo * diffuse * 0.8 + 0.35 * specular
-    background = rng.uniform(0.05, 0.5)
+    background = 0.02 if turntable else rng.uniform(0.05, 0.5)
     pixels = np.where(hit, shade, background)
     image = Image.fromarray((np.clip(pixels, 0, 1) * 255).astype(np.uint8)).resize(
         (size, size), Image.Resampling.LANCZOS
@@ -307,6 +322,22 @@ def handwritten_digit(k: int, rng: np.random.Generator, size: int = 64) -> Image
     ink = np.asarray(canvas, float) / 255
     paper = rng.uniform(200, 250) - ink * rng.uniform(140, 200) + rng.normal(0, 8, ink.shape)
     return Image.fromarray(np.clip(paper, 0, 255).astype(np.uint8)).convert("RGB")
+
+
+def centred_digit(k: int, rng: np.random.Generator, size: int = 64) -> Image.Image:
+    """Digit k drawn near the centre, a little jittered, thickened, turned and noisy, light on
+    dark: aligned like scanned forms, so the raw pixels already say much."""
+    font = ImageFont.load_default(size=int(rng.integers(40, 56)))
+    canvas = Image.new("L", (size, size), 0)
+    draw = ImageDraw.Draw(canvas)
+    dx, dy = rng.integers(-3, 4, size=2)
+    draw.text(
+        (size / 2 + int(dx), size / 2 + int(dy)), str(k), fill=255, font=font, anchor="mm",
+        stroke_width=int(rng.integers(0, 3)), stroke_fill=255,
+    )  # fmt: skip
+    canvas = canvas.rotate(float(rng.uniform(-10, 10)), resample=Image.Resampling.BILINEAR)
+    pixels = np.clip(np.asarray(canvas, float) + rng.normal(0, 20, (size, size)), 0, 255)
+    return Image.fromarray(pixels.astype(np.uint8)).convert("RGB")
 
 
 WORDS = ("cat", "sun", "map", "ink", "fog", "owl", "jar", "key")
@@ -482,6 +513,13 @@ def folders(shared: Path, test_count: int = 50) -> list[Folder]:
             (cifar,),
         ),
         Folder(
+            "cifar imbalanced 5-200",
+            "held-out CIFAR-10, 5 to 200 images a class (under 20 a class: no target)",
+            5,
+            cifar_builder(shared, lambda k, n: round(5 * 40 ** (k / 9)), test_count),
+            (cifar,),
+        ),
+        Folder(
             "cats-dogs 2 x 150",
             "real photos up to 320 px, named cats and dogs",
             150,
@@ -495,6 +533,23 @@ def folders(shared: Path, test_count: int = 50) -> list[Folder]:
             per_class_builder(
                 SHAPES, lambda k: 60, test_count, lambda k, r: render_object(SHAPES[k], r)
             ),
+        ),
+        Folder(
+            "turntable 10 x 60, gray 64 px",
+            "the objects as COIL photographs them: centred, turned about the vertical, one light",
+            60,
+            per_class_builder(
+                SHAPES,
+                lambda k: 60,
+                test_count,
+                lambda k, r: render_object(SHAPES[k], r, turntable=True),
+            ),
+        ),
+        Folder(
+            "digits 10 x 60, 64 px",
+            "centred printed digits, noisy: the pixels alone do well",
+            60,
+            per_class_builder([str(d) for d in range(10)], lambda k: 60, test_count, centred_digit),
         ),
         Folder(
             "handwriting 10 x 40, 64 px",

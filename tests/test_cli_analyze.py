@@ -12,10 +12,12 @@ import time
 
 import numpy as np
 import pytest
+import torch
 from torchvision.models import VisionTransformer
 
 from tests.backbones import save_timm_folder, timm_dinov2
 from tests.conftest import TINY_ARCH, random_model, uncounted_heads_checkpoint, write_image
+from tests.engine import longhand
 from tests.stock_predictions import stock_top_k
 from vit_studio.cli import analyze as analyze_command
 from vit_studio.cli import main
@@ -65,10 +67,31 @@ def test_npz_holds_every_array_in_float32_with_documented_shapes(model_file, pho
         "mean_attention_distance": (layers, heads),
         "token_norms": (layers, n),
         "logit_lens": (layers, TINY_ARCH.num_classes),
+        "gradcam": (g, g),
+        "attnlrp": (g, g),
+        "explained_class": (),
     }
     assert {name: arrays[name].shape for name in arrays.files} == expected
     assert all(arrays[name].dtype == np.float32 for name in arrays.files)
     assert arrays["rollout"].max() == pytest.approx(1.0)
+
+
+def test_npz_maps_of_the_predicted_class_match_their_longhand_computation(
+    model_file, photo, tmp_path
+):
+    out = tmp_path / "analysis.npz"
+    assert main(["analyze", str(photo), "--model", str(model_file), "--npz", str(out)]) == 0
+    arrays = np.load(out)
+    top = int(arrays["explained_class"])
+    assert top == int(arrays["probs"].argmax())
+    module = load_model(model_file).module.double()
+    image = torch.from_numpy(arrays["input"]).double()
+    np.testing.assert_allclose(
+        arrays["attnlrp"], longhand.attnlrp(module, image, top), rtol=1e-4, atol=1e-5
+    )
+    assert arrays["attnlrp"].min() < 0 < arrays["attnlrp"].max()  # signed
+    f = longhand.forward(module, image, top)
+    np.testing.assert_allclose(arrays["gradcam"], longhand.gradcam(f), rtol=1e-4, atol=1e-5)
 
 
 def test_bad_image_is_one_line_error_and_the_others_still_run(model_file, tmp_path, capsys):

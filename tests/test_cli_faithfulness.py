@@ -29,11 +29,17 @@ def test_json_holds_the_mean_of_every_auc_for_every_method(model_file, folder, t
     document = json.loads(out.read_text())
     assert document["model"] == "tiny" and document["images"] == 3
     assert list(document["methods"]) == list(METHODS)
-    for aucs in document["methods"].values():
-        assert set(aucs) == {"positive_auc", "negative_auc", "deletion_auc", "insertion_auc"}
+    assert document["start_layer"] == 0 and document["confidence"] == 0.95
+    for name, aucs in document["methods"].items():
+        for auc in ("positive_auc", "negative_auc", "deletion_auc", "insertion_auc"):
+            low, high = aucs[f"{auc}_ci"]
+            assert low <= aucs[auc] <= high
+            if name != "random":
+                assert aucs[f"{auc}_vs_random"]["verdict"] in ("better", "tie", "worse")
         assert 0.0 <= aucs["positive_auc"] <= 90.0 and 0.0 <= aucs["insertion_auc"] <= 1.0
     table = capsys.readouterr().out
-    assert "tiny on 3 images" in table and "transformer_attribution" in table
+    assert "tiny on 3 images: mean [95% bootstrap interval]" in table
+    assert "attnlrp" in table and "gradcam" in table
 
 
 def test_methods_and_limit_choose_what_is_scored(model_file, folder, capsys):
@@ -42,6 +48,12 @@ def test_methods_and_limit_choose_what_is_scored(model_file, folder, capsys):
     document = json.loads(capsys.readouterr().out)
     assert document["images"] == 2
     assert list(document["methods"]) == ["rollout", "random"]
+
+
+def test_start_layer_is_transformer_attributions_and_is_recorded(model_file, folder, capsys):
+    argv = ["faithfulness", str(folder), "--model", str(model_file), "--json", "-"]
+    assert main([*argv, "--methods", "transformer_attribution", "--start-layer", "2"]) == 0
+    assert json.loads(capsys.readouterr().out)["start_layer"] == 2
 
 
 def test_an_unreadable_image_is_skipped_on_one_line(model_file, folder, capsys):
@@ -56,7 +68,8 @@ def test_an_unreadable_image_is_skipped_on_one_line(model_file, folder, capsys):
 @pytest.mark.parametrize(
     "extra, message",
     [
-        (["--methods", "gradcam"], "method 'gradcam' is unknown; choose from random"),
+        (["--methods", "lime"], "method 'lime' is unknown; choose from random"),
+        (["--start-layer", "3"], "--start-layer 3: tiny has layers 0..2"),
         (["--limit", "0"], "--limit 0: give a number of images of at least 1"),
     ],
 )

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from tests.conftest import TINY_ARCH, random_model
+from tests.engine import longhand
 from vit_studio.engine import attribution
 from vit_studio.engine.analysis import analyze
 from vit_studio.engine.capture import captured_forward
@@ -121,6 +122,21 @@ def test_class_relevance_pairs_each_layer_with_its_own_gradient(tiny_model):
             for a in capture.attentions
         ])
         np.testing.assert_allclose(result.class_relevance[class_index], expected, atol=1e-6)
+
+
+def test_grad_cam_and_attnlrp_maps_of_the_classes_asked_for_match_their_longhand_ones():
+    model = random_model()
+    model.module.double()
+    image = prepared(seed=3)
+    result = analyze(model, image, gradient_classes=[1, 4], attnlrp_classes=[0, 2])
+    assert sorted(result.gradcam) == [1, 4] and sorted(result.attnlrp) == [0, 2]
+    module, picture = model.module, image.tensor.double()
+    for class_index in (1, 4):
+        expected = longhand.gradcam(longhand.forward(module, picture, class_index))
+        np.testing.assert_allclose(result.gradcam[class_index], expected, rtol=1e-5, atol=1e-7)
+    for class_index in (0, 2):  # the batch of one image per class explains each independently
+        expected = longhand.attnlrp(module, picture, class_index)
+        np.testing.assert_allclose(result.attnlrp[class_index], expected, rtol=1e-5, atol=1e-7)
 
 
 def test_gradient_classes_as_a_number_means_the_most_probable_classes(tiny_model):

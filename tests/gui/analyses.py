@@ -11,13 +11,17 @@ from vit_studio.engine.analysis import Analysis, analyze
 from vit_studio.engine.images import PreparedImage
 
 
-def tiny_analysis(gradient_classes: int | None = 2, seed: int = 0) -> Analysis:
+def tiny_analysis(
+    gradient_classes: int | None = 2, seed: int = 0, attnlrp_classes=None
+) -> Analysis:
     """A real analysis of a random image by the 3-layer, 4-head, 4 × 4-patch test model."""
     size = TINY_ARCH.image_size
     tensor = torch.randn(3, size, size, generator=torch.Generator().manual_seed(seed))
     pixels = np.random.default_rng(seed).integers(0, 256, (size, size, 3), dtype=np.uint8)
     image = PreparedImage(pixels=pixels, tensor=tensor)
-    return analyze(random_model(), image, gradient_classes=gradient_classes)
+    return analyze(
+        random_model(), image, gradient_classes=gradient_classes, attnlrp_classes=attnlrp_classes
+    )
 
 
 def _local_attention(rng: np.random.Generator, layers: int, heads: int, g: int) -> np.ndarray:

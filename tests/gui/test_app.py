@@ -62,7 +62,8 @@ def test_screenshot_of_a_finished_fine_tune_of_a_folder(model_file, class_folder
     done = run_app(str(class_folder), "--model", str(model_file), "--device", "cpu",
                    "--view", "finetune", "--screenshot", str(out))  # fmt: skip
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith(f"{out}: a fine-tune completed after 60 epochs")
+    # The default settings: the easy colour folder stops improving long before its 60 epochs.
+    assert done.stdout.startswith(f"{out}: a fine-tune stopped early after ")
     assert_a_picture_of_the_window(out)
 
 

@@ -342,7 +342,7 @@ def test_a_head_count_the_file_does_not_record_is_asked_for(qtbot, loaded, uncou
     form = loaded.finetune_panel.form
     qtbot.waitUntil(lambda: form.base_arch() is not None and form.base_arch().hidden_dim == 128,
                     timeout=WAIT_MS)  # fmt: skip
-    assert form.base_arch().num_heads == 4 and form.base_num_heads() == 4
+    assert form.base_arch().num_heads == 4 and form.session.base_num_heads == 4
     assert len(asked) == 1
 
 

@@ -18,7 +18,7 @@ from vit_studio.cli.console import PLAIN_EVERY_S, Console
 from vit_studio.engine.analysis import TOP_K, Analysis, analyze
 from vit_studio.engine.batch import ACCELERATOR_BATCH_SIZE, CPU_BATCH_SIZE
 from vit_studio.engine.errors import StudioError
-from vit_studio.engine.export import analysis_record, write_npz
+from vit_studio.engine.export import analysis_record, class_maps, write_npz
 from vit_studio.engine.fileio import write_text_atomic
 from vit_studio.engine.images import open_image, prepare_image
 from vit_studio.engine.model import StudioModel
@@ -66,9 +66,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--npz",
         metavar="FILE",
         help="write the arrays (input, logits, probs, attentions, rollout, pos_similarity, "
-        "mean_attention_distance, token_norms, logit_lens) as float32 NPZ; with several images "
-        "FILE is a folder that receives one IMAGE-STEM.npz per image, in the images' own "
-        "subfolders below their common folder (cat.jpg.npz where cat.jpg and cat.png meet)",
+        "mean_attention_distance, token_norms, logit_lens; for a classifier also gradcam and "
+        "attnlrp, signed, of the predicted class) as float32 NPZ; with several images FILE is "
+        "a folder that receives one IMAGE-STEM.npz per image, in the images' own subfolders "
+        "below their common folder (cat.jpg.npz where cat.jpg and cat.png meet)",
     )
     parser.add_argument(
         "--csv",
@@ -123,11 +124,15 @@ def _key(path: Path) -> str:
     return os.path.normpath(path).casefold()
 
 
-def _analyse_one(model: StudioModel, path: Path, top_k: int) -> tuple[Analysis, dict[str, Any]]:
+def _analyse_one(
+    model: StudioModel, path: Path, top_k: int, explain: bool = False
+) -> tuple[Analysis, dict[str, Any]]:
+    """The analysis of one image; `explain`: with Grad-CAM and AttnLRP of its top class."""
     started = time.perf_counter()
     prepared = prepare_image(open_image(path), model.meta.preprocessing)
     load_ms = (time.perf_counter() - started) * 1000.0
-    result = analyze(model, prepared)
+    top = 1 if explain and model.arch.has_classifier else None
+    result = analyze(model, prepared, gradient_classes=top, attnlrp_classes=top)
     record = {"image": str(path)} | analysis_record(result, top_k, {"load": load_ms})
     return result, record
 
@@ -167,9 +172,9 @@ def run(args: argparse.Namespace) -> int:
                     f"{path}: a folder; add --csv FILE to predict every image in it and its "
                     "subfolders"
                 )
-            result, record = _analyse_one(model, path, args.top_k)
+            result, record = _analyse_one(model, path, args.top_k, explain=target is not None)
             if target is not None:
-                write_npz(target, result)
+                write_npz(target, result, class_maps(result))
                 record["npz"] = str(target)
         except StudioError as exc:
             failures += 1

@@ -25,9 +25,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=summary("faithfulness"),
         description="Explain the predicted class of every image in FOLDER (and its subfolders) "
         "with each method, remove patches in the order the map ranks them and report the mean "
-        "AUCs: positive perturbation (lower is better) and negative (higher), x100 over "
-        "fractions 0..0.9; deletion (lower) and insertion (higher) of the predicted class's "
-        "probability, over 0..1. Methods: "
+        "AUCs with 95% bootstrap intervals: positive perturbation (lower is better) and "
+        "negative (higher), x100 over fractions 0..0.9; deletion (lower) and insertion "
+        "(higher) of the predicted class's probability, over 0..1; and whether each method "
+        "beats random by more than the interval of their difference on the same images. "
+        "Methods: "
         + "; ".join(f"{name}: {text}" for name, text in METHOD_DESCRIPTIONS.items()),
     )
     parser.add_argument("folder", metavar="FOLDER", help="the image folder")
@@ -42,7 +44,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--limit", type=int, metavar="N", help="score only the first N images in name order"
     )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random maps (default: 0)")
+    parser.add_argument(
+        "--seed", type=int, default=0,
+        help="seed of the random maps and the bootstrap (default: 0)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--start-layer", type=int, default=0, metavar="L",
+        help="first layer (0-based) transformer attribution multiplies in (default: 0, the "
+        "paper's equations and the explorer; the authors' evaluation script uses 1)",
+    )  # fmt: skip
     parser.add_argument(
         "--json", metavar="FILE", help="write results as JSON to FILE ('-' for standard output)"
     )
@@ -68,13 +78,29 @@ def folder_images(folder: str, limit: int | None) -> list[Path]:
     return found[:limit] if limit is not None else found
 
 
+VERDICT_MARKS = {"better": "+", "tie": "=", "worse": "-"}
+
+
 def format_table(report: FaithfulnessReport) -> str:
-    header = f"{'method':<24}" + "".join(f"{name:>15}" for name in AUC_NAMES)
-    rows = [
-        f"{name:<24}" + "".join(f"{values[key]:>15.3f}" for key in AUC_NAMES)
-        for name, values in report.methods.items()
-    ]
-    return "\n".join([f"{report.model} on {report.images} images", header, *rows])
+    """Each AUC as 'mean [low, high] v', v the verdict against random: + better by more than
+    the interval, = not told apart, - worse."""
+    width = 27
+    header = f"{'method':<24}" + "".join(f"{name:>{width}}" for name in AUC_NAMES)
+    rows = []
+    for name, values in report.methods.items():
+        cells = []
+        for auc in AUC_NAMES:
+            low, high = report.intervals[name][auc]
+            versus = report.versus_random.get(name)
+            mark = VERDICT_MARKS[versus[auc].verdict] if versus else " "
+            cells.append(f"{values[auc]:.3f} [{low:.3f}, {high:.3f}] {mark}".rjust(width))
+        rows.append(f"{name:<24}" + "".join(cells))
+    title = (
+        f"{report.model} on {report.images} images: mean [95% bootstrap interval]; against "
+        f"random on the same images: + better, = tie, - worse; transformer attribution from "
+        f"layer {report.start_layer}"
+    )
+    return "\n".join([title, header, *rows])
 
 
 def run(args: argparse.Namespace) -> int:
@@ -83,6 +109,11 @@ def run(args: argparse.Namespace) -> int:
     methods = check_methods(args.methods)
     images = folder_images(args.folder, args.limit)
     model = open_model(args.model, args.device, args.num_heads)
+    if not 0 <= args.start_layer < model.arch.num_layers:
+        raise StudioError(
+            f"--start-layer {args.start_layer}: {model.meta.name} has layers 0.."
+            f"{model.arch.num_layers - 1}"
+        )
     console = Console()
     try:
         report = evaluate_faithfulness(
@@ -90,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
             images,
             methods,
             seed=args.seed,
+            start_layer=args.start_layer,
             progress=lambda done, total: console.stage("scoring explanations", done, total),
         )
     except KeyboardInterrupt:

@@ -1,7 +1,8 @@
 """One forward pass -> an immutable `Analysis` holding everything the views show.
 
-The model runs once. Everything interactive afterwards (head fusion, discard ratio, start layer,
-layer, head, patch, class among those with cached gradients) is recomputed from the numpy arrays
+The model runs once (and once more for AttnLRP maps, when asked for: their backward functions
+differ). Everything interactive afterwards (head fusion, discard ratio, start layer, layer, head,
+patch, class among those with cached gradients or maps) is recomputed from the numpy arrays
 held here by the functions in `attribution`, without touching the model again.
 
 An `Analysis` is plain numpy: the window imports this module before torch has loaded, and
@@ -20,6 +21,7 @@ import numpy as np
 
 from vit_studio.engine import attribution
 from vit_studio.engine.errors import StudioError
+from vit_studio.engine.explain.relevance import grad_cam, signed_patch_map
 from vit_studio.engine.model import NO_CLASSIFIER
 
 if TYPE_CHECKING:
@@ -50,7 +52,9 @@ class Analysis:
     """Everything one forward pass revealed about one image. Arrays are float32, read-only.
 
     `attentions` is `[L, H, N, N]` with the class token at index 0 and patches in row-major
-    order; `class_relevance` maps a class index to its Chefer-style relevance `[L, N, N]`.
+    order; `class_relevance` maps a class index to its Chefer-style relevance `[L, N, N]`,
+    `gradcam` the same classes to their Grad-CAM map `[g, g]` (max 1), and `attnlrp` the classes
+    asked for to their signed AttnLRP map `[g, g]` (largest magnitude 1).
     A backbone's analysis has no classes (`C == 0`): everything but predictions and
     class-specific rollout is there, and those two raise a `StudioError` saying why.
     """
@@ -72,6 +76,8 @@ class Analysis:
     pos_similarity: np.ndarray  # [g, g, g, g]
     mean_attention_distance: np.ndarray  # [L, H], pixels
     class_relevance: Mapping[int, np.ndarray] = field(default_factory=dict)
+    gradcam: Mapping[int, np.ndarray] = field(default_factory=dict)
+    attnlrp: Mapping[int, np.ndarray] = field(default_factory=dict)
     timings_ms: Mapping[str, float] = field(default_factory=dict)
 
     @property
@@ -152,7 +158,10 @@ def best_prediction_text(analysis: Analysis) -> str:
 
 
 def _resolve_gradient_classes(
-    gradient_classes: int | Iterable[int] | None, probs: torch.Tensor, model: StudioModel
+    gradient_classes: int | Iterable[int] | None,
+    probs: torch.Tensor,
+    model: StudioModel,
+    what: str = "to explain with a class-specific rollout",
 ) -> list[int]:
     """`None` -> none, an int k -> the top-k predicted classes, else the given indices.
 
@@ -167,7 +176,7 @@ def _resolve_gradient_classes(
         return [int(i) for i in torch.topk(probs, k).indices]
     chosen = [int(i) for i in gradient_classes]
     if chosen:
-        model.require_classifier("to explain with a class-specific rollout")
+        model.require_classifier(what)
     for index in chosen:
         if not 0 <= index < probs.numel():
             raise StudioError(f"class index {index} is out of range 0..{probs.numel() - 1}")
@@ -179,12 +188,15 @@ def analyze(
     image: PreparedImage,
     *,
     gradient_classes: int | Iterable[int] | None = None,
+    attnlrp_classes: int | Iterable[int] | None = None,
 ) -> Analysis:
     """Run the model once on a prepared image and capture everything the views need.
 
-    `gradient_classes` adds class-specific relevance for gradient rollout: an int k means the k
-    most probable classes, a list names classes. Each class costs one backward pass through the
-    graph of the same forward pass (the forward is not repeated).
+    `gradient_classes` adds class-specific relevance for gradient rollout and Grad-CAM: an int
+    k means the k most probable classes, a list names classes. Each class costs one backward
+    pass through the graph of the same forward pass (the forward is not repeated).
+    `attnlrp_classes` (the same forms) adds AttnLRP maps: one more forward and backward pass of
+    a batch holding the image once per class.
     """
     import torch
 
@@ -192,7 +204,7 @@ def analyze(
 
     module = model.module.eval()
     device = model.device
-    batch = image.tensor.unsqueeze(0).to(device)
+    batch = image.tensor.unsqueeze(0).to(device, module.class_token.dtype)
     wants_gradients = gradient_classes is not None
 
     clock = _Clock(device)
@@ -205,6 +217,7 @@ def analyze(
         probs = torch.softmax(logits.detach().float(), dim=-1)
         attentions_t = torch.stack([a[0] for a in capture.attentions]).detach()
         relevance: dict[int, np.ndarray] = {}
+        gradcam: dict[int, np.ndarray] = {}
         chosen = _resolve_gradient_classes(gradient_classes, probs, model)
         for position, class_index in enumerate(chosen):
             grads = torch.autograd.grad(
@@ -216,6 +229,13 @@ def analyze(
             relevance[class_index] = _frozen(
                 (attentions_t * grads_t).clamp(min=0).mean(dim=1).float().cpu().numpy()
             )
+            gradcam[class_index] = _frozen(
+                grad_cam(
+                    attentions_t[-1:].float().cpu().numpy(),
+                    grads_t[-1:].float().cpu().numpy(),
+                    model.arch.grid_size,
+                )
+            )
         if chosen:
             clock.lap("gradients")
         attentions = attentions_t.float().cpu().numpy()
@@ -226,6 +246,11 @@ def analyze(
         pos_embedding = module.encoder.pos_embedding[0].detach().float().cpu().numpy()
         logits_np = logits.detach().float().cpu().numpy()
 
+    # AttnLRP needs autograd, which the inference mode of a plain analysis shuts off.
+    lrp_classes = _resolve_gradient_classes(attnlrp_classes, probs, model, "to explain")
+    lrp_maps = _attnlrp_maps(model, batch.detach(), lrp_classes)
+    if lrp_classes:
+        clock.lap("attnlrp")
     arch = model.arch
     pos_similarity = attribution.pos_embedding_similarity(pos_embedding, arch.grid_size)
     distances = attribution.mean_attention_distance(attentions, arch.grid_size, arch.patch_size)
@@ -245,8 +270,29 @@ def analyze(
         pos_similarity=_frozen(pos_similarity),
         mean_attention_distance=_frozen(distances),
         class_relevance=MappingProxyType(relevance),
+        gradcam=MappingProxyType(gradcam),
+        attnlrp=MappingProxyType(lrp_maps),
         timings_ms=MappingProxyType(clock.laps),
     )
+
+
+def _attnlrp_maps(
+    model: StudioModel, batch: torch.Tensor, classes: list[int]
+) -> dict[int, np.ndarray]:
+    """Signed AttnLRP maps of the image in `batch` `[1, 3, H, W]`, one per class."""
+    if not classes:
+        return {}
+    import torch
+
+    from vit_studio.engine.explain.attnlrp import attnlrp
+
+    found = attnlrp(
+        model.module,
+        batch.expand(len(classes), -1, -1, -1),
+        torch.tensor(classes, device=batch.device),
+    )
+    patches = found.patch_relevance(model.arch.patch_size).float().cpu().numpy()
+    return {c: _frozen(signed_patch_map(p)) for c, p in zip(classes, patches, strict=True)}
 
 
 class _Clock:

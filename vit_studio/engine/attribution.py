@@ -78,9 +78,10 @@ def rollout_matrix(
     if not 0 <= start_layer < layers:
         raise StudioError(f"start layer {start_layer} is out of range 0..{layers - 1}")
     # float32 keeps a ViT-B/16 recompute well under 20 ms; 24 products of stochastic matrices lose
-    # nothing visible at that precision.
-    mixing = _discard_lowest(fused[start_layer:].astype(np.float32), discard_ratio)
-    mixing = mixing + np.eye(n, dtype=np.float32)[None]
+    # nothing visible at that precision. float64 stays float64, for exact checks.
+    dtype = np.float64 if fused.dtype == np.float64 else np.float32
+    mixing = _discard_lowest(fused[start_layer:].astype(dtype), discard_ratio)
+    mixing = mixing + np.eye(n, dtype=dtype)[None]
     mixing /= mixing.sum(axis=-1, keepdims=True)
     result = mixing[0]
     for layer_matrix in mixing[1:]:
@@ -92,7 +93,8 @@ def cls_rollout_map(matrix: np.ndarray, grid_size: int) -> np.ndarray:
     """The class-token row of a rollout matrix on the patch grid, scaled to a maximum of 1."""
     row = matrix[0, 1:].reshape(grid_size, grid_size)
     peak = row.max()
-    return (row / peak if peak > 0 else row).astype(np.float32)
+    dtype = np.float64 if row.dtype == np.float64 else np.float32
+    return (row / peak if peak > 0 else row).astype(dtype)
 
 
 def attention_rollout(

@@ -33,7 +33,7 @@ from torchvision.transforms.v2.functional import equalize
 from vit_studio.engine.errors import StudioError
 
 # The named recipes (`AugmentConfig.preset`), from none to the from-scratch default.
-AUGMENT_PRESETS = ("off", "light", "strong")
+AUGMENT_PRESETS = ("off", "gentle", "light", "strong")
 # Whether training images are mirrored: "auto" is decided on the folder (`training.mirror_test`).
 FLIP_AUTO, FLIP_ON, FLIP_OFF = "auto", "on", "off"
 FLIP_CHOICES = (FLIP_AUTO, FLIP_ON, FLIP_OFF)
@@ -72,8 +72,8 @@ class AugmentConfig:
     """What `BatchAugmenter` does to a training batch; probabilities are per sample.
 
     The defaults are the strong recipe for training from scratch on small images (Compact
-    Transformers / DeiT style); `light()` suits short fine-tunes, `off()` only normalises
-    (validation).
+    Transformers / DeiT style); `gentle()` is the fine-tune's, `light()` crops harder, `off()`
+    only normalises (validation).
     """
 
     crop_scale: tuple[float, float] | None = (0.35, 1.0)  # area share kept; None: no crop
@@ -113,14 +113,21 @@ class AugmentConfig:
         )  # fmt: skip
 
     @classmethod
+    def gentle(cls) -> AugmentConfig:
+        """Crops that keep at least 80 % of the image, and flips: a small object or a glyph keeps
+        what tells it apart (the fine-tune's default, whose flips its `flip` setting decides)."""
+        return replace(cls.off(), crop_scale=(0.8, 1.0), hflip=0.5)
+
+    @classmethod
     def light(cls) -> AugmentConfig:
         """Random-resized crop and flip only: for fine-tuning on a few hundred images."""
         return replace(cls.off(), crop_scale=(0.5, 1.0), hflip=0.5)
 
     @classmethod
     def preset(cls, name: str) -> AugmentConfig:
-        """One of `AUGMENT_PRESETS`: off, light (crop and flip) or strong (the defaults)."""
-        presets = {"off": cls.off, "light": cls.light, "strong": cls}
+        """One of `AUGMENT_PRESETS`: off, gentle (crops keeping 80 %, flips), light (crops
+        keeping half, flips) or strong (the defaults)."""
+        presets = {"off": cls.off, "gentle": cls.gentle, "light": cls.light, "strong": cls}
         if name not in presets:
             raise StudioError(
                 f"augmentation '{name}' is unknown; choose one of {', '.join(AUGMENT_PRESETS)}"

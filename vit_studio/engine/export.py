@@ -38,6 +38,23 @@ def analysis_arrays(analysis: Analysis) -> dict[str, np.ndarray]:
     return {name: np.asarray(array, dtype=np.float32) for name, array in arrays.items()}
 
 
+def class_maps(analysis: Analysis) -> dict[str, np.ndarray]:
+    """The predicted class's Grad-CAM (`gradcam`, max 1) and AttnLRP (`attnlrp`, signed:
+    largest magnitude 1, negative against the class) maps `[g, g]` where the analysis holds
+    them, with `explained_class`, that class's index; nothing for a backbone."""
+    if not analysis.has_classifier:
+        return {}
+    top = analysis.top_k(1)[0].index
+    arrays: dict[str, np.ndarray] = {}
+    if top in analysis.gradcam:
+        arrays["gradcam"] = analysis.gradcam[top]
+    if top in analysis.attnlrp:
+        arrays["attnlrp"] = analysis.attnlrp[top]
+    if arrays:
+        arrays["explained_class"] = np.asarray(top)
+    return arrays
+
+
 def write_npz(
     path: str | os.PathLike,
     analysis: Analysis,

@@ -148,7 +148,7 @@ class MainWindow(FileDropTarget, QMainWindow):
         inference.modelReady.connect(self.state.model_ready)
         inference.headCountNeeded.connect(self._ask_head_count)
         self._views.when_built("trust", lambda view: connect_trust(
-            view, inference, lambda: self.state.image_path))  # fmt: skip
+            view, inference, lambda: self.state.image_path, self._filmstrip.paths))  # fmt: skip
         self.knocked_out_heads = connect_ablation(self.views, inference, self.state)
         inference.analysisReady.connect(self.state.analysis_ready)
         inference.failed.connect(self._on_failed)
@@ -392,8 +392,8 @@ class MainWindow(FileDropTarget, QMainWindow):
 
     # --- what the state and the workers say ---------------------------------------------------
 
-    def _analyse(self, path: Path, gradient_classes) -> None:
-        self._inference.analyze(path, gradient_classes)
+    def _analyse(self, path: Path, gradient_classes, attnlrp_classes) -> None:
+        self._inference.analyze(path, gradient_classes, attnlrp_classes)
         gradients = self.state.gradients_pending
         self.statusBar().showMessage(
             "Computing class gradients…" if gradients else f"Analysing {path.name}…"

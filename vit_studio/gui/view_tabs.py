@@ -276,7 +276,9 @@ class ViewTabs(QTabWidget):
     def _reset_trust(self, result: ImageResult) -> None:
         self.trust.clear()  # its scores were of the previous image or model
         self.trust.set_available(
-            result.analysis.has_classifier, f"this model is {NO_CLASSIFIER}: nothing to explain"
+            result.analysis.has_classifier,
+            f"this model is {NO_CLASSIFIER}: nothing to explain",
+            result.analysis.num_layers,
         )
 
     def _on_layer_head(self, layer: int, head: int) -> None:

@@ -55,7 +55,7 @@ def test_a_few_hundred_images_train_every_layer_from_a_probed_head_for_400_steps
     assert config.epochs == 33  # 12 steps per epoch -> about 400 steps
     assert config.freeze == "none" and config.layer_decay == 0.75 and config.probe_head
     assert config.lr == finetune_lr(64, "none") == 5e-4
-    assert config.warmup_epochs == 1.65 and config.augment == AugmentConfig.light()
+    assert config.warmup_epochs == 1.65 and config.augment == AugmentConfig.gentle()
     assert plan.image_size == TINY_ARCH.image_size
     assert set(plan.reasons) == {
         "image_size", "batch_size", "epochs", "freeze", "lr", "warmup_epochs", "augment",
@@ -153,7 +153,7 @@ def test_every_derived_setting_is_explained_in_table_order():
 
 def test_augmentation_is_a_preset_whose_mixing_can_be_set_on_its_own():
     plan = plan_finetune(fake_scan(80), TINY_ARCH, mixup=0.4)
-    assert plan.config.augment == replace(AugmentConfig.light(), mixup_alpha=0.4)
+    assert plan.config.augment == replace(AugmentConfig.gentle(), mixup_alpha=0.4)
     strong = plan_finetune(fake_scan(80), TINY_ARCH, augment="strong", cutmix=0.0)
     assert strong.config.augment == replace(AugmentConfig(), cutmix_alpha=0.0)
     assert plan_finetune(fake_scan(80), TINY_ARCH, grad_clip=0.0).config.grad_clip is None
@@ -192,7 +192,7 @@ def test_mirroring_is_measured_on_the_folder_unless_no_augmentation_was_asked_fo
     flips_only = plan_finetune(fake_scan(80), TINY_ARCH, augment="off", flip="on")
     assert flips_only.config.augment == replace(AugmentConfig.off(), hflip=0.5)
     never = plan_finetune(fake_scan(80), TINY_ARCH, flip="off").config.augment
-    assert never == replace(AugmentConfig.light(), hflip=0.0)
+    assert never == replace(AugmentConfig.gentle(), hflip=0.0)
 
 
 def test_an_auto_mirroring_follows_the_mirror_test_and_says_what_it_measured():

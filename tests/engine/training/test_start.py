@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 import pytest
 import torch
 
@@ -14,6 +15,8 @@ from vit_studio.engine.augment import normalize_images
 from vit_studio.engine.model import load_studio_model
 from vit_studio.engine.training import RunStatus, TrainCallbacks, prepare_finetune, train
 from vit_studio.engine.training.baseline import fit_logistic_regression
+from vit_studio.engine.training.evaluation import beats
+from vit_studio.engine.training.loop import START_MARGIN_Z
 from vit_studio.engine.training.source import BatchSource
 from vit_studio.engine.training.start import BASE_HEAD, PROBE_HEAD, choose_start, head_inputs
 
@@ -102,7 +105,8 @@ def test_a_run_stops_once_validation_has_not_improved_for_its_patience(tmp_path)
     result = train(fresh(), colour_images(32), colour_images(12, seed=4),
                    config(epochs=20, lr=0.0, min_lr=0.0, keep_start=True, patience=3),
                    callbacks=TrainCallbacks(on_note=notes.append))  # fmt: skip
-    assert result.status == RunStatus.EARLY_STOPPED and result.epochs_completed == 3
+    # Nothing changes, so epoch 1 is the last that beat the epochs before it: 3 more, then stop.
+    assert result.status == RunStatus.EARLY_STOPPED and result.epochs_completed == 4
     assert any("validation has not improved for 3 epochs" in n and "kept the starting model" in n
                for n in notes)  # fmt: skip
 
@@ -111,3 +115,19 @@ def test_without_patience_every_epoch_runs():
     result = train(fresh(), colour_images(32), colour_images(12, seed=4),
                    config(epochs=4, lr=0.0, min_lr=0.0, keep_start=True))  # fmt: skip
     assert result.status == RunStatus.COMPLETED and result.epochs_completed == 4
+
+
+def test_an_epoch_replaces_the_starting_model_only_when_clearly_better_on_the_same_images():
+    start = np.array([True] * 30 + [False] * 10)
+    # One image more: gained 2, lost 1 -> z = 1/sqrt(3) = 0.58, noise.
+    one_more = start.copy()
+    one_more[[30, 31, 0]] = [True, True, False]
+    assert not beats(one_more, start, START_MARGIN_Z)
+    # Four more: gained 5, lost 1 -> z = 4/sqrt(6) = 1.63.
+    four_more = start.copy()
+    four_more[[30, 31, 32, 33, 34, 0]] = [True] * 5 + [False]
+    assert beats(four_more, start, START_MARGIN_Z)
+    # The same count right, but other images: no evidence either way.
+    swapped = start.copy()
+    swapped[[30, 31, 0, 1]] = [True, True, False, False]
+    assert not beats(swapped, start, 0.0)

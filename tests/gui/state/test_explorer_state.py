@@ -30,8 +30,12 @@ def summary(device: str = "cpu") -> ModelSummary:
                         32, device, device.upper())  # fmt: skip
 
 
-def result(path: Path = CAT, gradient_classes=None, seed: int = 0) -> ImageResult:
-    return ImageResult(path, tiny_analysis(gradient_classes, seed), "cpu", 1.0, 2.0)
+def result(
+    path: Path = CAT, gradient_classes=None, seed: int = 0, attnlrp_classes=None
+) -> ImageResult:
+    return ImageResult(
+        path, tiny_analysis(gradient_classes, seed, attnlrp_classes), "cpu", 1.0, 2.0
+    )
 
 
 class Recorder:
@@ -68,7 +72,7 @@ def test_an_image_opened_before_any_model_is_analysed_once_the_model_is_ready(st
     assert events.named("analysis_requested") == []  # no model yet, then one on its way
     state.model_ready(summary())
     assert events.named("model_requested") == [(MODEL, None)]  # no head count given
-    assert events.named("analysis_requested") == [(CAT, None)]
+    assert events.named("analysis_requested") == [(CAT, None, None)]
 
 
 def test_a_new_analysis_shows_its_top_class_and_the_remembered_rollout(state):
@@ -106,14 +110,52 @@ def test_a_class_without_cached_gradients_is_asked_for_once_and_shown_when_it_co
     state.choose_class(outside)  # asking again while it is computed asks nothing more
     assert state.rollout.mode == "gradient" and state.gradients_pending
     assert state.view_map is None  # nothing to paint (or export) until the gradients come
-    [(path, classes)] = events.named("analysis_requested")
+    [(path, classes, attnlrp)] = events.named("analysis_requested")
     top = {p.index for p in analysis.top_k(5)}
-    assert path == CAT and set(classes) == top | {outside}
+    assert path == CAT and set(classes) == top | {outside} and attnlrp is None
     state.analysis_ready(result(gradient_classes=classes))
     assert state.class_index == outside and not state.gradients_pending  # kept: same image
     np.testing.assert_allclose(
         state.view_map, state.result.analysis.gradient_rollout(outside)
     )
+
+
+def test_grad_cam_of_the_chosen_class_comes_with_its_gradients(state):
+    shown(state)
+    events = Recorder(state)
+    state.set_overlay_kind("gradcam")
+    assert state.view_map is None and state.overlay.title.startswith("Computing Grad-CAM")
+    [(path, classes, attnlrp)] = events.named("analysis_requested")
+    assert state.class_index in classes and attnlrp is None
+    state.analysis_ready(result(gradient_classes=classes))
+    np.testing.assert_allclose(
+        state.view_map, state.result.analysis.gradcam[state.class_index]
+    )
+    assert (state.overlay.vmin, state.overlay.vmax) == (0.0, 1.0)
+
+
+def test_attnlrp_is_asked_for_the_chosen_class_and_drawn_signed(state):
+    shown(state)
+    events = Recorder(state)
+    state.set_overlay_kind("attnlrp")
+    state.choose_class(3)  # not the top class (4)
+    assert state.overlay_kind == "attnlrp"  # choosing a class keeps the map shown
+    first, second = [attnlrp for _path, _classes, attnlrp in events.named("analysis_requested")]
+    assert first == (4,) and second == (3,)  # none cached yet: the first is still on its way
+    state.analysis_ready(result(attnlrp_classes=second))
+    shown_map = state.view_map
+    np.testing.assert_allclose(shown_map, state.result.analysis.attnlrp[3])
+    assert shown_map.min() < 0 < shown_map.max() and np.abs(shown_map).max() == 1.0
+    overlay = state.overlay
+    assert (overlay.vmin, overlay.vmax, overlay.colormap) == (-1.0, 1.0, "RdBu_r")
+
+
+def test_a_new_image_shown_with_attnlrp_asks_for_its_top_class_only(state):
+    shown(state)
+    state.set_overlay_kind("attnlrp")
+    events = Recorder(state)
+    state.open_image(DOG)
+    assert events.named("analysis_requested") == [(DOG, None, 1)]
 
 
 def test_when_gradients_fail_the_plain_rollout_of_the_cached_analysis_stays(state):
@@ -141,7 +183,7 @@ def test_an_image_opened_while_a_model_failed_to_load_is_analysed_with_the_old_m
     state.open_image(DOG)
     assert events.named("analysis_requested") == []
     state.model_failed()
-    assert events.named("analysis_requested") == [(DOG, None)]
+    assert events.named("analysis_requested") == [(DOG, None, None)]
 
 
 def test_selections_that_do_not_fit_the_next_model_are_reset(state):

@@ -143,6 +143,7 @@ def save_checkpoint(
     provenance: dict[str, Any],
     seconds: float,
     best_val_loss: float | None = None,
+    start_right: list[bool] | None = None,
 ) -> None:
     """Write, atomically, everything needed to continue after `epoch` bit-exactly.
 
@@ -167,6 +168,7 @@ def save_checkpoint(
         "history": [h.record() for h in history],
         "best_val_acc": best_val_acc,
         "best_val_loss": best_val_loss,
+        "start_right": start_right,
         "best_epoch": best_epoch,
         "provenance": provenance,
         "seconds": seconds,

@@ -44,6 +44,22 @@ class Loss:
         return self.predicted != self.true_class
 
 
+def mcnemar_z(only_first: int, only_second: int) -> float:
+    """McNemar's statistic for two classifiers on the same images: how many more images only the
+    first gets right than only the second, in standard deviations (0 when none differ)."""
+    pairs = only_first + only_second
+    return (only_first - only_second) / math.sqrt(pairs) if pairs else 0.0
+
+
+def beats(right: np.ndarray, other_right: np.ndarray, z: float) -> bool:
+    """Whether a classifier right on `right` (bool per image) is clearly better than one right on
+    `other_right`, the same images: right on more of them, by a McNemar statistic of at least
+    `z` (the images both get right or wrong say nothing about which is better)."""
+    gained = int((right & ~other_right).sum())
+    lost = int((~right & other_right).sum())
+    return gained > lost and mcnemar_z(gained, lost) >= z
+
+
 def top_losses(probabilities: np.ndarray, labels: np.ndarray, limit: int) -> tuple[Loss, ...]:
     """The `limit` images with the largest loss, largest first (fastai's top losses): the ones
     the model gets most wrong, or right with the least confidence. Ties keep image order."""

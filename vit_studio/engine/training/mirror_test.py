@@ -14,18 +14,20 @@ cross-fitting: every image is tested, none by a probe that saw it). If the class
 mirrored, a mirrored image is as easy as the original, whatever the probe learned; if mirroring
 changes the class, the probe gets many more right as they are than mirrored. McNemar's test on
 the pairs decides: mirroring is kept only when the drop is not significant (z below
-`Z_THRESHOLD`).
+`Z_THRESHOLD`). A folder whose images all share a direction without it deciding the class (a
+light always from the left, text) is left unmirrored too: mirrored, its images would look like
+none the model will be shown.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
 from vit_studio.engine.training.baseline import even_subset, fit_logistic_regression
+from vit_studio.engine.training.evaluation import mcnemar_z
 
 FILTERS, FILTER_SIZE, SIDE = 96, 5, 32
 FOLDS = 4
@@ -50,8 +52,7 @@ class MirrorTest:
     @property
     def z(self) -> float:
         """McNemar's statistic: the surplus of images right only as they are, in spreads."""
-        pairs = self.only_plain + self.only_mirrored
-        return (self.only_plain - self.only_mirrored) / math.sqrt(pairs) if pairs else 0.0
+        return mcnemar_z(self.only_plain, self.only_mirrored)
 
     @property
     def mirroring_keeps_class(self) -> bool:
@@ -61,8 +62,8 @@ class MirrorTest:
         """The measurement, for the settings explanation."""
         return (
             f"a quick probe scored {self.plain_acc:.0%} of the {self.images} training images as "
-            f"they are and {self.mirrored_acc:.0%} mirrored (McNemar z = {self.z:.1f}; "
-            f"{Z_THRESHOLD:g} or more means mirroring changes what they show)"
+            f"they are and {self.mirrored_acc:.0%} mirrored (McNemar z = {self.z:.1f}; from "
+            f"{Z_THRESHOLD:g} on, mirrored images no longer look like the folder's own)"
         )
 
 

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 
 SPLIT_SEED = 0  # the validation split is fixed per folder; the training seed varies only training
 DEFAULT_VAL_SHARE = 0.2
-DEFAULT_AUGMENT = {TRAIN: "strong", FINETUNE: "light"}
+DEFAULT_AUGMENT = {TRAIN: "strong", FINETUNE: "gentle"}
 TRAIN_EPOCHS = 100
 TRAIN_BATCH = 128
 TARGET_STEPS = 400
@@ -287,7 +287,9 @@ def plan_finetune(scan: FolderScan, base_arch: ViTArch, **given: Any) -> RunPlan
     augment = pick(
         "augment",
         DEFAULT_AUGMENT[FINETUNE],
-        "random crops and flips: they help a small folder without hiding what the images show",
+        "random crops that keep at least 80 % of the image: crops keeping only half (light) "
+        "lost what tells small objects and glyphs apart, and no augmentation (off) overfitted "
+        "(benchmarks/bench_finetune.py)",
     )
     pick(
         "flip",

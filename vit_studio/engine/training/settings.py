@@ -124,9 +124,11 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "augment", "Augmentation",
-        "How training images are varied each epoch. light: random crops and flips; strong: also "
-        "TrivialAugment, random erasing and Mixup/CutMix; off: none.",
-        {TRAIN: "strong", FINETUNE: "light"},
+        "How training images are varied each epoch. gentle: random crops that keep at least "
+        "80 % of the image, and flips; light: crops that keep at least half; strong: also "
+        "TrivialAugment, random erasing and Mixup/CutMix; off: none. Flips follow the Mirror "
+        "images setting.",
+        {TRAIN: "strong", FINETUNE: "gentle"},
         type=str, choices=AUGMENT_PRESETS, advanced=True,
     ),
     Setting(

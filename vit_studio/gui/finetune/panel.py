@@ -98,6 +98,10 @@ class FinetunePanel(QWidget):
         self.results = ResultsView(session)
         self.results.saveRequested.connect(self._ask_save)
         self.results.openRequested.connect(session.open_in_explorer)
+        # The Result page scrolls in a short window: its chart and thumbnails keep their size.
+        results_scroll = QScrollArea()
+        results_scroll.setWidgetResizable(True)
+        results_scroll.setWidget(self.results)
         self.pages = QTabWidget()
         self.pages.setDocumentMode(True)
         self._pages: dict[str, QWidget] = {}
@@ -105,7 +109,7 @@ class FinetunePanel(QWidget):
             ("data", self.report, "1 Data", "What the folder holds for training"),
             ("settings", form_scroll, "2 Settings", "How the model is trained"),
             ("training", training_page, "3 Training", "Curves, and the model after each epoch"),
-            ("result", self.results, "4 Result", "How the kept model does; save and open it"),
+            ("result", results_scroll, "4 Result", "How the kept model does; save and open it"),
         ):
             self._pages[key] = page
             index = self.pages.addTab(page, title)

@@ -17,7 +17,7 @@ from pathlib import Path
 from psygnal import Signal
 
 from vit_studio.engine.analysis import TOP_K
-from vit_studio.gui.state.overlay import MEAN_HEAD, OVERLAYS, Overlay, overlay_for
+from vit_studio.gui.state.overlay import CLASS_MAPS, MEAN_HEAD, OVERLAYS, Overlay, overlay_for
 from vit_studio.gui.state.results import ImageResult, ModelSummary
 from vit_studio.gui.state.rollout import RolloutSettings
 
@@ -46,7 +46,8 @@ class ExplorerState:
     # What the workers are asked for.
     model_requested = Signal(Path, object)  # load it onto `device`; head count (int) or None
     move_requested = Signal(str)  # move the model to this device
-    analysis_requested = Signal(Path, object)  # image, gradient classes (int, tuple or None)
+    # image, gradient classes, AttnLRP classes (each an int k for the top k, a tuple or None)
+    analysis_requested = Signal(Path, object, object)
 
     def __init__(
         self,
@@ -147,10 +148,13 @@ class ExplorerState:
             self.select_head(layer, head)
 
     def choose_class(self, index: int) -> None:
-        """Explain one class with the class-specific (gradient) rollout."""
+        """Explain one class: with the map shown if it explains a class (Grad-CAM, AttnLRP),
+        else with the class-specific (gradient) rollout."""
         self.class_index = index
         self.class_changed.emit(index)
-        if self.rollout.mode != "gradient":
+        if self.overlay_kind in CLASS_MAPS:
+            self._refresh_overlay()
+        elif self.rollout.mode != "gradient":
             self.set_rollout(replace(self.effective_rollout, mode="gradient"))
         else:
             self.set_overlay_kind("rollout")
@@ -231,8 +235,10 @@ class ExplorerState:
     def _request_analysis(self) -> None:
         if self.image_path is None or self.model is None or self.model_pending:
             return
-        gradient = self.rollout.mode == "gradient"
-        self.analysis_requested.emit(self.image_path, TOP_K if gradient else None)
+        gradient = self.rollout.mode == "gradient" or self.overlay_kind == "gradcam"
+        # A new image's class is its top one until the user picks another.
+        attnlrp = 1 if self.overlay_kind == "attnlrp" else None
+        self.analysis_requested.emit(self.image_path, TOP_K if gradient else None, attnlrp)
 
     def _refresh_overlay(self, announce: bool = True) -> None:
         """Compute the overlay of the choices; `announce` it, and ask for the gradients it
@@ -259,7 +265,8 @@ class ExplorerState:
                 self._request_gradients()
 
     def _request_gradients(self) -> None:
-        """Analyse the shown image again with gradients for the chosen class and the top-k.
+        """Analyse the shown image again with gradients for the chosen class and the top-k (and
+        for AttnLRP, its pass for the chosen class and those already shown).
 
         The engine computes class gradients from the graph of a forward pass, so a class that
         was not cached costs one more forward pass plus its backward passes.
@@ -272,5 +279,10 @@ class ExplorerState:
             return
         self._gradients_pending = wanted
         analysis = self.result.analysis
-        classes = {p.index for p in analysis.top_k(TOP_K)} | set(analysis.class_relevance)
-        self.analysis_requested.emit(self.result.path, tuple(sorted(classes | {self.class_index})))
+        if self.overlay_kind == "attnlrp":
+            gradients = tuple(sorted(analysis.class_relevance))
+            attnlrp = tuple(sorted(set(analysis.attnlrp) | {self.class_index}))
+        else:
+            classes = {p.index for p in analysis.top_k(TOP_K)} | set(analysis.class_relevance)
+            gradients, attnlrp = tuple(sorted(classes | {self.class_index})), None
+        self.analysis_requested.emit(self.result.path, gradients, attnlrp)

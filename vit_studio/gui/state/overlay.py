@@ -18,12 +18,15 @@ from vit_studio.gui.state.rollout import RolloutSettings, rollout_map
 MEAN_HEAD = -1  # the `head` that stands for the mean over heads
 DEFAULT_COLORMAP = "inferno"  # matplotlib's name; attention and rollout maps
 SIMILARITY_COLORMAP = "viridis"  # the position-embedding mosaic's colours, so the two read alike
+SIGNED_COLORMAP = "RdBu_r"  # diverging: red for the class, blue against it, white for neither
 ATTENTION_LABEL = "attention weight"
 SIMILARITY_LABEL = "cosine similarity"
 
 # Overlay kinds, in the order the window offers them, with what each paints.
 OVERLAYS = {
     "rollout": "Attention rollout",
+    "gradcam": "Grad-CAM (chosen class)",
+    "attnlrp": "AttnLRP relevance (chosen class, signed)",
     "attention": "Class-token attention (selected layer and head)",
     "patch": "Where the selected patch attends",
     "posembed": "Position similarity of the selected patch",
@@ -46,8 +49,8 @@ def head_text(head: int) -> str:
 class Overlay:
     """A `[g, g]` map with its title and colour-bar scale; without a map, a title alone.
 
-    `awaiting_gradients`: the class-specific rollout needs gradients of a class the analysis
-    has not cached, so there is nothing to paint until they are computed.
+    `awaiting_gradients`: the class-specific rollout, Grad-CAM or AttnLRP needs a pass for a
+    class the analysis has not cached, so there is nothing to paint until it is computed.
     """
 
     title: str
@@ -75,6 +78,8 @@ def overlay_for(
     g = analysis.grid_size
     if kind == "rollout":
         return _rollout_overlay(analysis, rollout, class_index)
+    if kind in CLASS_MAPS:
+        return _class_overlay(analysis, kind, class_index)
     if kind == "attention":
         maps = analysis.cls_attention[layer]
         return Overlay(
@@ -102,6 +107,30 @@ def overlay_for(
             colormap=SIMILARITY_COLORMAP,
         )
     return Overlay(f"The image as the model sees it: {analysis.image_size} px, {g} × {g} patches")
+
+
+# Maps of one class, cached per class in the analysis: (what it is, colour-bar label).
+CLASS_MAPS = {
+    "gradcam": ("Grad-CAM", "gradient-weighted attention (max = 1)"),
+    "attnlrp": ("AttnLRP relevance", "relevance: for (+) or against (−) the class, max |·| = 1"),
+}
+
+
+def _class_overlay(analysis: Analysis, kind: str, class_index: int | None) -> Overlay:
+    what, label = CLASS_MAPS[kind]
+    if class_index is None or not analysis.has_classifier:
+        return Overlay(f"No {what}: {NO_CLASSIFIER}")
+    name = analysis.class_names[class_index]
+    cached = analysis.gradcam if kind == "gradcam" else analysis.attnlrp
+    if class_index not in cached:
+        return Overlay(f"Computing {what} for '{name}'…", awaiting_gradients=True)
+    if kind == "gradcam":
+        title = f"Grad-CAM for '{name}' (last layer, heads weighted by their mean gradient)"
+        return Overlay(title, cached[class_index], label, vmin=0.0, vmax=1.0)
+    return Overlay(
+        f"AttnLRP relevance for '{name}' (red for the class, blue against it)",
+        cached[class_index], label, vmin=-1.0, vmax=1.0, colormap=SIGNED_COLORMAP,
+    )  # fmt: skip
 
 
 def _rollout_overlay(

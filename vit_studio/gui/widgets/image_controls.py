@@ -48,16 +48,17 @@ def _heading(text: str) -> QLabel:
 
 
 class ClassChooser(QComboBox):
-    """Every class of the analysis, most probable first; picking one explains it with the
-    class-specific rollout (`state.choose_class`). Disabled, saying why, for a backbone."""
+    """Every class of the analysis, most probable first; picking one explains it with the map
+    shown if that explains a class (Grad-CAM, AttnLRP), else with the class-specific rollout
+    (`state.choose_class`). Disabled, saying why, for a backbone."""
 
     def __init__(self, state: ExplorerState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._state = state
         _compact(self)
         self.setToolTip(
-            "The class the class-specific rollout explains, most probable first: pick one to "
-            "see the evidence for it, even if the model does not predict it"
+            "The class the class-specific rollout, Grad-CAM and AttnLRP explain, most probable "
+            "first: pick one to see the evidence for it, even if the model does not predict it"
         )
         self.setEnabled(False)
         self.activated.connect(lambda row: state.choose_class(int(self.itemData(row))))

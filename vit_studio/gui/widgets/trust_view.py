@@ -4,7 +4,9 @@ Each method's map ranks the patches; removing them in that order (most relevant 
 positive curve and deletion, least relevant first for the negative curve and insertion) shows
 whether the model really relies on what the map highlights (Chefer et al. CVPR 2021, Petsiuk et
 al. 2018; `engine.explain.faithfulness`). Scoring runs the model about twenty times a method, so
-it is asked for with a button, runs in the inference worker and can be cancelled.
+it is asked for with a button, runs in the inference worker and can be cancelled. Score the
+Folder does the same for every image of the folder open in the filmstrip and shows the mean
+AUCs with their 95 % bootstrap intervals and the verdict against random (`FolderTable`).
 """
 
 from __future__ import annotations
@@ -13,24 +15,27 @@ from matplotlib.figure import Figure
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
+    QFormLayout,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QProgressBar,
     QPushButton,
+    QSpinBox,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
-from vit_studio.engine.explain.evaluate import LOWER_IS_BETTER, ImageScores
+from vit_studio.engine.explain.evaluate import LOWER_IS_BETTER, FaithfulnessReport, ImageScores
 from vit_studio.engine.explain.faithfulness import (
     AUC_NAMES,
     CURVE_FRACTIONS,
     PERTURBATION_FRACTIONS,
 )
 from vit_studio.engine.explain.methods import METHOD_DESCRIPTIONS
+from vit_studio.gui.widgets.folder_scores import FolderTable
 from vit_studio.gui.widgets.plots import PlotCanvas, placeholder
 
 _TITLES = {  # the header tooltips say more
@@ -89,6 +94,34 @@ class AucTable(QTableWidget):
         rows.sectionResized.connect(lambda *_: self._fit())
         self._fit()
 
+    def show_folder_scores(self, report: FaithfulnessReport, folder: str) -> None:
+        self._set_running(False)
+        self._status.setText(IDLE_TEXT if self._scores is None else self._status.text())
+        for table in self.folder_tables:
+            table.show_report(report)
+            table.setVisible(True)
+        self._folder_status.setText(
+            f"{report.images} images of {folder}: mean AUCs [95 % bootstrap interval]; against "
+            "random on the same images: ✓ better by more than the interval, ≈ not told apart, "
+            f"✗ worse. Transformer attribution from layer {report.start_layer + 1}."
+        )
+        self.folderScoresShown.emit()
+
+    def folder_status_text(self) -> str:
+        return self._folder_status.text()
+
+    def folder_report(self) -> FaithfulnessReport | None:
+        return self.folder_tables[0].report
+
+    def folder_text(self, row: int, column: int) -> str:
+        """Row `row` (a method) of the folder's scores: column 0 its name, 1.. its AUCs in the
+        order of `AUC_NAMES`."""
+        if column == 0:
+            return self.folder_tables[0].text(row, 0)
+        auc = AUC_NAMES[column - 1]
+        table = next(table for table in self.folder_tables if auc in table.aucs)
+        return table.text(row, 1 + table.aucs.index(auc))
+
     def show_scores(self, scores: ImageScores) -> None:
         names = list(scores.curves)
         self.setRowCount(len(names))
@@ -125,39 +158,66 @@ class AucTable(QTableWidget):
 
 
 class TrustView(QWidget):
-    """Curves and AUCs of every attribution method for the image shown; `scoreRequested` and
-    `cancelRequested` ask the window's worker."""
+    """Curves and AUCs of every attribution method for the image shown, and the folder's means
+    with intervals; `scoreRequested`, `scoreFolderRequested` and `cancelRequested` ask the
+    window's worker (`start_layer`: transformer attribution's, 0-based)."""
 
     scoreRequested = Signal()
+    scoreFolderRequested = Signal()
     cancelRequested = Signal()
     scoresShown = Signal()
+    folderScoresShown = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._score = QPushButton("Score the Maps")
         self._score.clicked.connect(self.scoreRequested)
+        self._score_folder = QPushButton("Score the Folder")
+        self._score_folder.setToolTip(
+            "Score every image of the folder in the filmstrip: mean AUCs with 95 % bootstrap "
+            "intervals, and whether each map beats random on the same images"
+        )
+        self._score_folder.clicked.connect(self.scoreFolderRequested)
         self._cancel = QPushButton("Cancel")
         self._cancel.clicked.connect(self.cancelRequested)
         self._bar = QProgressBar()
+        self._start_layer = QSpinBox()
+        self._start_layer.setRange(1, 1)
+        self._start_layer.setToolTip(
+            "The first layer transformer attribution multiplies in (1 = the first, as in the "
+            "paper's equations and the rollout; the authors' evaluation script starts at the "
+            "second, their start_layer=1)"
+        )
         self._status = QLabel(IDLE_TEXT)
         self._status.setWordWrap(True)
         self.figure = Figure(figsize=(4.0, 4.2), layout="constrained")
         self.canvas = PlotCanvas(self.figure)
         self.canvas.setMinimumHeight(CHART_MIN_HEIGHT)
         self._tables = tuple(AucTable(aucs) for aucs in TABLES)
+        self.folder_tables = tuple(FolderTable(aucs) for aucs in TABLES)
+        self._folder_status = QLabel("")
+        self._folder_status.setWordWrap(True)
         buttons = QHBoxLayout()
-        for widget in (self._score, self._cancel):
+        for widget in (self._score, self._score_folder, self._cancel):
             buttons.addWidget(widget)
-        buttons.addWidget(self._bar, 1)
+        options = QFormLayout()
+        options.addRow("Transformer attribution from layer", self._start_layer)
         layout = QVBoxLayout(self)
         layout.addLayout(buttons)
+        layout.addWidget(self._bar)
+        layout.addLayout(options)
         layout.addWidget(self._status)
         layout.addWidget(self.canvas, 1)
         for table in self._tables:
             layout.addWidget(table)
+        layout.addWidget(self._folder_status)
+        for table in self.folder_tables:
+            layout.addWidget(table)
         self._scores: ImageScores | None = None
+        self._unit = "methods"
         self._blank = False  # the chart shows no scores (and the tables none)
         self.clear()
+        self.clear_folder()
 
     # --- what the window tells it ---------------------------------------------------------------
 
@@ -177,24 +237,69 @@ class TrustView(QWidget):
         self.canvas.draw_idle()
         self._blank = True
 
-    def set_available(self, available: bool, why_not: str = "") -> None:
-        """Scoring needs an analysed image of a model with classes."""
-        self._score.setEnabled(available and not self._cancel.isEnabled())
-        self._score.setToolTip("" if available else why_not)
+    def clear_folder(self) -> None:
+        """A new model: the folder's scores were of the previous one."""
+        self._folder_status.setText("")
+        for table in self.folder_tables:
+            table.clear_report()
+            table.setVisible(False)
 
-    def started(self) -> None:
+    def set_available(self, available: bool, why_not: str = "", layers: int = 1) -> None:
+        """Scoring needs an analysed image of a model with classes (of `layers` layers)."""
+        running = self._cancel.isEnabled()
+        for button in (self._score, self._score_folder):
+            button.setEnabled(available and not running)
+        self._score.setToolTip("" if available else why_not)
+        self._start_layer.setRange(1, max(1, layers))
+
+    @property
+    def start_layer(self) -> int:
+        """Transformer attribution's first layer, 0-based."""
+        return self._start_layer.value() - 1
+
+    def started(self, unit: str = "methods") -> None:
+        """Scoring has started; progress counts `unit` ('methods', or 'images' of a folder)."""
+        self._unit = unit
         self._set_running(True)
         self._bar.setRange(0, 0)
-        self._status.setText("Scoring the maps…")
+        self._status.setText("Scoring the maps…" if unit == "methods" else "Scoring the folder…")
 
     def show_progress(self, done: int, total: int) -> None:
         self._bar.setRange(0, total)
         self._bar.setValue(done)
-        self._status.setText(f"Scored {done} of {total} methods…")
+        self._status.setText(f"Scored {done} of {total} {self._unit}…")
 
     def stopped(self, message: str) -> None:
         """Cancelled or failed: say so; the scores shown before, if any, are gone."""
         self.clear(message)
+
+    def show_folder_scores(self, report: FaithfulnessReport, folder: str) -> None:
+        self._set_running(False)
+        self._status.setText(IDLE_TEXT if self._scores is None else self._status.text())
+        for table in self.folder_tables:
+            table.show_report(report)
+            table.setVisible(True)
+        self._folder_status.setText(
+            f"{report.images} images of {folder}: mean AUCs [95 % bootstrap interval]; against "
+            "random on the same images: ✓ better by more than the interval, ≈ not told apart, "
+            f"✗ worse. Transformer attribution from layer {report.start_layer + 1}."
+        )
+        self.folderScoresShown.emit()
+
+    def folder_status_text(self) -> str:
+        return self._folder_status.text()
+
+    def folder_report(self) -> FaithfulnessReport | None:
+        return self.folder_tables[0].report
+
+    def folder_text(self, row: int, column: int) -> str:
+        """Row `row` (a method) of the folder's scores: column 0 its name, 1.. its AUCs in the
+        order of `AUC_NAMES`."""
+        if column == 0:
+            return self.folder_tables[0].text(row, 0)
+        auc = AUC_NAMES[column - 1]
+        table = next(table for table in self.folder_tables if auc in table.aucs)
+        return table.text(row, 1 + table.aucs.index(auc))
 
     def show_scores(self, scores: ImageScores) -> None:
         self._scores, self._blank = scores, False
@@ -235,6 +340,7 @@ class TrustView(QWidget):
     def _set_running(self, running: bool) -> None:
         self._cancel.setEnabled(running)
         self._score.setEnabled(not running)
+        self._score_folder.setEnabled(not running)
         self._bar.setVisible(running)
 
     def _draw_curves(self, scores: ImageScores) -> None:

@@ -22,6 +22,8 @@ from vit_studio.gui.workers.thread import WorkerThread
 if TYPE_CHECKING:
     from vit_studio.gui.workers.model_owner import ModelOwner
 
+Classes = int | tuple[int, ...] | None  # an int k: the top k classes
+
 # Kinds of job: the newest of each kind wins.
 MODEL = "model"
 ANALYSIS = "analysis"
@@ -63,7 +65,8 @@ class InferenceClient(QObject):
 
     modelReady = Signal(ModelSummary)
     scoresReady = Signal(Path, object)  # the image, every map's faithfulness curves (ImageScores)
-    scoringProgress = Signal(int, int)  # methods scored, methods in all
+    folderScoresReady = Signal(list, object)  # the images, their faithfulness (FaithfulnessReport)
+    scoringProgress = Signal(int, int)  # methods (or a folder's images) scored, in all
     ablationReady = Signal(Path, tuple, object)  # image, knocked-out heads, probabilities [C]
     headCountNeeded = Signal(HeadCountRequest)  # the load waits for the user's answer
     analysisReady = Signal(ImageResult)
@@ -114,22 +117,41 @@ class InferenceClient(QObject):
         self._load(self._model_path, device, reload=self._thread.pending(MODEL))
         return True
 
-    def analyze(self, path: Path, gradient_classes: int | tuple[int, ...] | None = None) -> None:
+    def analyze(
+        self, path: Path, gradient_classes: Classes = None, attnlrp_classes: Classes = None
+    ) -> None:
+        """Analyse `path`, with class gradients and AttnLRP maps for these classes (an int k:
+        the top k; see `engine.analysis.analyze`)."""
         owner = self._owner
         self._thread.submit(
             ANALYSIS,
-            lambda _job: owner().analyze(path, gradient_classes),
+            lambda _job: owner().analyze(path, gradient_classes, attnlrp_classes),
             doing=f"analysing {path.name}",
             done=self.analysisReady.emit,
             failed=lambda message: self.failed.emit(ANALYSIS, message),
         )
 
-    def score_maps(self, path: Path) -> None:
+    def score_folder(self, paths: list[Path], start_layer: int = 0) -> None:
+        """Score every attribution map of every image in `paths`: means and intervals."""
+        owner = self._owner
+        self._thread.submit(
+            TRUST,
+            lambda context: owner().score_folder(
+                paths, start_layer, context, self.scoringProgress.emit
+            ),
+            doing=f"scoring the maps of {len(paths)} images",
+            done=lambda report: self.folderScoresReady.emit(paths, report),
+            failed=lambda message: self.failed.emit(TRUST, message),
+        )
+
+    def score_maps(self, path: Path, start_layer: int = 0) -> None:
         """Score every attribution map of `path` by perturbation (seconds to a minute)."""
         owner = self._owner
         self._thread.submit(
             TRUST,
-            lambda context: owner().score_maps(path, context, self.scoringProgress.emit),
+            lambda context: owner().score_maps(
+                path, start_layer, context, self.scoringProgress.emit
+            ),
             doing=f"scoring the maps of {path.name}",
             done=lambda scores: self.scoresReady.emit(path, scores),
             failed=lambda message: self.failed.emit(TRUST, message),

@@ -22,10 +22,11 @@ from vit_studio.engine.errors import StudioError
 from vit_studio.engine.images import PreparedImage, open_image, prepare_image
 from vit_studio.engine.model import StudioModel
 from vit_studio.gui.state.results import HeadCountRequest, ImageResult, ModelSummary
+from vit_studio.gui.workers.inference import Classes
 from vit_studio.gui.workers.thread import JobContext
 
 if TYPE_CHECKING:
-    from vit_studio.engine.explain.evaluate import ImageScores
+    from vit_studio.engine.explain.evaluate import FaithfulnessReport, ImageScores
 
 
 class ModelOwner:
@@ -69,13 +70,18 @@ class ModelOwner:
             heads_source=model.meta.heads_source,
         )
 
-    def analyze(self, path: Path, gradient_classes: int | tuple[int, ...] | None) -> ImageResult:
+    def analyze(
+        self, path: Path, gradient_classes: Classes, attnlrp_classes: Classes = None
+    ) -> ImageResult:
         if self.model is None:
             raise StudioError("no model is loaded yet; open one with Model ▸ Open Model…")
         started = time.perf_counter()
         prepared = self._prepare(path)
         decoded = time.perf_counter()
-        analysis = analyze(self.model, prepared, gradient_classes=gradient_classes)
+        analysis = analyze(
+            self.model, prepared, gradient_classes=gradient_classes,
+            attnlrp_classes=attnlrp_classes,
+        )  # fmt: skip
         finished = time.perf_counter()
         return ImageResult(
             path=path,
@@ -86,7 +92,9 @@ class ModelOwner:
             original=self._original,
         )
 
-    def score_maps(self, path: Path, context: JobContext, progress) -> ImageScores:
+    def score_maps(
+        self, path: Path, start_layer: int, context: JobContext, progress
+    ) -> ImageScores:
         if self.model is None:
             raise StudioError("no model is loaded yet; open one with Model ▸ Open Model…")
         # The scores and the ablation are asked for later, if ever: not before the first map.
@@ -96,6 +104,22 @@ class ModelOwner:
         return score_image(
             self.model,
             prepared.tensor,
+            start_layer=min(start_layer, self.model.arch.num_layers - 1),
+            progress=lambda done, total: context.report(progress, done, total),
+            cancel=context.cancelled,
+        )
+
+    def score_folder(
+        self, paths: list[Path], start_layer: int, context: JobContext, progress
+    ) -> FaithfulnessReport:
+        if self.model is None:
+            raise StudioError("no model is loaded yet; open one with Model ▸ Open Model…")
+        from vit_studio.engine.explain.evaluate import evaluate_faithfulness
+
+        return evaluate_faithfulness(
+            self.model,
+            paths,
+            start_layer=min(start_layer, self.model.arch.num_layers - 1),
             progress=lambda done, total: context.report(progress, done, total),
             cancel=context.cancelled,
         )
