@@ -1,6 +1,6 @@
 """How soon the explorer shows a photo and its first map, against the imports it cannot avoid.
 
-    python benchmarks/bench_startup.py [--repeats 5] [--image IMAGE] [--model M] [--tree DIR]
+    python benchmarks/bench_startup.py [--repeats 5] [--before DIR] [--image IMAGE] [--model M]
 
 Every figure is the median of `--repeats` fresh processes (a new interpreter each time; the files
 are in the page cache after the first), the launches of the kinds taking turns so that a change
@@ -21,8 +21,11 @@ same clock (CLOCK_MONOTONIC is one clock for every process on Linux). The packag
 bytecode first, as an installed wheel is: where PYTHONDONTWRITEBYTECODE is set (as on the
 development VM), every launch would compile every module again otherwise.
 
-`--tree DIR` measures the source tree in DIR instead (e.g. a worktree of an earlier commit), to
-compare before and after with the same script. Linux only (/proc).
+The package measured is the checkout this script is in (or `--tree DIR`'s), never an installed
+one. `--before DIR` measures a second tree in the same run, its launches taking turns with ours
+(e.g. `git worktree add /tmp/before main` before a change is merged), so that both columns see
+the same load. The resident memory after each start-up step, one step at a time in one process,
+closes the report. Linux only (/proc).
 """
 
 from __future__ import annotations
@@ -135,13 +138,11 @@ sys.stderr.write("torch imported\n" if "torch" in sys.modules else "")
 """
 
 
-def child_env(tree: Path | None, config: Path) -> dict[str, str]:
+def child_env(tree: Path, config: Path) -> dict[str, str]:
     env = dict(os.environ)
     env["QT_QPA_PLATFORM"] = "offscreen"
     env["XDG_CONFIG_HOME"] = str(config)  # a first launch: no remembered model, view or size
-    env.pop("PYTHONPATH", None)
-    if tree is not None:
-        env["PYTHONPATH"] = str(tree)
+    env["PYTHONPATH"] = str(tree)  # ahead of any installed (or editable) vit_studio
     return env
 
 
@@ -189,69 +190,107 @@ def run_command(args: list[str], env: dict[str, str]) -> tuple[float, bool]:
     return time.monotonic() - started, "torch imported" in done.stderr
 
 
+COMMANDS = {"--help": ["--help"], "--version": ["--version"],
+            "models --catalogue": ["models", "--catalogue"]}  # fmt: skip
+FLOORS = {'python -c "import PySide6"': "import PySide6",
+          'python -c "import torch"': "import torch"}  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--image", type=Path, default=ROOT / "resources/samples/cat_chelsea.jpg")
     parser.add_argument("--model", type=Path,
                         default=ROOT / "resources/models/vit_cifar10.safetensors")  # fmt: skip
-    parser.add_argument("--tree", type=Path, help="measure the vit_studio package in this tree")
+    parser.add_argument("--tree", type=Path, default=ROOT,
+                        help="measure the vit_studio package in this tree (default: this one)")
+    parser.add_argument("--before", type=Path,
+                        help="also measure this tree (e.g. a worktree of main), taking turns")
     args = parser.parse_args()
 
-    tree = args.tree.resolve() if args.tree else None
+    trees = {"ours": args.tree.resolve()}
+    if args.before:
+        trees["before"] = args.before.resolve()
     image, model = args.image.resolve(), args.model.resolve()
-    package = (tree or ROOT) / "vit_studio"
-    compileall.compile_dir(str(package), quiet=1)
+    for tree in trees.values():
+        compileall.compile_dir(str(tree / "vit_studio"), quiet=1)
     with tempfile.TemporaryDirectory() as scratch:
         # `python -c` puts the working folder first on sys.path: a neutral one, so that the
-        # package measured is the one on PYTHONPATH (or installed), not a checkout we stand in.
+        # package measured is the one on PYTHONPATH, not a checkout we stand in.
         os.chdir(scratch)
-        env = child_env(tree, Path(scratch))
-        floors = {'python -c "import PySide6"': "import PySide6",
-                  'python -c "import torch"': "import torch"}  # fmt: skip
-        floor_runs: dict[str, list[tuple[float, float]]] = {name: [] for name in floors}
-        explorer_runs: list[dict[str, float]] = []
-        commands = {"--help": ["--help"], "--version": ["--version"],
-                    "models --catalogue": ["models", "--catalogue"]}  # fmt: skip
-        command_runs: dict[str, list[tuple[float, bool]]] = {name: [] for name in commands}
+        envs = {name: child_env(tree, Path(scratch) / name) for name, tree in trees.items()}
+        floor_runs: dict[str, list[tuple[float, float]]] = {name: [] for name in FLOORS}
+        runs = {name: Runs() for name in trees}
         for _ in range(args.repeats):
-            for name, code in floors.items():
-                floor_runs[name].append(run_floor(code, env))
-            explorer_runs.append(run_explorer(image, model, env))
-            for name, command in commands.items():
-                command_runs[name].append(run_command(command, env))
-        phases = run_phases(image, model, env)
+            for name, code in FLOORS.items():
+                floor_runs[name].append(run_floor(code, envs["ours"]))
+            for name, env in envs.items():
+                runs[name].explorer.append(run_explorer(image, model, env))
+                for command, argv in COMMANDS.items():
+                    runs[name].commands.setdefault(command, []).append(run_command(argv, env))
+        phases = {name: run_phases(image, model, env) for name, env in envs.items()}
 
-    report(args.repeats, package, floor_runs, explorer_runs, command_runs)
-    print("resident MiB after each step (one process, one thread, the steps in turn):")
-    previous = 0.0
-    for name, mib in phases:
-        print(f"  {name:38s}{mib:7.0f}  {mib - previous:+6.0f}")
-        previous = mib
+    report(args.repeats, trees, floor_runs, runs, phases)
 
 
-def report(repeats: int, package: Path, floor_runs: dict, explorer_runs: list,
-           command_runs: dict) -> None:  # fmt: skip
-    load = os.getloadavg()[0]
-    print(f"{package} on {os.cpu_count()} CPUs, Python {sys.version.split()[0]}; median of "
-          f"{repeats} fresh processes; load average {load:.2f} at the end")  # fmt: skip
-    print(f"{'':40s}{'seconds':>9s}{'peak MiB':>10s}")
-    for name, runs in floor_runs.items():
-        seconds, peak = (statistics.median(run[i] for run in runs) for i in (0, 1))
+class Runs:
+    """One tree's launches: the explorer's timings, and each command's."""
+
+    def __init__(self) -> None:
+        self.explorer: list[dict[str, float]] = []
+        self.commands: dict[str, list[tuple[float, bool]]] = {}
+
+    def median(self, key: str) -> float:
+        return statistics.median(run[key] for run in self.explorer)
+
+
+def report(repeats: int, trees: dict[str, Path], floor_runs: dict, runs: dict[str, Runs],
+           phases: dict[str, list[tuple[str, float]]]) -> None:  # fmt: skip
+    """The figures as the README quotes them: one column per tree measured."""
+    names = list(trees)
+    print(f"bench_startup: median of {repeats} fresh processes each, on {os.cpu_count()} CPUs, "
+          f"Python {sys.version.split()[0]}; load average {os.getloadavg()[0]:.2f} at the end")
+    for name, tree in trees.items():
+        print(f"  {name}: {tree}")
+    print()
+    print(f"{'floors':40s}{'seconds':>9s}{'peak MiB':>10s}")
+    for name, floor in floor_runs.items():
+        seconds, peak = (statistics.median(run[i] for run in floor) for i in (0, 1))
         print(f"{name:40s}{seconds:9.2f}{peak:10.0f}")
     torch_floor = statistics.median(run[0] for run in floor_runs['python -c "import torch"'])
-    median = {key: statistics.median(run[key] for run in explorer_runs)
-              for key in ("window", "photo", "map", "hwm_mib")}  # fmt: skip
-    print(f"{'vit-studio IMAGE: window shown':40s}{median['window']:9.2f}")
-    print(f"{'                  photo painted':40s}{median['photo']:9.2f}")
-    print(f"{'                  first map painted':40s}{median['map']:9.2f}"
-          f"{median['hwm_mib']:10.0f}")  # fmt: skip
-    print(f"first map - torch floor {median['map'] - torch_floor:+.2f} s (target <= +1.00); "
-          f"photo painted {median['photo']:.2f} s (target <= 1.50)")  # fmt: skip
-    for name, runs in command_runs.items():
-        seconds = statistics.median(run[0] for run in runs)
-        torch = "imports torch" if any(run[1] for run in runs) else "no torch"
-        print(f"{'vit-studio ' + name:40s}{seconds:9.2f}  {torch} (target < 1 s, no torch)")
+    print()
+    print(f"{'vit-studio IMAGE, seconds from launch':40s}" + "".join(f"{n:>10s}" for n in names))
+    for key, label in (("window", "window shown"), ("photo", "photo painted"),
+                       ("map", "first map painted")):  # fmt: skip
+        print(f"{'  ' + label:40s}" + "".join(f"{runs[n].median(key):10.2f}" for n in names))
+    print(f"{'  peak resident MiB at the first map':40s}"
+          + "".join(f"{runs[n].median('hwm_mib'):10.0f}" for n in names))  # fmt: skip
+    print(f"{'vit-studio COMMAND, seconds to exit':40s}" + "".join(f"{n:>10s}" for n in names))
+    for command in COMMANDS:
+        cells = []
+        for n in names:
+            done = runs[n].commands[command]
+            torch = "*" if any(run[1] for run in done) else ""
+            cells.append(f"{statistics.median(run[0] for run in done):9.2f}{torch or ' '}")
+        print(f"{'  ' + command:40s}" + "".join(f"{cell:>10s}" for cell in cells))
+    print("  (* imported torch)")
+    print()
+    ours = runs["ours"]
+    print("targets (ours): photo painted <= 1.50 s: "
+          f"{ours.median('photo'):.2f}; first map - torch floor <= +1.00 s: "
+          f"{ours.median('map') - torch_floor:+.2f}; commands < 1 s without torch: "
+          + ("yes" if all(statistics.median(r[0] for r in done) < 1 and not any(r[1] for r in done)
+                          for done in ours.commands.values()) else "no"))  # fmt: skip
+    if "before" in runs:
+        drop = runs["before"].median("hwm_mib") - ours.median("hwm_mib")
+        print(f"peak resident memory at the first map: {drop:.0f} MiB less than before")
+    for name, steps in phases.items():
+        print()
+        print(f"{name}: resident MiB after each step (one process, one thread, the steps in turn)")
+        previous = 0.0
+        for step, mib in steps:
+            print(f"  {step:38s}{mib:7.0f}  {mib - previous:+6.0f}")
+            previous = mib
 
 
 if __name__ == "__main__":
