@@ -13,7 +13,6 @@ import time
 import numpy as np
 import pytest
 import torch
-from torchvision.models import VisionTransformer
 
 from tests.backbones import save_timm_folder, timm_dinov2
 from tests.conftest import TINY_ARCH, random_model, uncounted_heads_checkpoint, write_image
@@ -24,6 +23,7 @@ from vit_studio.cli import main
 from vit_studio.engine.checkpoints import load_model
 from vit_studio.engine.images import open_image, prepare_image
 from vit_studio.engine.model import save_model
+from vit_studio.engine.vit import VisionTransformer  # the class that runs every model we open
 
 
 @pytest.fixture

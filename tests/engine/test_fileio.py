@@ -174,7 +174,8 @@ def test_a_full_disk_at_the_write_call_names_the_file_and_keeps_the_old_one(tmp_
 
     target = tmp_path / "m.safetensors"
     target.write_bytes(b"the last good model")
-    monkeypatch.setattr("vit_studio.engine.model.save_file", full_half_way)
+    # Where save_model finds it when it writes (it imports safetensors.torch, and torch, then).
+    monkeypatch.setattr("safetensors.torch.save_file", full_half_way)
     with pytest.raises(StudioError) as raised:
         save_model(random_model(), target)
     assert str(raised.value) == (

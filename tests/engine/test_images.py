@@ -14,6 +14,7 @@ from torchvision.transforms import InterpolationMode
 from torchvision.transforms._presets import ImageClassification
 
 from tests.conftest import write_image
+from vit_studio.engine.crop import photo_preview
 from vit_studio.engine.errors import StudioError
 from vit_studio.engine.images import (
     IMAGE_EXTENSIONS,
@@ -306,3 +307,26 @@ def test_resize_center_crop_keeps_the_centre() -> None:
     square = resize_center_crop(Image.fromarray(pixels), 10, 10, "nearest")
     assert square.size == (10, 10)
     assert (np.asarray(square) == 255).all()
+
+
+def test_a_photo_preview_is_upright_and_shrunk_from_a_reduced_decode(tmp_path: Path) -> None:
+    # A large JPEG stored sideways: the preview is decoded at a fraction of its size (JPEG's
+    # own scaling), turned upright, and shrunk to the longer side asked for.
+    rng = np.random.default_rng(0)
+    blocks = rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)
+    stored = Image.fromarray(np.kron(blocks, np.ones((200, 200, 1), dtype=np.uint8)))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to display": upright, it is 2400 wide, 3200 tall
+    path = tmp_path / "sideways.jpg"
+    stored.save(path, exif=exif, quality=95)
+
+    preview = photo_preview(path, max_side=400)
+    assert preview.shape == (400, 300, 3) and preview.dtype == np.uint8
+    upright = Image.open(path).transpose(Image.Transpose.ROTATE_270).resize((300, 400))
+    # Flat 200-pixel blocks survive any resampling: compare the blocks' centres.
+    centres = np.asarray(upright)[12::25, 12::25].astype(int)
+    assert np.abs(preview[12::25, 12::25].astype(int) - centres).max() <= 8
+    # The decode itself was reduced, by JPEG's largest scale that keeps 400 pixels a side:
+    # 1/8 of 3200 × 2400, upright.
+    assert open_image(path, draft_side=400).size == (300, 400)
+    assert open_image(path).size == (2400, 3200)

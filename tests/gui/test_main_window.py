@@ -18,10 +18,10 @@ from threadpoolctl import threadpool_info
 from tests.conftest import uncounted_heads_checkpoint, write_image
 from tests.gui.conftest import WAIT_MS, make_settings, open_window
 from tests.gui.folder_exports import gate_decoding_after, many
+from vit_studio.engine import checkpoints
 from vit_studio.engine.batch import CPU_BATCH_SIZE
 from vit_studio.engine.model import StudioModel
 from vit_studio.gui.state.rollout import RolloutSettings
-from vit_studio.gui.workers import batch_export
 
 
 def shown_paths(window) -> list:
@@ -193,14 +193,15 @@ def test_cancelling_a_folder_export_before_its_first_row_writes_nothing(qtbot, l
                                                                        tmp_path, monkeypatch):
     # The export job, once started, waits to load its model until the cancel has been asked for.
     started, cancel_asked = threading.Event(), threading.Event()
-    load_model = batch_export.load_model
+    # The export thread imports the loader when it runs (torch comes with it).
+    load_model = checkpoints.load_model
 
     def load_after_the_cancel(path):
         started.set()
         assert cancel_asked.wait(WAIT_MS / 1000)
         return load_model(path)
 
-    monkeypatch.setattr(batch_export, "load_model", load_after_the_cancel)
+    monkeypatch.setattr(checkpoints, "load_model", load_after_the_cancel)
     loaded.open_folder(images[0].parent)
     out = tmp_path / "cancelled.csv"
     finished = []
@@ -383,7 +384,7 @@ def out_of_memory(*_args, **_kwargs):
 
 def test_running_out_of_gpu_memory_in_an_analysis_is_reported(qtbot, loaded, images,
                                                               monkeypatch):
-    monkeypatch.setattr("vit_studio.gui.workers.inference.analyze", out_of_memory)
+    monkeypatch.setattr("vit_studio.gui.workers.model_owner.analyze", out_of_memory)
     with qtbot.waitSignal(loaded.errorShown, timeout=WAIT_MS) as blocker:
         loaded.open_image(images[1])
     assert blocker.args[0].startswith("out of GPU memory while analysing img1.png")
@@ -400,7 +401,7 @@ def test_running_out_of_gpu_memory_moving_the_model_keeps_it_where_it_was(qtbot,
         return move(self, device)
 
     monkeypatch.setattr(StudioModel, "to", to)
-    monkeypatch.setattr("vit_studio.gui.workers.inference.resolve_device", torch.device)
+    monkeypatch.setattr("vit_studio.gui.workers.model_owner.resolve_device", torch.device)
     with qtbot.waitSignal(loaded.errorShown, timeout=WAIT_MS) as blocker:
         loaded.set_device("cuda")
     assert blocker.args[0].startswith("out of GPU memory while moving tiny.safetensors to cuda")
@@ -412,7 +413,7 @@ def test_an_unexpected_failure_is_one_line(qtbot, loaded, images, monkeypatch):
     def broken(*_args, **_kwargs):
         raise ValueError("first line\nsecond line")
 
-    monkeypatch.setattr("vit_studio.gui.workers.inference.analyze", broken)
+    monkeypatch.setattr("vit_studio.gui.workers.model_owner.analyze", broken)
     with qtbot.waitSignal(loaded.errorShown, timeout=WAIT_MS) as blocker:
         loaded.open_image(images[1])
     assert blocker.args[0] == (

@@ -166,3 +166,32 @@ def test_stop_supersedes_what_runs_and_ends_the_thread(qtbot):
     assert done == []
     with pytest.raises(RuntimeError, match="stopped"):
         worker.submit("long", work, doing="waiting")
+
+
+def test_a_held_thread_takes_jobs_but_starts_only_when_released(qtbot):
+    # The explorer holds its inference thread (and torch's import) until the window is painted.
+    setups = []
+    worker = WorkerThread("held", setup=lambda: setups.append("setup"), held=True)
+    try:
+        done = []
+        worker.submit("model", lambda _c: "model", doing="loading", done=done.append)
+        worker.submit("analysis", lambda _c: "analysis", doing="analysing", done=done.append)
+        qtbot.wait(100)
+        assert setups == [] and done == [] and worker.busy  # waiting, not lost
+        worker.release()
+        qtbot.waitUntil(lambda: len(done) == 2, timeout=WAIT_MS)
+        assert setups == ["setup"] and done == ["model", "analysis"]
+    finally:
+        assert worker.stop()
+
+
+def test_a_thread_not_held_starts_with_its_first_job(qtbot):
+    # The control: without `held`, the same jobs run without a release.
+    worker = WorkerThread("not held")
+    try:
+        done = []
+        worker.submit("model", lambda _c: "model", doing="loading", done=done.append)
+        qtbot.waitUntil(lambda: bool(done), timeout=WAIT_MS)
+        assert done == ["model"]
+    finally:
+        assert worker.stop()

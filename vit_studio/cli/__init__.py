@@ -4,12 +4,16 @@
 subcommand) opens the explorer; `vit-studio COMMAND ...` runs a headless subcommand. Each
 subcommand lives in its own module exposing `register(subparsers)`; it sets `handler` on its
 parser. Errors a user can cause arrive as `StudioError` and are printed on one line (exit 2).
+
+Only the module of the command given is imported: most bring torch, which takes seconds, and
+`--help` and `--version` need none of them (their summaries are listed here).
 """
 
 from __future__ import annotations
 
 import argparse
 import difflib
+import importlib
 import os
 import sys
 import textwrap
@@ -21,11 +25,32 @@ from vit_studio.engine.errors import StudioError
 
 EXIT_USER_ERROR = 2
 HELP_WIDTH = 78
-SUBCOMMANDS = ("analyze", "models", "train", "finetune", "evaluate", "faithfulness")
+# Each subcommand: the module that registers and runs it, and what the top-level help says of it.
+COMMANDS = {
+    "analyze": ("analyze", "classify images and export attention, rollout and embeddings"),
+    "models": ("models", "list the ViT models on this machine, or download a pretrained one"),
+    "train": ("train", "train a ViT from scratch on a folder of class subfolders"),
+    "finetune": ("train", "fine-tune a ViT on a folder of class subfolders"),
+    "evaluate": (
+        "evaluate", "top-1, per-class accuracy and confusion matrix of a model on a folder"
+    ),
+    "faithfulness": (
+        "faithfulness",
+        "score attribution methods by positive/negative perturbation, deletion, insertion",
+    ),
+}
+SUBCOMMANDS = tuple(COMMANDS)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from vit_studio.cli import analyze, evaluate, explore, faithfulness, models, train
+def summary(command: str) -> str:
+    """What the top-level help says `command` does (its module's parser says the same)."""
+    return COMMANDS[command][1]
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of `command` (with its options), or with None the top-level one, which lists
+    the commands by their summaries without importing their modules."""
+    from vit_studio.cli import explore
 
     explorer = (
         f"Without a COMMAND, vit-studio opens the explorer window: {explore.synopsis()}. "
@@ -43,7 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"vit-studio {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (analyze, models, train, evaluate, faithfulness):
+    if command is None:
+        for name in SUBCOMMANDS:
+            subparsers.add_parser(name, help=summary(name))
+    else:
+        module = importlib.import_module(f"vit_studio.cli.{COMMANDS[command][0]}")
         module.register(subparsers)
     return parser
 
@@ -82,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from vit_studio.cli import explore
 
         return explore.run(argv)
-    parser = build_parser()
+    parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)
     args = parser.parse_args(argv)
     try:
         # A command that sets `fetches_model` downloads --model itself (train: rank 0 first).

@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from vit_studio.cli import summary
 from vit_studio.cli.common import add_device_argument, add_model_argument, open_model
 from vit_studio.cli.console import PLAIN_EVERY_S, Console
 from vit_studio.engine.analysis import TOP_K, Analysis, analyze
@@ -37,7 +38,7 @@ EXIT_SOME_FAILED = 2
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "analyze",
-        help="classify images and export attention, rollout and embeddings",
+        help=summary("analyze"),
         description="Run the model once per image and report the top-k predictions. "
         "Bad images are reported on one line each; the others are still processed "
         "(exit code 2 if any failed). With --csv, folders too: every image in them and their "

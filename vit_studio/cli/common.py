@@ -6,15 +6,15 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from vit_studio.cli.console import Console
-from vit_studio.engine.checkpoints import load_model
-from vit_studio.engine.device import DEVICE_CHOICES, resolve_device
-from vit_studio.engine.hub import CatalogueEntry, download, local_path, parse_reference
+from vit_studio.engine.device import DEFAULT_DEVICE, DEVICE_CHOICES, DEVICE_HELP, resolve_device
+from vit_studio.engine.hub import CatalogueEntry, local_path, parse_reference
 from vit_studio.engine.hub.caches import cache_location
-from vit_studio.engine.model import StudioModel
 from vit_studio.engine.resources import model_or_default
-from vit_studio.engine.training.settings import TRAIN, setting
+
+if TYPE_CHECKING:
+    from vit_studio.engine.model import StudioModel
 
 MODEL_HELP = (
     "a ViT Studio .safetensors, a torchvision or timm checkpoint, a Hugging Face ViT folder, or "
@@ -37,12 +37,12 @@ def add_model_argument(parser: argparse.ArgumentParser, default: str = "the bund
 
 def add_device_argument(parser: argparse.ArgumentParser, default: str | None = "auto") -> None:
     """--device; `default` None leaves the choice to what is being continued (or the settings)."""
-    described = default or setting(TRAIN, "device").default_for(TRAIN)
+    described = default or DEFAULT_DEVICE
     parser.add_argument(
         "--device",
         choices=DEVICE_CHOICES,
         default=default,
-        help=f"{setting(TRAIN, 'device').help} (default: {described})",
+        help=f"{DEVICE_HELP} (default: {described})",
     )
 
 
@@ -50,6 +50,8 @@ def open_model(
     argument: str | None, device: str = "cpu", num_heads: int | None = None
 ) -> StudioModel:
     """Load the named (or bundled) model onto the chosen device."""
+    from vit_studio.engine.checkpoints import load_model  # with torch: not for --help
+
     target = resolve_device(device)
     return load_model(model_or_default(argument), num_heads=num_heads).to(target)
 
@@ -68,6 +70,9 @@ def fetch(entry: CatalogueEntry) -> Path:
     existing = local_path(entry)
     if existing is not None:
         return existing
+    from vit_studio.cli.console import Console
+    from vit_studio.engine.hub import download
+
     console = Console()
     started = False
 

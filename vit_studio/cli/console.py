@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from tqdm import tqdm
 
 from vit_studio.engine.text import clock_text
-from vit_studio.engine.training import StepInfo
+
+if TYPE_CHECKING:
+    from vit_studio.engine.training import StepInfo
 
 PLAIN_EVERY_S = 30.0
 _STEP_BAR = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt}{postfix}"

@@ -8,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 
+from vit_studio.cli import summary
 from vit_studio.cli.common import add_device_argument, add_model_argument, open_model
 from vit_studio.cli.console import Console
 from vit_studio.engine.fileio import write_text_atomic
@@ -21,7 +22,7 @@ MAX_PRINTED_CLASSES = 20
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "evaluate",
-        help="top-1, per-class accuracy and confusion matrix of a model on a folder",
+        help=summary("evaluate"),
         description="Score --model on FOLDER's images. With a FOLDER/train + FOLDER/val layout "
         "only val/ is used; otherwise every image in the class folders is. Folder classes are "
         "matched to the model's class names by name.",

@@ -8,6 +8,7 @@ import json
 import sys
 from pathlib import Path
 
+from vit_studio.cli import summary
 from vit_studio.cli.common import add_device_argument, add_model_argument, open_model
 from vit_studio.cli.console import Console
 from vit_studio.engine.errors import StudioError
@@ -21,7 +22,7 @@ from vit_studio.engine.images import is_image_path
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "faithfulness",
-        help="score attribution methods by positive/negative perturbation, deletion, insertion",
+        help=summary("faithfulness"),
         description="Explain the predicted class of every image in FOLDER (and its subfolders) "
         "with each method, remove patches in the order the map ranks them and report the mean "
         "AUCs with 95% bootstrap intervals: positive perturbation (lower is better) and "

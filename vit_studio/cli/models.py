@@ -7,18 +7,17 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from vit_studio.cli import summary
 from vit_studio.cli.common import fetch
 from vit_studio.engine import resources
-from vit_studio.engine.checkpoints.discovery import (
-    LocalModel,
-    default_hf_hub_cache,
-    default_torch_hub_checkpoints,
-    find_local_models,
-)
 from vit_studio.engine.hub import CatalogueEntry, available_models, find_entry, local_path
+from vit_studio.engine.locations import default_hf_hub_cache, default_torch_hub_checkpoints
 from vit_studio.engine.model import ViTArch
+
+if TYPE_CHECKING:
+    from vit_studio.engine.checkpoints.discovery import LocalModel
 
 _COLUMNS = ("NAME", "FORMAT", "ARCHITECTURE", "PATH")
 _CATALOGUE_COLUMNS = ("NAME", "SIZE", "LICENCE", "HERE", "MODEL")
@@ -27,7 +26,7 @@ _CATALOGUE_COLUMNS = ("NAME", "SIZE", "LICENCE", "HERE", "MODEL")
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "models",
-        help="list the ViT models on this machine, or download a pretrained one",
+        help=summary("models"),
         description="List bundled ViT models and the ViTs in the torch hub and Hugging Face "
         "caches that ViT Studio can open (torchvision, timm, Hugging Face, ViT Studio files); "
         "list the pretrained ViTs it can download (--catalogue) and download one (--download). "
@@ -59,6 +58,9 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(format_catalogue(entries))
         return 0
+    # Reading the checkpoints' headers brings torch; the catalogue and downloads need none.
+    from vit_studio.engine.checkpoints.discovery import find_local_models
+
     models = find_local_models()
     if args.json:
         print(json.dumps([_as_json(model) for model in models], indent=2))

@@ -23,7 +23,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from vit_studio.cli import EXIT_USER_ERROR
+from vit_studio.cli import EXIT_USER_ERROR, summary
 from vit_studio.cli.common import add_model_argument, fetched_model
 from vit_studio.cli.console import Console
 from vit_studio.engine import resources
@@ -57,14 +57,14 @@ from vit_studio.engine.training.settings import FINETUNE, RUNTIME, TRAIN, Settin
 EXIT_INTERRUPTED = 130
 _DESCRIPTIONS = {
     TRAIN: (
-        "train a ViT from scratch on a folder of class subfolders",
+        summary(TRAIN),
         "Train a new ViT on FOLDER (FOLDER/<class>/*.jpg, or FOLDER/train/<class> + "
         "FOLDER/val/<class>). Writes the best-by-validation model to --out, a resumable "
         "checkpoint OUT.checkpoint.pt and the metrics history OUT.metrics.jsonl beside it. "
         "Ctrl-C stops; --resume continues from the last checkpoint with the run's own settings.",
     ),
     FINETUNE: (
-        "fine-tune a ViT on a folder of class subfolders",
+        summary(FINETUNE),
         "Fine-tune --model (default: the bundled model) on FOLDER: the head is replaced for "
         "FOLDER's classes, the position embeddings are resized for --image-size. Settings not "
         "given are derived from FOLDER as the GUI derives them (printed, with the reasons, before "

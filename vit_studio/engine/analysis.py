@@ -4,6 +4,9 @@ The model runs once (and once more for AttnLRP maps, when asked for: their backw
 differ). Everything interactive afterwards (head fusion, discard ratio, start layer, layer, head,
 patch, class among those with cached gradients or maps) is recomputed from the numpy arrays
 held here by the functions in `attribution`, without touching the model again.
+
+An `Analysis` is plain numpy: the window imports this module before torch has loaded, and
+`analyze` imports torch when it runs.
 """
 
 from __future__ import annotations
@@ -12,17 +15,20 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from vit_studio.engine import attribution
-from vit_studio.engine.capture import captured_forward
 from vit_studio.engine.errors import StudioError
-from vit_studio.engine.explain.attnlrp import attnlrp
 from vit_studio.engine.explain.relevance import grad_cam, signed_patch_map
-from vit_studio.engine.images import PreparedImage
-from vit_studio.engine.model import NO_CLASSIFIER, StudioModel
+from vit_studio.engine.model import NO_CLASSIFIER
+
+if TYPE_CHECKING:
+    import torch
+
+    from vit_studio.engine.images import PreparedImage
+    from vit_studio.engine.model import StudioModel
 
 # How many of the best classes are listed, exported and given class gradients by default.
 TOP_K = 5
@@ -161,6 +167,8 @@ def _resolve_gradient_classes(
 
     A backbone has no top-k, so an int asks for nothing; naming classes is an error.
     """
+    import torch
+
     if gradient_classes is None:
         return []
     if isinstance(gradient_classes, int):
@@ -190,6 +198,10 @@ def analyze(
     `attnlrp_classes` (the same forms) adds AttnLRP maps: one more forward and backward pass of
     a batch holding the image once per class.
     """
+    import torch
+
+    from vit_studio.engine.capture import captured_forward
+
     module = model.module.eval()
     device = model.device
     batch = image.tensor.unsqueeze(0).to(device, module.class_token.dtype)
@@ -270,6 +282,10 @@ def _attnlrp_maps(
     """Signed AttnLRP maps of the image in `batch` `[1, 3, H, W]`, one per class."""
     if not classes:
         return {}
+    import torch
+
+    from vit_studio.engine.explain.attnlrp import attnlrp
+
     found = attnlrp(
         model.module,
         batch.expand(len(classes), -1, -1, -1),
@@ -289,6 +305,8 @@ class _Clock:
 
     def lap(self, name: str) -> None:
         if self._device.type == "cuda":
+            import torch
+
             torch.cuda.synchronize(self._device)
         now = time.perf_counter()
         self.laps[name] = (now - self._last) * 1000.0

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.models import VisionTransformer
+
+from vit_studio.engine.vit import VisionTransformer
 
 
 @dataclass

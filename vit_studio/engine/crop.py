@@ -11,16 +11,20 @@ Plain numbers only, so the hit-testing the GUI does can be tested without a wind
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
 
-from vit_studio.engine.images import crop_offset, resized_size
+from vit_studio.engine.images import crop_offset, open_image, resized_size
 from vit_studio.engine.model import Preprocessing
 
 MAX_SIDE = 2048
 """Longest side, in pixels, of the copy of a photo kept for drawing (4K screens show that much)."""
+PREVIEW_SIDE = 1024
+"""Longest side of the photo shown before its analysis (which brings the `MAX_SIDE` copy): small
+enough for a large JPEG to be decoded at half scale or less, in a fraction of the time."""
 
 Box = tuple[float, float, float, float]  # left, top, right, bottom, in the picture's pixels
 
@@ -120,3 +124,14 @@ def original_image(
     pixels = np.array(image.convert("RGB"), dtype=np.uint8)
     pixels.setflags(write=False)
     return OriginalImage(pixels=pixels, geometry=geometry, source_size=(width, height))
+
+
+def photo_preview(path: str | os.PathLike, max_side: int = PREVIEW_SIDE) -> np.ndarray:
+    """The photo at `path` to show before any model has seen it: upright RGB (`[h, w, 3]`
+    uint8), its longer side at most `max_side`. Large JPEGs are decoded at a reduced scale.
+
+    Raises what `images.open_image` raises for a file that cannot be shown.
+    """
+    image = open_image(path, draft_side=max_side)
+    image.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
+    return np.asarray(image, dtype=np.uint8)

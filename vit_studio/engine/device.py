@@ -1,23 +1,37 @@
-"""Choosing the torch device (`auto` means CUDA, else Apple MPS, else CPU), and naming it."""
+"""Choosing the torch device (`auto` means CUDA, else Apple MPS, else CPU), and naming it.
+
+The choices and their labels are read by menus before torch is loaded; the functions that ask
+torch import it.
+"""
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from vit_studio.engine.errors import StudioError
 
+if TYPE_CHECKING:
+    import torch
+
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+DEFAULT_DEVICE = "auto"
+# What --device and the settings' Device say (the training settings table says the same).
+DEVICE_HELP = "Where to run: auto picks CUDA, then Apple MPS, then the CPU."
 # How each choice reads in menus and choosers.
 CHOICE_LABELS = {"auto": "Auto", "cpu": "CPU", "cuda": "CUDA", "mps": "Apple MPS"}
 
 
 def mps_available() -> bool:
+    import torch
+
     backend = getattr(torch.backends, "mps", None)
     return bool(backend is not None and backend.is_available())
 
 
 def available_devices() -> list[str]:
     """Devices this computer can run on, best first after `auto`."""
+    import torch
+
     found = ["auto", "cpu"]
     if torch.cuda.is_available():
         found.append("cuda")
@@ -28,6 +42,8 @@ def available_devices() -> list[str]:
 
 def resolve_device(name: str = "auto") -> torch.device:
     """Turn a user's device choice into a `torch.device`, refusing ones this computer lacks."""
+    import torch
+
     choice = (name or "auto").lower()
     if choice == "auto":
         if torch.cuda.is_available():
@@ -52,6 +68,8 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 def device_label(device: torch.device, num_threads: int | None = None) -> str:
     """The device a model is on, for people: 'CPU (3 threads)', 'CUDA: NVIDIA H100 80GB HBM3'."""
+    import torch
+
     if device.type == "cuda":
         return f"CUDA: {torch.cuda.get_device_name(device)}"
     if device.type == "mps":

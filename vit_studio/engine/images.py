@@ -11,19 +11,23 @@ torchvision's arithmetic (resize the shorter side, centre-crop, normalise), so o
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import stat
 import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from vit_studio.engine.errors import StudioError
 from vit_studio.engine.model import Preprocessing
+
+if TYPE_CHECKING:
+    import torch
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff")
 """Lower-case suffixes (with the dot) of the files we treat as images, in display order."""
@@ -93,12 +97,14 @@ def image_files_in(folder: Path) -> list[Path]:
     return sorted(found)
 
 
-def open_image(path: str | os.PathLike) -> Image.Image:
+def open_image(path: str | os.PathLike, *, draft_side: int | None = None) -> Image.Image:
     """Decode an image file completely and return it upright, in RGB.
 
     Raises `ImageFileError` (a `StudioError`) naming the file for anything that makes it unusable:
     missing, a folder, empty, not an image, corrupt, truncated, or over Pillow's pixel limit
-    (`Image.MAX_IMAGE_PIXELS`; its warning zone counts as over).
+    (`Image.MAX_IMAGE_PIXELS`; its warning zone counts as over). `draft_side`: a JPEG may be
+    decoded at a reduced scale whose longer side is still at least this many pixels (a picture
+    to show, not to analyse: several times faster for a large photo).
     """
     path = Path(path)
     try:
@@ -118,6 +124,11 @@ def open_image(path: str | os.PathLike) -> Image.Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(path)
         with image:
+            if draft_side is not None:
+                # Pillow picks the smallest scale that keeps both sides at least this size.
+                scale = min(1.0, draft_side / max(image.size))
+                image.draft(image.mode, (math.ceil(image.width * scale),
+                                         math.ceil(image.height * scale)))  # fmt: skip
             # Decoding is lazy; load() now so truncated or corrupt data fails here, not later.
             image.load()
             # Broken orientation metadata must not reject good pixels: keep them as stored.
@@ -196,6 +207,8 @@ def resized_size(width: int, height: int, resize_size: int) -> tuple[int, int]:
 
 def prepare_image(image: Image.Image, pre: Preprocessing) -> PreparedImage:
     """Resize, centre-crop and normalise `image` as the model's metadata prescribes."""
+    import torch  # here, not above: the window decodes photos before torch has loaded
+
     if image.mode != "RGB":
         image = to_rgb(image)
     cropped = resize_center_crop(image, pre.resize_size, pre.crop_size, pre.interpolation)

@@ -1,4 +1,5 @@
-"""The ViT we use everywhere (stock torchvision `VisionTransformer`) and our one-file model format.
+"""The ViT we use everywhere (torchvision's `VisionTransformer`, as `engine.vit` restates it) and
+our one-file model format.
 
 A model file is one `.safetensors` whose tensors are exactly `VisionTransformer.state_dict()` and
 whose metadata key `vit_studio` holds a JSON document: the architecture (the keyword arguments of
@@ -8,6 +9,9 @@ load it with stock torchvision::
     meta = json.loads(safe_open(path, "pt").metadata()["vit_studio"])
     model = torchvision.models.VisionTransformer(**meta["arch"])
     model.load_state_dict(safetensors.torch.load_file(path))
+
+Importing this module loads no torch: the shapes, metadata and constants are what the window
+needs before its first analysis; torch is imported by the functions that build or move tensors.
 """
 
 from __future__ import annotations
@@ -19,16 +23,17 @@ import warnings
 from dataclasses import asdict, dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
-from torch import nn
-from torchvision.models import VisionTransformer
 
 from vit_studio.engine.errors import StudioError
 from vit_studio.engine.fileio import atomic_path
+
+if TYPE_CHECKING:
+    import torch
+
+    from vit_studio.engine.vit import VisionTransformer
 
 FORMAT_KEY = "vit_studio"
 FORMAT_VERSION = 1
@@ -150,7 +155,7 @@ class ModelMeta:
 
 @dataclass
 class StudioModel:
-    """A loaded model: the torchvision module, its shape and its metadata."""
+    """A loaded model: the `VisionTransformer` module, its shape and its metadata."""
 
     module: VisionTransformer
     arch: ViTArch
@@ -177,7 +182,12 @@ class StudioModel:
 
 
 def build_vit(arch: ViTArch) -> VisionTransformer:
-    """A randomly initialised torchvision ViT of this shape."""
+    """A randomly initialised ViT of this shape (torchvision's initialisation); built under
+    `torch.device("meta")`, a shape-only one to load tensors into with `assign=True`."""
+    from torch import nn
+
+    from vit_studio.engine.vit import VisionTransformer
+
     norm_layer = partial(nn.LayerNorm, eps=arch.norm_eps)
     with warnings.catch_warnings():
         # A backbone's zero-width head: torch warns that initialising it does nothing.
@@ -279,6 +289,9 @@ def save_model(model: StudioModel, path: str | os.PathLike) -> Path:
 
     A full disk or an unwritable folder raises `StudioError` naming `path`; nothing is left.
     """
+    import torch
+    from safetensors.torch import save_file
+
     path = Path(path)
     tensors = {
         name: tensor.detach().to("cpu", torch.float32).contiguous().clone()
@@ -293,7 +306,8 @@ def save_model(model: StudioModel, path: str | os.PathLike) -> Path:
 def read_studio_metadata(path: str | os.PathLike) -> dict[str, Any] | None:
     """Our metadata document if `path` is a safetensors file written by us, else None."""
     try:
-        with safe_open(str(path), framework="pt") as handle:
+        # Only the header is read; numpy's framework keeps torch unimported for it.
+        with safe_open(str(path), framework="numpy") as handle:
             metadata = handle.metadata() or {}
     except (SafetensorError, OSError, ValueError):
         return None
@@ -334,9 +348,15 @@ def load_studio_model(path: str | os.PathLike) -> StudioModel:
         raise StudioError(
             f"{path}: the ViT Studio metadata is incomplete ({exc}); re-save the model"
         ) from exc
-    module = build_vit(arch)
+    import torch
+    from safetensors.torch import load_file
+
+    # A shape-only module takes the file's tensors as its parameters: no random initialisation
+    # to overwrite and no second copy of the weights.
+    with torch.device("meta"):
+        module = build_vit(arch)
     try:
-        module.load_state_dict(load_file(str(path)), strict=True)
+        module.load_state_dict(load_file(str(path)), strict=True, assign=True)
     except RuntimeError as exc:
         first = str(exc).splitlines()[0]
         raise StudioError(

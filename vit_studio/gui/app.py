@@ -1,5 +1,9 @@
 """Start the explorer: `run(options)` is what `vit-studio` without a subcommand calls, with the
-options `cli.explore` read: the window on a model and an image (or a fine-tune folder)."""
+options `cli.explore` read: the window on a model and an image (or a fine-tune folder).
+
+The window comes first: this thread imports Qt and the window's own modules only, shows the
+photo at once (decoded with Pillow), and the inference thread imports torch and loads the model
+meanwhile; the first map follows when they are ready (benchmarks/bench_startup.py)."""
 
 from __future__ import annotations
 
@@ -7,11 +11,12 @@ import argparse
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QWidget
 
 from vit_studio.engine.resources import default_model_path, default_sample
 from vit_studio.gui import screenshot, theme
@@ -38,12 +43,16 @@ def run(options: argparse.Namespace) -> int:
     if options.device:
         settings.device = options.device
 
-    window = MainWindow(settings)
+    # The inference thread starts (and imports torch) once the window is on screen with the
+    # photo: started sooner, it would take turns with the window's own start-up for the one
+    # interpreter lock, and the window would come later for no earlier map.
+    window = MainWindow(settings, hold_inference=True)
     size = options.window_size or (screenshot.SIZE if options.screenshot else None)
     if size is not None:
         window.resize(*size)
     window.show_view(options.view)
     window.show()
+    _FirstExposed(window, window.release_inference)
 
     model = _model_to_open(options.model, settings)
     image = Path(options.image) if options.image else default_sample()
@@ -71,6 +80,9 @@ def run(options: argparse.Namespace) -> int:
         )
     if picture is not None:
         picture.start(model, image, finetuning)
+    elif model is not None and image is not None:
+        # The caches are searched in the inference thread, which the first analysis waits for.
+        _once(window.scan_local_models, window.analysisReady, window.errorShown)
     else:
         window.scan_local_models()
 
@@ -100,3 +112,39 @@ def _model_to_open(argument: str | None, settings: Settings) -> Path | None:
     if last is not None and last.exists():
         return last
     return default_model_path()
+
+
+def _once(action, *signals) -> None:
+    """Run `action` when the first of `signals` is emitted, once."""
+
+    def run_once(*_args) -> None:
+        for signal in signals:
+            signal.disconnect(run_once)
+        action()
+
+    for signal in signals:
+        signal.connect(run_once)
+
+
+class _FirstExposed(QObject):
+    """Runs `action` once `window` is on screen, painted; or after `FALLBACK_MS` at the latest
+    (a window that starts minimised is not exposed)."""
+
+    FALLBACK_MS = 2000
+
+    def __init__(self, window: QWidget, action: Callable[[], None]) -> None:
+        super().__init__(window)
+        self._action: Callable[[], None] | None = action
+        window.windowHandle().installEventFilter(self)
+        QTimer.singleShot(self.FALLBACK_MS, self._run)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Expose and watched.isExposed():
+            watched.removeEventFilter(self)
+            QTimer.singleShot(0, self._run)  # after the paint this expose brings
+        return False
+
+    def _run(self) -> None:
+        if self._action is not None:
+            action, self._action = self._action, None
+            action()

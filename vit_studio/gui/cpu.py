@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-import torch
 from threadpoolctl import ThreadpoolController
 
 
@@ -23,8 +22,15 @@ def default_num_threads() -> int:
 
 def torch_setup(num_threads: int) -> Callable[[], None]:
     """The setup of a worker thread that runs torch: `num_threads` for its own pool. OpenMP
-    thread counts are per calling thread, so this caps that worker only."""
-    return lambda: torch.set_num_threads(num_threads)
+    thread counts are per calling thread, so this caps that worker only. Torch is imported
+    there, in the worker thread: the window does not wait for it."""
+
+    def setup() -> None:
+        import torch
+
+        torch.set_num_threads(num_threads)
+
+    return setup
 
 
 def limit_blas_threads() -> None:

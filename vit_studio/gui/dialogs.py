@@ -8,9 +8,8 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QFileDialog, QWidget
 
-from vit_studio.engine.checkpoints.reading import MODEL_SUFFIXES
 from vit_studio.engine.images import IMAGE_EXTENSIONS
-from vit_studio.engine.training.progress import CHECKPOINT_SUFFIX
+from vit_studio.engine.locations import MODEL_SUFFIXES
 from vit_studio.gui.settings import Settings
 
 
@@ -40,6 +39,9 @@ class FileDialogs:
 
     def checkpoint(self) -> Path | None:
         """A fine-tune run's checkpoint, starting in the folder runs are kept in."""
+        # With the training pipeline, which the window does not load before it is used.
+        from vit_studio.engine.training.progress import CHECKPOINT_SUFFIX
+
         runs = self._settings.finetune_runs_dir
         chosen, _ = QFileDialog.getOpenFileName(
             self._parent,

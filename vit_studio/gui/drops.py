@@ -11,8 +11,8 @@ from pathlib import Path
 from PySide6.QtCore import QMimeData
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 
-from vit_studio.engine.checkpoints.reading import MODEL_SUFFIXES, is_model_path
 from vit_studio.engine.images import IMAGE_EXTENSIONS, is_image_path
+from vit_studio.engine.locations import MODEL_SUFFIXES, is_model_path
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,20 @@
 """The middle of the explorer, laid out around the picture: the message banner and the first-run
 hint above, the controls that change the map (`widgets.image_controls`) in a narrow column to
-its left, and the image with the map of the `ExplorerState` painted over it taking the rest."""
+its left, and the image with the map of the `ExplorerState` painted over it taking the rest.
+
+Until an image has been analysed, the photo asked for is shown alone (decoded here, with
+Pillow: no model is needed for it) under a line saying what it waits for, the model or its
+analysis."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QHBoxLayout, QVBoxLayout, QWidget
 
+from vit_studio.engine.crop import photo_preview
+from vit_studio.engine.errors import StudioError
 from vit_studio.gui.settings import Settings
 from vit_studio.gui.state.explorer import ExplorerState
 from vit_studio.gui.state.overlay import Overlay
@@ -68,6 +76,9 @@ class ImagePane(QWidget):
         state.result_changed.connect(self._show_result)
         state.patch_changed.connect(self.image_view.select_patch)
         state.overlay_changed.connect(self._paint)
+        state.image_changed.connect(self._show_photo)
+        state.model_requested.connect(lambda _path, _heads: self._say_what_it_waits_for())
+        state.model_changed.connect(lambda _summary: self._say_what_it_waits_for())
 
     def offer_hint(self, full_screen_keys: QKeySequence) -> None:
         """Show the first-run hint, unless the user has already used or dismissed it."""
@@ -80,6 +91,31 @@ class ImagePane(QWidget):
         self.hint.clear()
         if not self._settings.first_run_hint_used:
             self._settings.first_run_hint_used = True
+
+    def waiting_text(self) -> str:
+        """What the photo on screen waits for, before its first analysis."""
+        state, path = self.state, self.state.image_path
+        name = path.name if path is not None else "the image"
+        if state.model is None and state.model_pending and state.requested_model is not None:
+            return f"Loading the model {state.requested_model.name}…"
+        if state.model is not None or state.model_pending:
+            return f"Analysing {name}…"
+        return f"{name} will be analysed once a model is open: Model ▸ Open Model…"
+
+    def _show_photo(self, path: Path) -> None:
+        """The photo alone while nothing has been analysed yet; after that, the last analysis
+        stays on screen until the new one replaces it."""
+        if self.state.result is not None:
+            return
+        try:
+            pixels = photo_preview(path)
+        except StudioError:
+            pixels = None  # its analysis fails too, and says why
+        self.image_view.show_photo(pixels, self.waiting_text())
+
+    def _say_what_it_waits_for(self) -> None:
+        if self.state.result is None and self.state.image_path is not None:
+            self.image_view.set_waiting_text(self.waiting_text())
 
     def _show_result(self, result: ImageResult) -> None:
         analysis = result.analysis

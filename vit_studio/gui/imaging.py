@@ -6,17 +6,24 @@ overlays are redrawn on every control change and must cost well under a frame.
 
 from __future__ import annotations
 
+from functools import cache
+
 import numpy as np
-from matplotlib import colormaps
 from PySide6.QtGui import QImage, QPixmap
 
 from vit_studio.gui.state.overlay import DEFAULT_COLORMAP
 
 
+@cache
 def colormap_lut(name: str = DEFAULT_COLORMAP) -> np.ndarray:
-    """A 256 × 3 uint8 lookup table for a matplotlib colour map."""
+    """A 256 × 3 uint8 lookup table for a matplotlib colour map (read-only, made once)."""
+    # Imported with the first map, not with the window.
+    from matplotlib import colormaps
+
     table = colormaps[name](np.linspace(0.0, 1.0, 256))[:, :3]
-    return (table * 255.0 + 0.5).astype(np.uint8)
+    lut = (table * 255.0 + 0.5).astype(np.uint8)
+    lut.setflags(write=False)
+    return lut
 
 
 def normalise(values: np.ndarray, vmin: float | None = None, vmax: float | None = None):

@@ -13,17 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, Signal
 from PySide6.QtGui import QCloseEvent, QShowEvent
 from PySide6.QtWidgets import QMainWindow
 
 from vit_studio.engine.analysis import Analysis, best_prediction_text
-from vit_studio.engine.checkpoints.discovery import LocalModel
 from vit_studio.engine.device import CHOICE_LABELS
 from vit_studio.engine.errors import StudioError
-from vit_studio.engine.hub import CatalogueEntry
-from vit_studio.engine.model import HEADS_GIVEN
 from vit_studio.gui import questions, theme
 from vit_studio.gui.ablation import connect_ablation
 from vit_studio.gui.compare_pane import ComparePane
@@ -31,13 +29,12 @@ from vit_studio.gui.cpu import limit_blas_threads
 from vit_studio.gui.dialogs import FileDialogs
 from vit_studio.gui.drops import FileDropTarget, sort_dropped
 from vit_studio.gui.exports import Exports
-from vit_studio.gui.finetune.panel import FinetunePanel
+from vit_studio.gui.finetune_tab import FinetuneTab
 from vit_studio.gui.image_pane import ImagePane
 from vit_studio.gui.layout import WindowLayout
 from vit_studio.gui.menu_actions import connect_menus
 from vit_studio.gui.menus import Menus
 from vit_studio.gui.pretrained import Pretrained
-from vit_studio.gui.pretrained_dialog import PretrainedDialog
 from vit_studio.gui.settings import Settings
 from vit_studio.gui.shortcuts import ShortcutsDialog
 from vit_studio.gui.split_view import SplitView
@@ -54,6 +51,12 @@ from vit_studio.gui.widgets.status_bar import StatusBar
 from vit_studio.gui.workers.batch_export import BatchExporter
 from vit_studio.gui.workers.inference import ANALYSIS, MODEL, InferenceClient
 
+if TYPE_CHECKING:
+    from vit_studio.engine.checkpoints.discovery import LocalModel
+    from vit_studio.engine.hub import CatalogueEntry
+    from vit_studio.gui.finetune.panel import FinetunePanel
+    from vit_studio.gui.pretrained_dialog import PretrainedDialog
+
 STOP_TIMEOUT_MS = 5000
 PALETTE_EVENTS = (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange)
 
@@ -64,18 +67,18 @@ class MainWindow(FileDropTarget, QMainWindow):
 
     `analysisReady(Analysis)` is emitted once the views show a new analysis, `modelReady`
     once the model panel shows a newly loaded (or moved) model, `errorShown(message)` when a
-    failure is reported, `exportFinished(path)` when an export has been written.
-    """
+    failure is reported, `exportFinished(path)` when an export has been written. With
+    `hold_inference`, nothing loads or is analysed before `release_inference()`."""
 
     analysisReady = Signal(Analysis)
     modelReady = Signal(ModelSummary)
     errorShown = Signal(str)
     exportFinished = Signal(Path)
 
-    def __init__(self, settings: Settings | None = None, *, num_threads: int | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, *, num_threads: int | None = None,
+                 hold_inference: bool = False) -> None:  # fmt: skip
         super().__init__()
         limit_blas_threads()
-        theme.set_chart_defaults(self.palette())  # before the charts are made
         self._settings = settings if settings is not None else Settings()
         self._stopped = False
         self._num_threads = num_threads
@@ -84,10 +87,8 @@ class MainWindow(FileDropTarget, QMainWindow):
             rollout=self._settings.rollout,
             overlay_kind=self._settings.overlay_kind,
         )
-        self._inference = InferenceClient(self, num_threads)
-        self._finetune = FinetunePanel(
-            self._settings.finetune_runs_dir, num_threads=num_threads, device=self.state.device
-        )
+        self._inference = InferenceClient(self, num_threads, held=hold_inference)
+        self.release_inference = self._inference.release
         self._dialogs = FileDialogs(self, self._settings)
         self._build()
         self._menus = Menus(self, self._settings, self._layout.docks)
@@ -114,7 +115,9 @@ class MainWindow(FileDropTarget, QMainWindow):
             self.state, self._settings, self._dialogs, self._num_threads, self.interactive))
         self.setCentralWidget(self._split)
 
-        self._views = ViewTabs(self.state, self._finetune)
+        self._finetune = FinetuneTab(self.state, self._settings.finetune_runs_dir,
+                                     self._num_threads, self._open_finetuned)  # fmt: skip
+        self._views = ViewTabs(self.state, self._finetune.make)
         self._model_panel = ModelPanel()
         self._filmstrip = Filmstrip()
         self._layout = WindowLayout(self, self._views, self._model_panel, self._filmstrip,
@@ -144,8 +147,8 @@ class MainWindow(FileDropTarget, QMainWindow):
         inference = self._inference
         inference.modelReady.connect(self.state.model_ready)
         inference.headCountNeeded.connect(self._ask_head_count)
-        connect_trust(self.views.trust, inference, lambda: self.state.image_path,
-                      self._filmstrip.paths)  # fmt: skip
+        self._views.when_built("trust", lambda view: connect_trust(
+            view, inference, lambda: self.state.image_path, self._filmstrip.paths))  # fmt: skip
         self.knocked_out_heads = connect_ablation(self.views, inference, self.state)
         inference.analysisReady.connect(self.state.analysis_ready)
         inference.failed.connect(self._on_failed)
@@ -162,7 +165,6 @@ class MainWindow(FileDropTarget, QMainWindow):
         self._filmstrip.imageChosen.connect(self.open_image)
         self._model_panel.modelChosen.connect(self.load_model)
         self._model_panel.scanRequested.connect(self.scan_local_models)
-        self._finetune.openInExplorer.connect(self._open_finetuned)
         self._split.splitChanged.connect(self._menus.split_view.setChecked)
 
     # --- the testable surface -----------------------------------------------------------------
@@ -228,7 +230,8 @@ class MainWindow(FileDropTarget, QMainWindow):
 
     @property
     def finetune_panel(self) -> FinetunePanel:
-        return self._finetune
+        """The Fine-tune tab's panel (built now if it was not yet)."""
+        return self._views.finetune
 
     @property
     def menus(self) -> Menus:
@@ -276,11 +279,6 @@ class MainWindow(FileDropTarget, QMainWindow):
         self._settings.last_folder = path.parent
         self._filmstrip.show_image(path)
         self._update_enabled()
-        self._image_view.set_placeholder(
-            f"Analysing {path.name}…"
-            if self.state.model or self.state.model_pending
-            else f"{path.name} will be analysed once a model is open: Model ▸ Open Model…"
-        )
         self.state.open_image(path)
 
     def open_folder(self, folder: str | Path) -> None:
@@ -338,12 +336,12 @@ class MainWindow(FileDropTarget, QMainWindow):
     def finetune_folder(self, folder: str | Path) -> None:
         """Show the fine-tune panel with the report of `folder`."""
         self.show_view("finetune")
-        self._finetune.choose_folder(folder)
+        self.finetune_panel.choose_folder(folder)
 
     def resume_finetune(self, checkpoint: str | Path) -> None:
         """Continue a fine-tune run from its M.checkpoint.pt, in the fine-tune panel."""
         self.show_view("finetune")
-        self._finetune.resume_checkpoint(checkpoint)
+        self.finetune_panel.resume_checkpoint(checkpoint)
 
     def show_pretrained(self) -> PretrainedDialog:
         """Model ▸ Get Pretrained…: the catalogue, and downloads in their own thread."""
@@ -405,8 +403,7 @@ class MainWindow(FileDropTarget, QMainWindow):
         self._settings.last_model = summary.path
         self._settings.add_recent_model(summary.path)
         self._model_panel.show_model(summary)
-        given = summary.arch.num_heads if summary.heads_source == HEADS_GIVEN else None
-        self._finetune.set_explorer_model(summary.path, summary.name, given)
+        self._finetune.follow_model(summary)
         self._status.show_model(summary)
         self.statusBar().showMessage(f"Model {summary.name} ready on {summary.device_label}", 5000)
         self._banner.clear_stale()
@@ -432,7 +429,7 @@ class MainWindow(FileDropTarget, QMainWindow):
     def _on_device(self, device: str) -> None:
         self._settings.device = device
         self._menus.select_device(device)
-        self._finetune.set_device(device)
+        self._finetune.follow_device(device)
 
     def _on_devices(self, devices: list[str]) -> None:
         self._menus.show_devices(devices)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QSignalBlocker, QUrl, Signal
 from PySide6.QtGui import QAction, QDesktopServices, QKeySequence
@@ -16,9 +17,11 @@ from PySide6.QtWidgets import QComboBox, QDockWidget, QLabel, QMainWindow, QMenu
 
 from vit_studio import __version__
 from vit_studio.engine import hub, resources
-from vit_studio.engine.checkpoints.discovery import LocalModel
 from vit_studio.engine.device import CHOICE_LABELS
 from vit_studio.gui.settings import Settings
+
+if TYPE_CHECKING:
+    from vit_studio.engine.checkpoints.discovery import LocalModel
 
 
 class Menus(QObject):

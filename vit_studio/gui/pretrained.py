@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtWidgets import QWidget
 
 from vit_studio.engine.hub import CatalogueEntry, local_path
-from vit_studio.gui.pretrained_dialog import PretrainedDialog
+
+if TYPE_CHECKING:
+    from vit_studio.gui.pretrained_dialog import PretrainedDialog
 
 
 class Pretrained:
@@ -27,6 +30,9 @@ class Pretrained:
     def show(self) -> PretrainedDialog:
         """The catalogue, with the downloads in their own thread."""
         if self._dialog is None:
+            # With its download thread and the HTTP client: when first asked for.
+            from vit_studio.gui.pretrained_dialog import PretrainedDialog
+
             self._dialog = PretrainedDialog(self._parent)
             self._dialog.modelReady.connect(self._downloaded)
         self._dialog.refresh()

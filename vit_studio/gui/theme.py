@@ -5,19 +5,22 @@ hand: the message banners and the matplotlib charts. `is_dark` reads the palette
 `banner_style` gives a banner's colours for it, and `follow_palette` restyles every chart under a
 widget (and the defaults of charts made later) to the palette's window, base and text colours.
 Data colours (heat maps, head colours, a label's contrast against its own cell) are left alone:
-they mean something and read on either background.
+they mean something and read on either background. matplotlib is imported once a chart is made
+(the chart pages are built when first shown), not for the window to open.
 """
 
 from __future__ import annotations
 
-import matplotlib as mpl
-from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
-from matplotlib.collections import Collection
-from matplotlib.colors import same_color, to_hex
-from matplotlib.figure import Figure
+import sys
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication, QWidget
+
+if TYPE_CHECKING:
+    from matplotlib.collections import Collection
+    from matplotlib.figure import Figure
 
 # Message banners: background, border, text; readable on a light and on a dark window.
 BANNER_COLOURS = {
@@ -50,6 +53,8 @@ def banner_style(kind: str, dark: bool | None = None) -> str:
 
 def chart_colours(palette: QPalette) -> dict[str, str]:
     """Figure face, axes face, ink (text, ticks, spines) and grid colours for `palette`."""
+    from matplotlib.colors import to_hex
+
     window = palette.color(QPalette.ColorRole.Window)
     base = palette.color(QPalette.ColorRole.Base)
     ink = palette.color(QPalette.ColorRole.WindowText)
@@ -65,6 +70,8 @@ def chart_colours(palette: QPalette) -> dict[str, str]:
 
 def set_chart_defaults(palette: QPalette) -> None:
     """matplotlib's defaults for charts made from now on."""
+    import matplotlib as mpl
+
     colours = chart_colours(palette)
     ink = colours["ink"]
     mpl.rcParams.update({
@@ -120,6 +127,8 @@ def style_figure(figure: Figure, palette: QPalette) -> None:
 
 def _recolour_outline(collection: Collection, old_ink: str, ink: str) -> None:
     """An unfilled marker drawn in the ink (a selection ring) is frame, not data."""
+    from matplotlib.colors import same_color
+
     faces, edges = collection.get_facecolor(), collection.get_edgecolor()
     unfilled = len(faces) == 0 or all(face[3] == 0 for face in faces)
     if unfilled and len(edges) and all(same_color(edge, old_ink) for edge in edges):
@@ -128,7 +137,12 @@ def _recolour_outline(collection: Collection, old_ink: str, ink: str) -> None:
 
 def follow_palette(root: QWidget, palette: QPalette | None = None) -> None:
     """Style the charts under `root`, and matplotlib's defaults, for `palette` (default: the
-    application's); charts on screen redraw when idle."""
+    application's); charts on screen redraw when idle. Before matplotlib is loaded there is no
+    chart to restyle: the first one made sets the defaults (`set_chart_defaults`)."""
+    if "matplotlib.backends.backend_qtagg" not in sys.modules:
+        return
+    from matplotlib.backends.backend_qtagg import FigureCanvasQTAgg
+
     palette = palette if palette is not None else root.palette()
     set_chart_defaults(palette)
     for canvas in root.findChildren(FigureCanvasQTAgg):

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from vit_studio.engine.explain.evaluate import FaithfulnessReport, ImageScores
-from vit_studio.gui.widgets.trust_view import TrustView
 from vit_studio.gui.workers.inference import TRUST, InferenceClient
+
+if TYPE_CHECKING:  # the view draws with matplotlib, the scores come with torch: not at start-up
+    from vit_studio.engine.explain.evaluate import FaithfulnessReport, ImageScores
+    from vit_studio.gui.widgets.trust_view import TrustView
 
 CANCELLED_TEXT = "Cancelled; Score the Maps starts again."
 FOLDER_NEEDED = "Open a folder of images (File ▸ Open Folder…) to score a folder."

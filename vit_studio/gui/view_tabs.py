@@ -2,7 +2,9 @@
 controls that change the picture sit beside it (`widgets.image_controls`).
 
 The tab in front draws a new analysis at once; the others are marked stale and draw it when they
-come to the front, so a new analysis costs only what is visible. The views write what the user
+come to the front, so a new analysis costs only what is visible. The pages that draw with
+matplotlib, and the fine-tune panel, are built when first shown (or asked for): the window opens
+without importing matplotlib or the training pipeline. The views write what the user
 chooses (a class, a head, a patch, a start layer) to the state, and follow what the state says.
 A view that needs more room than a side panel gives (the fine-tune panel, the patch view, the
 trust scores) scrolls in its tab.
@@ -12,23 +14,51 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QEvent
+from PySide6.QtCore import QEvent, QSignalBlocker
 from PySide6.QtWidgets import QFrame, QScrollArea, QTabWidget, QWidget
 
 from vit_studio.engine.analysis import Analysis
 from vit_studio.engine.model import NO_CLASSIFIER
-from vit_studio.gui.finetune.panel import FinetunePanel
+from vit_studio.gui import theme
 from vit_studio.gui.state.explorer import VIEWS, ExplorerState
 from vit_studio.gui.state.results import ImageResult
 from vit_studio.gui.widgets.attention_grid import AttentionGrid
-from vit_studio.gui.widgets.logit_lens import LogitLensView
 from vit_studio.gui.widgets.patch_view import PatchView
-from vit_studio.gui.widgets.plots import MeanDistancePlot, TokenNormMap
 from vit_studio.gui.widgets.posembed_view import PosEmbedMosaic
 from vit_studio.gui.widgets.predictions import PredictionsView
 from vit_studio.gui.widgets.rollout_layers import RolloutLayers
-from vit_studio.gui.widgets.trust_view import TrustView
+
+if TYPE_CHECKING:
+    from vit_studio.gui.finetune.panel import FinetunePanel
+    from vit_studio.gui.widgets.logit_lens import LogitLensView
+    from vit_studio.gui.widgets.plots import MeanDistancePlot, TokenNormMap
+    from vit_studio.gui.widgets.trust_view import TrustView
+
+
+def _distance_page() -> QWidget:
+    from vit_studio.gui.widgets.plots import MeanDistancePlot
+
+    return MeanDistancePlot()
+
+
+def _norms_page() -> QWidget:
+    from vit_studio.gui.widgets.plots import TokenNormMap
+
+    return TokenNormMap()
+
+
+def _lens_page() -> QWidget:
+    from vit_studio.gui.widgets.logit_lens import LogitLensView
+
+    return LogitLensView()
+
+
+def _trust_page() -> QWidget:
+    from vit_studio.gui.widgets.trust_view import TrustView
+
+    return TrustView()
 
 
 def _scrolled(page: QWidget) -> QScrollArea:
@@ -68,10 +98,16 @@ class FittedScroll(QScrollArea):
 
 
 class ViewTabs(QTabWidget):
-    """The views of `state`'s analysis, and the fine-tune panel, as tabs; see the module."""
+    """The views of `state`'s analysis, and the fine-tune panel, as tabs; see the module.
+
+    `finetune` makes the fine-tune panel; it is called once, when the panel is first needed.
+    """
 
     def __init__(
-        self, state: ExplorerState, finetune: FinetunePanel, parent: QWidget | None = None
+        self,
+        state: ExplorerState,
+        finetune: Callable[[], FinetunePanel],
+        parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.setDocumentMode(True)
@@ -81,11 +117,6 @@ class ViewTabs(QTabWidget):
         self.rollout = RolloutLayers()
         self.posembed = PosEmbedMosaic()
         self.patch = PatchView()
-        self.distance = MeanDistancePlot()
-        self.norms = TokenNormMap()
-        self.lens = LogitLensView()
-        self.trust = TrustView()
-        self.finetune = finetune
         pages = {
             "predictions": (self.predictions, "Predictions", "Top-5 class probabilities"),
             "attention": (self.attention, "Attention",
@@ -96,24 +127,29 @@ class ViewTabs(QTabWidget):
                          "Cosine similarity of the learned position embeddings (ViT Figure 7)"),
             "patch": (self.patch, "Patch",
                       "Where the clicked patch attends, and its position-embedding similarity"),
-            "distance": (self.distance, "Distances",
+            "distance": (_distance_page, "Distances",
                          "Mean attention distance per head against depth (ViT Figure 7)"),
-            "norms": (self.norms, "Norms", "Patch-token norms per layer"),
-            "lens": (self.lens, "Lens", "How the prediction forms with depth (logit lens)"),
-            "trust": (self.trust, "Trust",
+            "norms": (_norms_page, "Norms", "Patch-token norms per layer"),
+            "lens": (_lens_page, "Lens", "How the prediction forms with depth (logit lens)"),
+            "trust": (_trust_page, "Trust",
                       "Which map to believe: every attribution method scored by perturbation"),
             "finetune": (finetune, "Fine-tune",
                          "Fine-tune the model on a folder of your own images and watch it learn"),
         }  # fmt: skip
         assert tuple(pages) == VIEWS
         self._pages: dict[str, QWidget] = {}
-        self._tabs: dict[str, QWidget] = {}  # the page, or the scroll area holding it
+        self._tabs: dict[str, QWidget] = {}  # the page, its scroll area, or its holder
+        self._factories: dict[str, Callable[[], QWidget]] = {}  # the pages not built yet
+        self._when_built: dict[str, list[Callable[[QWidget], None]]] = {}
         for key, (page, title, tip) in pages.items():
-            tab = _scrolled(page) if page in (self.patch, self.trust) else page
-            if page is finetune:
-                tab = FittedScroll(page)
+            if isinstance(page, QWidget):
+                tab = _scrolled(page) if page is self.patch else page
+                self._pages[key] = page
+            else:
+                tab = QWidget()  # an empty stand-in until the page is built
+                self._factories[key] = page
             self.setTabToolTip(self.addTab(tab, title), tip)
-            self._pages[key], self._tabs[key] = page, tab
+            self._tabs[key] = tab
         # How each view draws the analysis shown; run when it is (or comes) to the front.
         self._drawers: dict[QWidget, Callable[[Analysis], None]] = {
             self.predictions: lambda a: self.predictions.show_analysis(a, state.class_index),
@@ -123,12 +159,78 @@ class ViewTabs(QTabWidget):
             ),
             self.posembed: self._draw_posembed,
             self.patch: self._draw_patch,
-            self.distance: self._draw_distance,
-            self.norms: self.norms.show_analysis,
-            self.lens: self.lens.show_analysis,
+        }
+        # The same for the pages built later, by view.
+        self._later_drawers: dict[str, Callable[[Analysis], None]] = {
+            "distance": self._draw_distance,
+            "norms": lambda a: self.norms.show_analysis(a),
+            "lens": lambda a: self.lens.show_analysis(a),
         }
         self._stale: set[QWidget] = set()
         self._connect()
+
+    # --- the pages built when needed --------------------------------------------------------------
+
+    @property
+    def distance(self) -> MeanDistancePlot:
+        return self.page("distance")
+
+    @property
+    def norms(self) -> TokenNormMap:
+        return self.page("norms")
+
+    @property
+    def lens(self) -> LogitLensView:
+        return self.page("lens")
+
+    @property
+    def trust(self) -> TrustView:
+        return self.page("trust")
+
+    @property
+    def finetune(self) -> FinetunePanel:
+        return self.page("finetune")
+
+    def page(self, view: str) -> QWidget:
+        """The widget of `view` (one of `VIEWS`), built now if it was not yet."""
+        if view not in self._pages:
+            self._build(view)
+        return self._pages[view]
+
+    def is_built(self, view: str) -> bool:
+        return view in self._pages
+
+    def when_built(self, view: str, callback: Callable[[QWidget], None]) -> None:
+        """Call `callback(page)` once `view`'s page exists: now, or when it is built."""
+        if view in self._pages:
+            callback(self._pages[view])
+        else:
+            self._when_built.setdefault(view, []).append(callback)
+
+    def _build(self, view: str) -> None:
+        # A chart takes matplotlib's defaults as it is made: the palette's colours first.
+        theme.set_chart_defaults(self.palette())
+        page = self._factories.pop(view)()
+        wrap = {"trust": _scrolled, "finetune": FittedScroll}.get(view)
+        tab = wrap(page) if wrap else page
+        stand_in = self._tabs[view]
+        index, current = self.indexOf(stand_in), self.currentIndex()
+        title, tip = self.tabText(index), self.tabToolTip(index)
+        with QSignalBlocker(self):  # the same tab, with its page in it now
+            self.removeTab(index)
+            self.insertTab(index, tab, title)
+            self.setTabToolTip(index, tip)
+            self.setCurrentIndex(current)
+        stand_in.deleteLater()
+        self._tabs[view], self._pages[view] = tab, page
+        if view in self._later_drawers:
+            self._drawers[page] = self._later_drawers[view]
+            if self._state.result is not None:
+                self._stale.add(page)
+        if view == "trust" and self._state.result is not None:
+            self._reset_trust(self._state.result)
+        for callback in self._when_built.pop(view, []):
+            callback(page)
 
     def _connect(self) -> None:
         state = self._state
@@ -156,8 +258,8 @@ class ViewTabs(QTabWidget):
         return next(key for key, tab in self._tabs.items() if tab is self.currentWidget())
 
     def current_page(self) -> QWidget:
-        """The view in front (inside its scroll area, if it has one)."""
-        return self._pages[self.current_view()]
+        """The view in front (inside its scroll area, if it has one), built if it was not."""
+        return self.page(self.current_view())
 
     def is_fresh(self, page: QWidget) -> bool:
         """Whether `page` already shows the current analysis (stale views draw when shown)."""
@@ -168,6 +270,10 @@ class ViewTabs(QTabWidget):
     def _on_result(self, result: ImageResult) -> None:
         self._stale = set(self._drawers)
         self._draw_current()
+        if self.is_built("trust"):
+            self._reset_trust(result)
+
+    def _reset_trust(self, result: ImageResult) -> None:
         self.trust.clear()  # its scores were of the previous image or model
         self.trust.set_available(
             result.analysis.has_classifier,
@@ -180,7 +286,7 @@ class ViewTabs(QTabWidget):
             self.patch.set_layer_head(layer, head)
         if self.is_fresh(self.attention):
             self.attention.select(layer, head)
-        if self.is_fresh(self.distance):
+        if self.is_built("distance") and self.is_fresh(self.distance):
             self.distance.select(layer, head)
 
     def _on_patch(self, patch: int) -> None:

@@ -42,6 +42,8 @@ def test_command_words_read_back_as_the_same_values():
     words = command_arguments(FINETUNE, values)
     assert words == ["--epochs", "7", "--lr", "0.30000000000000004", "--freeze", "2",
                      "--augment", "strong", "--val-share", "0.25", "--compile"]  # fmt: skip
-    args = build_parser().parse_args(["finetune", "folder", "--out", "m.safetensors", *words])
+    # The parser of the finetune command (the top-level one only lists the commands).
+    args = build_parser(FINETUNE).parse_args(["finetune", "folder", "--out", "m.safetensors",
+                                              *words])  # fmt: skip
     given = request_from(FINETUNE, args).settings
     assert given == {name: value for name, value in values.items() if value not in (None, False)}

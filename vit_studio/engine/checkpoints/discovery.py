@@ -6,17 +6,15 @@ other models stays quick; files that are not ViTs ViT Studio can read are skippe
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-
-import torch
 
 from vit_studio.engine import resources
 from vit_studio.engine.checkpoints import CheckpointInfo, inspect_checkpoint
 from vit_studio.engine.checkpoints.reading import MODEL_SUFFIXES, TORCH_PICKLE, sniff
 from vit_studio.engine.errors import StudioError
+from vit_studio.engine.locations import default_hf_hub_cache, default_torch_hub_checkpoints
 
 BUNDLED = "bundled"
 TORCH_HUB = "torch hub cache"
@@ -28,22 +26,6 @@ class LocalModel(CheckpointInfo):
     """A checkpoint found on this machine, and where it was found."""
 
     source: str
-
-
-def default_torch_hub_checkpoints() -> Path:
-    """Where `torch.hub` and torchvision keep downloaded weights (honours TORCH_HOME)."""
-    return Path(torch.hub.get_dir()) / "checkpoints"
-
-
-def default_hf_hub_cache() -> Path:
-    """The Hugging Face hub cache, resolved from the same variables huggingface_hub reads."""
-    for variable in ("HF_HUB_CACHE", "HUGGINGFACE_HUB_CACHE"):
-        if os.environ.get(variable):
-            return Path(os.environ[variable]).expanduser()
-    if os.environ.get("HF_HOME"):
-        return Path(os.environ["HF_HOME"]).expanduser() / "hub"
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser()
-    return cache / "huggingface" / "hub"
 
 
 def find_local_models(

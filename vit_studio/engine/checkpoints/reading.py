@@ -17,6 +17,8 @@ from safetensors.torch import load_file
 
 from vit_studio.engine.checkpoints.safe_load import load_pickled_state_dict
 from vit_studio.engine.errors import StudioError
+from vit_studio.engine.locations import MODEL_SUFFIXES as MODEL_SUFFIXES  # where it was
+from vit_studio.engine.locations import is_model_path as is_model_path
 
 SAFETENSORS = "safetensors"
 TORCH_ZIP = "torch zip"
@@ -29,18 +31,8 @@ FOLDER_WEIGHTS = (
     "pytorch_model.bin",
     "pytorch_model.bin.index.json",
 )
-# File names a model may have: the format is read from the content, these only help to find
-# models among other files (file dialogs, drops, the hub caches).
-MODEL_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".ckpt")
 _PICKLE_PROTOCOL_2_PLUS = 0x80
 _MAX_SAFETENSORS_HEADER = 100_000_000
-
-
-def is_model_path(path: Path) -> bool:
-    """A checkpoint file by its name, or a Hugging Face / timm model folder (with config.json)."""
-    if path.is_dir():
-        return (path / "config.json").is_file()
-    return path.suffix.lower() in MODEL_SUFFIXES
 
 
 def sniff(path: Path) -> str | None:

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
-from torchvision.models import WeightsEnum, get_model_weights
 
 from vit_studio.engine.checkpoints.common import (
     Converted,
@@ -29,6 +29,9 @@ from vit_studio.engine.model import (
     arch_from_state_dict,
     default_class_names,
 )
+
+if TYPE_CHECKING:
+    from torchvision.models import WeightsEnum
 
 FORMAT = "torchvision"
 # (patch_size, num_layers, hidden_dim, mlp_dim) of torchvision's ViT builders.
@@ -92,6 +95,10 @@ def published_weights(arch: ViTArch, path: Path) -> WeightsEnum | None:
     builder = builder_name(arch)
     if builder is None or arch.representation_size is not None:
         return None
+    # Only here: importing torchvision costs as much as torch itself, and models of other
+    # shapes never need its weight tables.
+    from torchvision.models import get_model_weights
+
     candidates = [
         w for w in get_model_weights(builder) if w.transforms().crop_size == [arch.image_size]
     ]

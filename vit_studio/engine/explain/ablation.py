@@ -13,10 +13,10 @@ from collections.abc import Iterable, Iterator
 
 import numpy as np
 import torch
-from torchvision.models import VisionTransformer
 
 from vit_studio.engine.errors import StudioError
 from vit_studio.engine.model import StudioModel
+from vit_studio.engine.vit import VisionTransformer
 
 
 @contextlib.contextmanager

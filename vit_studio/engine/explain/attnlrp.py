@@ -35,7 +35,8 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
-from torchvision.models import VisionTransformer
+
+from vit_studio.engine.vit import VisionTransformer
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,8 @@ network), `download(entry, progress, cancel)` to fetch it, and `find_entry(name)
 `parse_reference("hf:ORG/NAME")` to turn what a user typed into an entry.
 """
 
+from typing import Any
+
 from vit_studio.engine.hub.caches import is_downloaded, local_path
 from vit_studio.engine.hub.catalogue import (
     HUGGING_FACE,
@@ -15,7 +17,19 @@ from vit_studio.engine.hub.catalogue import (
     find_entry,
     parse_reference,
 )
-from vit_studio.engine.hub.downloads import download, hub_endpoint, torchvision_base_url
+
+# The HTTP client (http.client, ssl, email) is imported when a download is asked for: the
+# window and `vit-studio models --catalogue` list the catalogue without it.
+_DOWNLOADS = ("download", "hub_endpoint", "torchvision_base_url")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _DOWNLOADS:
+        from vit_studio.engine.hub import downloads
+
+        return getattr(downloads, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "HUGGING_FACE",

@@ -19,12 +19,9 @@ import os
 import re
 from pathlib import Path
 
-from vit_studio.engine.checkpoints.discovery import (
-    default_hf_hub_cache,
-    default_torch_hub_checkpoints,
-)
 from vit_studio.engine.fileio import durable_replace, fsync_folder, write_text_atomic
 from vit_studio.engine.hub.catalogue import TORCHVISION, CatalogueEntry
+from vit_studio.engine.locations import default_hf_hub_cache, default_torch_hub_checkpoints
 
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 

@@ -37,11 +37,11 @@ from pathlib import Path
 
 from vit_studio import __version__
 from vit_studio.engine.callbacks import Cancel, Progress
-from vit_studio.engine.checkpoints.discovery import default_hf_hub_cache
 from vit_studio.engine.errors import Cancelled, StudioError, user_error
 from vit_studio.engine.fileio import durable_replace
 from vit_studio.engine.hub import caches
 from vit_studio.engine.hub.catalogue import TORCHVISION, CatalogueEntry
+from vit_studio.engine.locations import default_hf_hub_cache
 
 TORCHVISION_URL = "https://download.pytorch.org/models"
 HUB_ENDPOINT = "https://huggingface.co"

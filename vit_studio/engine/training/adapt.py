@@ -9,11 +9,11 @@ from dataclasses import replace
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.models import VisionTransformer
 
 from vit_studio.engine.errors import StudioError
 from vit_studio.engine.model import ModelMeta, StudioModel, make_model
 from vit_studio.engine.training.class_match import match_class_names
+from vit_studio.engine.vit import VisionTransformer
 
 
 def interpolate_pos_embedding(pos_embedding: torch.Tensor, grid_size: int) -> torch.Tensor:

@@ -18,21 +18,25 @@ from __future__ import annotations
 import time
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from psygnal import Signal
 
-from vit_studio.engine.checkpoints import CheckpointInfo
 from vit_studio.engine.errors import StudioError
 from vit_studio.engine.text import counted, elapsed_text
-from vit_studio.engine.training import RunStatus, StepInfo, TrainPaths, TrainResult
-from vit_studio.engine.training.outputs import InterruptedRun
-from vit_studio.engine.training.pipeline import RunRequest
-from vit_studio.engine.training.plan import DEFAULT_VAL_SHARE, RunPlan, plan_finetune
-from vit_studio.engine.training.settings import FINETUNE
-from vit_studio.gui.state.finetune_results import EpochSnapshot, RunStarted, ScanResult
 from vit_studio.gui.state.results import HeadCountRequest
+
+if TYPE_CHECKING:
+    from vit_studio.engine.checkpoints import CheckpointInfo
+    from vit_studio.engine.training import StepInfo, TrainPaths, TrainResult
+    from vit_studio.engine.training.outputs import InterruptedRun
+    from vit_studio.engine.training.pipeline import RunRequest
+    from vit_studio.engine.training.plan import RunPlan
+    from vit_studio.gui.state.finetune_results import EpochSnapshot, RunStarted, ScanResult
+
+# The training pipeline is imported by the methods that plan or start a run: it brings torch, and
+# the window (whose Fine-tune tab this session backs) opens before torch has loaded.
 
 
 class PanelState(str, Enum):
@@ -77,12 +81,13 @@ class Job(str, Enum):
         return self.value
 
 
-# What the end of a run is called on the Result page.
+# What the end of a run is called on the Result page, by `RunStatus` (a str enum: a status
+# looks itself up by its value).
 ENDINGS = {
-    RunStatus.COMPLETED: "Finished",
-    RunStatus.CANCELLED: "Cancelled",
-    RunStatus.TIME_BUDGET: "Stopped at its time budget",
-    RunStatus.EARLY_STOPPED: "Stopped early: validation had stopped improving",
+    "completed": "Finished",
+    "cancelled": "Cancelled",
+    "time budget": "Stopped at its time budget",
+    "early stop": "Stopped early: validation had stopped improving",
 }
 
 
@@ -104,16 +109,16 @@ class FinetuneSession:
     error_changed = Signal(str)  # '' when cleared
     notice_changed = Signal(str)
     # What the run has shown.
-    run_started = Signal(RunStarted)
-    step_added = Signal(StepInfo)
-    epoch_added = Signal(EpochSnapshot)
+    run_started = Signal(object)  # RunStarted
+    step_added = Signal(object)  # StepInfo
+    epoch_added = Signal(object)  # EpochSnapshot
     run_ended = Signal(object)  # TrainResult, or None when cancelled before training began
     saved = Signal(Path)
     scrubbed = Signal(int)  # the epoch the user looks at
     # What the training thread is asked for.
     scan_requested = Signal(Path, float)
     inspect_requested = Signal(Path, object)  # path, head count (int or None)
-    run_requested = Signal(RunRequest)
+    run_requested = Signal(object)  # RunRequest
     pause_requested = Signal()
     continue_requested = Signal()
     cancel_requested = Signal()
@@ -160,11 +165,15 @@ class FinetuneSession:
 
     @property
     def val_share(self) -> float:
+        from vit_studio.engine.training.plan import DEFAULT_VAL_SHARE
+
         return float(self.chosen.get("val_share", DEFAULT_VAL_SHARE))
 
     @property
     def run_paths(self) -> TrainPaths | None:
         """Where the current (or last) run writes."""
+        from vit_studio.engine.training import TrainPaths
+
         return TrainPaths.beside(self._out) if self._out is not None else None
 
     @property
@@ -237,6 +246,8 @@ class FinetuneSession:
 
     def reset_settings(self) -> None:
         """Every setting follows the data again."""
+        from vit_studio.engine.training.plan import DEFAULT_VAL_SHARE
+
         share_changed = self.val_share != DEFAULT_VAL_SHARE
         self.chosen.clear()
         if share_changed:
@@ -268,6 +279,9 @@ class FinetuneSession:
 
     def start(self) -> None:
         """Start a new run with the plan's settings, into a new folder under `runs_dir`."""
+        from vit_studio.engine.training.pipeline import RunRequest
+        from vit_studio.engine.training.settings import FINETUNE
+
         if not self.can_start() or self.plan is None or self.folder is None:
             self._show_error("choose a usable folder and a base model before starting")
             return
@@ -294,6 +308,8 @@ class FinetuneSession:
         if self.phase.running or self._thread_busy:
             self._show_error("a run is going on; cancel it before resuming another")
             return
+        from vit_studio.engine.training import TrainPaths
+
         model = TrainPaths.of_checkpoint(checkpoint).model
         self.folder = None
         self.folder_changed.emit(None, f"the folder of {Path(checkpoint).name}")
@@ -420,6 +436,8 @@ class FinetuneSession:
         )
         # A run cut short by Cancel or its time budget can be resumed; one that ran its course
         # or stopped improving is finished.
+        from vit_studio.engine.training import RunStatus
+
         finished = result.status in (RunStatus.COMPLETED, RunStatus.EARLY_STOPPED)
         self._set_phase(PanelState.FINISHED if finished else PanelState.CANCELLED)
         self.run_ended.emit(result)
@@ -449,6 +467,9 @@ class FinetuneSession:
             return False
 
     def _resume_request(self, folder: Path | None, model: Path) -> RunRequest:
+        from vit_studio.engine.training.pipeline import RunRequest
+        from vit_studio.engine.training.settings import FINETUNE
+
         return RunRequest(FINETUNE, folder, model, {"device": self.device}, resume=True)
 
     def _launch(self, request: RunRequest) -> None:
@@ -473,6 +494,8 @@ class FinetuneSession:
         self.run_requested.emit(request)
 
     def _replan(self) -> None:
+        from vit_studio.engine.training.plan import plan_finetune
+
         scan = self.scan.scan if self.scan is not None else None
         plan, error = None, ""
         if scan is not None and self.base_info is not None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vit_studio.engine.data import FolderScan, SkippedFile
-from vit_studio.engine.training import EpochInfo, TrainConfig, TrainPaths
+if TYPE_CHECKING:  # the engine's training modules import torch; these are plain data
+    from vit_studio.engine.data import FolderScan, SkippedFile
+    from vit_studio.engine.training import EpochInfo, TrainConfig, TrainPaths
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,17 @@ from dataclasses import dataclass
 
 import numpy as np
 from PySide6.QtCore import QEvent, QObject, QPoint, QRect, QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFont, QImage, QKeyEvent, QMouseEvent, QPainter, QPaintEvent, QPen
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QImage,
+    QKeyEvent,
+    QMouseEvent,
+    QPainter,
+    QPaintEvent,
+    QPen,
+    QShowEvent,
+)
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -298,7 +308,6 @@ class AttentionGrid(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._lut = imaging.colormap_lut()
         self._num_heads = 0
         self._canvas = ThumbnailCanvas()
         self._canvas.cellClicked.connect(self._on_cell_clicked)
@@ -327,16 +336,21 @@ class AttentionGrid(QWidget):
         self._scroll.hide()
 
     def _colour_key(self, legend: QLabel) -> QHBoxLayout:
-        bar = QLabel()
-        strip = imaging.colorbar_rgb(self._lut, 80, 10).transpose(1, 0, 2)[:, ::-1]
-        bar.setPixmap(imaging.rgb_to_pixmap(np.ascontiguousarray(strip)))
+        self._key_bar = QLabel()  # its colours are painted when first shown (`showEvent`)
         row = QHBoxLayout()
         row.setContentsMargins(6, 4, 6, 4)
         row.addWidget(legend, 1)
         row.addWidget(QLabel("low"))
-        row.addWidget(bar)
+        row.addWidget(self._key_bar)
         row.addWidget(QLabel("high"))
         return row
+
+    def showEvent(self, event: QShowEvent) -> None:
+        # The colour map (matplotlib's) is loaded when the grid is first seen, not at start-up.
+        if self._key_bar.pixmap().isNull():
+            strip = imaging.colorbar_rgb(imaging.colormap_lut(), 80, 10).transpose(1, 0, 2)
+            self._key_bar.setPixmap(imaging.rgb_to_pixmap(np.ascontiguousarray(strip[:, ::-1])))
+        super().showEvent(event)
 
     @property
     def canvas(self) -> ThumbnailCanvas:
@@ -350,7 +364,7 @@ class AttentionGrid(QWidget):
         distances = analysis.mean_attention_distance
         distances = np.concatenate([distances, distances.mean(axis=1, keepdims=True)], axis=1)
         layers, columns, g, _ = maps.shape
-        colours = per_thumbnail_colours(maps, self._lut)
+        colours = per_thumbnail_colours(maps, imaging.colormap_lut())
         atlas = imaging.rgb_to_qimage(
             colours.transpose(0, 2, 1, 3, 4).reshape(layers * g, columns * g, 3)
         )

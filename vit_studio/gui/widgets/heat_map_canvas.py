@@ -51,6 +51,7 @@ class HeatMapCanvas(QWidget):
         self._input_geometry = CropGeometry.whole(1, 1)
         self._original: OriginalImage | None = None
         self._original_picture: QImage | None = None
+        self._preview: QImage | None = None  # the photo alone, until its analysis comes
         self._grid_size = 0
         self._show_model_input = False
         self._smooth = False
@@ -90,10 +91,18 @@ class HeatMapCanvas(QWidget):
         self._original_picture = None if original is None else imaging.rgb_to_qimage(
             original.pixels
         )
+        self._preview = None
         self._grid_size = grid_size
         self._scaled_picture = None
         if self._selected is not None and self._selected >= grid_size * grid_size:
             self._selected = None
+        self.update()
+
+    def set_preview(self, pixels: np.ndarray | None) -> None:
+        """The user's photo (`[h, w, 3]` uint8) to show whole while nothing about it is known
+        yet (no model, or no analysis so far): no crop, no grid, no map."""
+        self._preview = None if pixels is None else imaging.rgb_to_qimage(pixels)
+        self._scaled_picture = None
         self.update()
 
     def set_map(
@@ -139,6 +148,10 @@ class HeatMapCanvas(QWidget):
 
     def selected_patch(self) -> int | None:
         return self._selected
+
+    def showing_preview(self) -> bool:
+        """Whether the photo is shown alone, waiting for its analysis."""
+        return self._input is None and self._preview is not None
 
     def showing_original(self) -> bool:
         """Whether the photo is painted (rather than the model input)."""
@@ -199,6 +212,9 @@ class HeatMapCanvas(QWidget):
 
     def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
+        if self._input is None and self._preview is not None:
+            self._paint_preview(painter)
+            return
         if self._input is None:
             painter.setPen(self.palette().placeholderText().color())
             painter.drawText(
@@ -244,6 +260,15 @@ class HeatMapCanvas(QWidget):
             painter.setPen(QPen(SELECTION_COLOUR, 2))
             painter.drawRect(self.patch_rect(self._selected))
 
+    def _paint_preview(self, painter: QPainter) -> None:
+        assert self._preview is not None
+        width, height = self._preview.width(), self._preview.height()
+        scale = min(self.width() / width, self.height() / height)
+        area = QRectF((self.width() - width * scale) / 2, (self.height() - height * scale) / 2,
+                      width * scale, height * scale)  # fmt: skip
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
+        painter.drawImage(area, self._scaled(self._preview, area))
+
     def _device_size(self, rect: QRectF) -> tuple[int, int]:
         ratio = self.devicePixelRatioF()
         return max(1, round(rect.width() * ratio)), max(1, round(rect.height() * ratio))
@@ -252,6 +277,9 @@ class HeatMapCanvas(QWidget):
         """The picture shown, scaled once per size to the screen's device pixels."""
         picture = self._original_picture if self.showing_original() else self._input
         assert picture is not None
+        return self._scaled(picture, area)
+
+    def _scaled(self, picture: QImage, area: QRectF) -> QImage:
         size = self._device_size(area)
         key = (id(picture), size)
         if self._scaled_picture is None or self._scaled_picture[0] != key:

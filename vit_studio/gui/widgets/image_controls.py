@@ -173,6 +173,9 @@ class ImageControls(QWidget):
         state.rollout_changed.connect(self._show_rollout)
         state.result_changed.connect(self._show_result)
         self._show_rollout(state.effective_rollout)
+        # Nothing to paint a map over until an analysis has come.
+        self.overlay.setEnabled(False)
+        self.rollout.setEnabled(False)
 
     def add_picture_options(self, options: QWidget) -> None:
         """The image view's own toggles (opacity, grid, photo or model input, smooth map), at the
@@ -198,6 +201,8 @@ class ImageControls(QWidget):
 
     def _show_result(self, result: ImageResult) -> None:
         analysis = result.analysis
+        self.overlay.setEnabled(True)
+        self.rollout.setEnabled(True)
         with QSignalBlocker(self.rollout):
             self.rollout.set_num_layers(analysis.num_layers)
             # Class gradients are computed on demand, so the mode is there whenever classes are.

@@ -200,6 +200,17 @@ class ImageView(QWidget):
     def set_placeholder(self, text: str) -> None:
         self._canvas.set_placeholder(text)
 
+    def show_photo(self, pixels: np.ndarray | None, waiting_for: str) -> None:
+        """The user's photo alone, before its analysis, under what it waits for ("Loading the
+        model…"); None: no photo to show, the words alone."""
+        self._canvas.set_preview(pixels)
+        self.set_waiting_text(waiting_for)
+
+    def set_waiting_text(self, text: str) -> None:
+        """What the photo shown alone waits for (as the title; without a photo, in its place)."""
+        self._canvas.set_placeholder(text)
+        self._title.setText(text if self._canvas.showing_preview() else "")
+
     def select_patch(self, patch: int | None) -> None:
         self._canvas.set_selected_patch(patch)
 

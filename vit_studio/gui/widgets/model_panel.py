@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -18,9 +19,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from vit_studio.engine.checkpoints.discovery import LocalModel
 from vit_studio.engine.model import NO_CLASSIFIER
 from vit_studio.gui.state.results import ModelSummary
+
+if TYPE_CHECKING:
+    from vit_studio.engine.checkpoints.discovery import LocalModel
 
 FIND_TEXT = "Find models on this computer…"
 NONE_FOUND_TEXT = "No models found on this computer · Look again…"

@@ -62,7 +62,6 @@ class PosEmbedMosaic(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._lut = imaging.colormap_lut(COLORMAP)
         self._similarity: np.ndarray | None = None  # [g, g, g, g]
         self._colours: np.ndarray | None = None  # [g, g, g, g, 3]
         self._image: QImage | None = None
@@ -82,7 +81,8 @@ class PosEmbedMosaic(QWidget):
     def show_similarity(self, similarity: np.ndarray) -> None:
         """Show a `[g, g, g, g]` similarity array (the fine-tune panel has one per epoch)."""
         self._similarity = similarity
-        self._colours = imaging.colorize(similarity, self._lut, *SIMILARITY_RANGE)
+        lut = imaging.colormap_lut(COLORMAP)
+        self._colours = imaging.colorize(similarity, lut, *SIMILARITY_RANGE)
         self._image = None
         if self._highlighted is not None and self._highlighted >= similarity.shape[0] ** 2:
             self._highlighted = None
@@ -229,7 +229,7 @@ class PosEmbedMosaic(QWidget):
         metrics = self.fontMetrics()
         x = layout.origin.x() + layout.side + 2 * SPACING
         y, height = layout.origin.y(), layout.side
-        bar = imaging.colorbar_rgb(self._lut, height, BAR_WIDTH)
+        bar = imaging.colorbar_rgb(imaging.colormap_lut(COLORMAP), height, BAR_WIDTH)
         painter.drawImage(QPoint(x, y), imaging.rgb_to_qimage(bar))
         low, high = SIMILARITY_RANGE
         tick_width = metrics.horizontalAdvance("-0.5")

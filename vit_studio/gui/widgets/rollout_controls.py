@@ -149,7 +149,7 @@ class RolloutControls(QWidget):
         with ExitStack() as stack:
             for editor in editors:
                 stack.enter_context(QSignalBlocker(editor))
-            wants_gradient = settings.mode == "gradient" and self._gradient.isEnabled()
+            wants_gradient = settings.mode == "gradient" and self._gradient.isEnabledTo(self)
             (self._gradient if wants_gradient else self._plain).setChecked(True)
             self._fusion.setCurrentIndex(self._fusion.findData(settings.head_fusion))
             self._discard_spin.setValue(settings.discard_ratio)

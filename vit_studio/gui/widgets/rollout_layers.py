@@ -54,7 +54,6 @@ class RolloutLayers(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._lut = imaging.colormap_lut()
         self._title = QLabel("Analyse an image to see its rollout from every layer.")
         font = self._title.font()
         font.setBold(True)
@@ -126,7 +125,7 @@ class RolloutLayers(QWidget):
             button = QToolButton()
             button.setCheckable(True)
             button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextUnderIcon)
-            button.setIcon(thumbnail_icon(shown.grid_map, self._lut, THUMBNAIL, ratio))
+            button.setIcon(thumbnail_icon(shown.grid_map, imaging.colormap_lut(), THUMBNAIL, ratio))
             button.setIconSize(QSize(THUMBNAIL, THUMBNAIL))
             button.setText(f"from layer {layer + 1}")
             button.setToolTip(f"{shown.title}: click to start the rollout here")

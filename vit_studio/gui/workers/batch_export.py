@@ -11,17 +11,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 
 from vit_studio.engine.analysis import TOP_K
-from vit_studio.engine.checkpoints import load_model
-from vit_studio.engine.device import resolve_device
 from vit_studio.engine.errors import Cancelled
-from vit_studio.engine.model import StudioModel
-from vit_studio.engine.predictions_csv import image_entries, write_predictions_csv
 from vit_studio.gui.cpu import default_num_threads, torch_setup
 from vit_studio.gui.workers.thread import JobContext, WorkerThread
+
+if TYPE_CHECKING:
+    from vit_studio.engine.model import StudioModel
 
 EXPORT = "export"
 
@@ -55,6 +55,10 @@ class _ExportModel:
         self._key: tuple[Path, str] | None = None
 
     def get(self, path: Path, device: str) -> StudioModel:
+        # Imported in the export thread, when a folder is exported: never at start-up.
+        from vit_studio.engine.checkpoints import load_model
+        from vit_studio.engine.device import resolve_device
+
         if self._model is None or self._key != (path, device):
             self._model, self._key = None, None  # free the old copy before loading
             model = load_model(path).to(resolve_device(device))
@@ -107,6 +111,8 @@ class BatchExporter(QObject):
             self.stopped.emit(kept[0])
 
     def _export(self, context: JobContext, job: BatchJob, kept: list[BatchSummary]) -> BatchSummary:
+        from vit_studio.engine.predictions_csv import image_entries, write_predictions_csv
+
         written = [0]  # rows on disk, as the engine last reported
 
         def progress(done: int, total: int) -> None:

@@ -141,10 +141,13 @@ class WorkerThread(QObject):
     _submitted = Signal(object)  # _Job, to the runner in its thread
 
     def __init__(
-        self, name: str, parent: QObject | None = None, *, setup: Callable[[], None] | None = None
-    ) -> None:
-        """`setup` runs first in the new thread (e.g. to set torch's thread count there)."""
+        self, name: str, parent: QObject | None = None, *, setup: Callable[[], None] | None = None,
+        held: bool = False,
+    ) -> None:  # fmt: skip
+        """`setup` runs first in the new thread (e.g. to set torch's thread count there); a
+        `held` thread takes jobs but starts only once `release` is called."""
         super().__init__(parent)
+        self._held = held
         self._ledger = _Ledger()
         self._pending: dict[int, str] = {}  # job id -> kind; the GUI thread's own
         self._runner = _Runner(self._ledger, setup)
@@ -154,7 +157,6 @@ class WorkerThread(QObject):
         self._thread.setObjectName(name)
         self._runner.moveToThread(self._thread)
         self._thread.started.connect(self._runner.setup)
-        self._thread.start()
         self._stopped = False
 
     @property
@@ -186,6 +188,10 @@ class WorkerThread(QObject):
         of the GPU alike)."""
         if self._stopped:
             raise RuntimeError(f"the {self._thread.objectName()} thread has been stopped")
+        if not self._held and not self._thread.isRunning():
+            # Started by its first job: a thread never asked for anything (a folder export, a
+            # second pane) costs nothing, and its setup (importing torch) waits until needed.
+            self._thread.start()
         job_id = self._ledger.issue(kind)
         job = _Job(job_id, kind, doing, work, done, failed, cancelled, ended, memory_fix)
         was_busy = self.busy
@@ -194,6 +200,12 @@ class WorkerThread(QObject):
             self.busyChanged.emit(True)
         self._submitted.emit(job)
         return job.id
+
+    def release(self) -> None:
+        """Let a `held` thread start (now, if it has jobs waiting)."""
+        self._held = False
+        if self._pending and not self._stopped and not self._thread.isRunning():
+            self._thread.start()
 
     def cancel(self, *kinds: str) -> None:
         """Supersede the jobs of `kinds` (every kind if none is named): queued ones are skipped,
