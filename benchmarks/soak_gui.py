@@ -55,7 +55,6 @@ from gui_watch import (  # noqa: E402
 from PIL import Image  # noqa: E402
 from PySide6.QtCore import QEventLoop, QSettings, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
-from vit_studio.gui.finetune.states import PanelState  # noqa: E402
 
 from vit_studio.engine.model import (  # noqa: E402
     ModelMeta,
@@ -70,6 +69,7 @@ from vit_studio.engine.resources import default_model_path  # noqa: E402
 from vit_studio.gui.main_window import MainWindow  # noqa: E402
 from vit_studio.gui.settings import Settings  # noqa: E402
 from vit_studio.gui.state.explorer import VIEWS  # noqa: E402
+from vit_studio.gui.state.finetune import PanelState  # noqa: E402
 
 SAMPLE_S = 15
 BROKEN = "broken-on-purpose.jpg"
