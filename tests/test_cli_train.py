@@ -166,7 +166,8 @@ def test_finetune_derives_the_settings_left_open_from_the_folder_and_says_why(
             "--device", "cpu"]  # fmt: skip
     assert main(args) == 0
     printed = capsys.readouterr().out
-    assert "settings: 2 epochs, batches of 8, learning rate 6.25e-05, every layer trains" in printed
+    # 2e-3 per 128 images when every layer trains, for batches of 8: 2e-3 * 8 / 128
+    assert "settings: 2 epochs, batches of 8, learning rate 0.000125, every layer trains" in printed
     assert "pixels alone: " in printed and ", pixels alone " in printed  # before and after
     assert "  freeze: the smallest class has 10 training images" in printed
     assert "  epochs:" not in printed  # given, so nothing to explain
