@@ -10,6 +10,9 @@ from vit_studio.engine.analysis import Analysis
 from vit_studio.engine.crop import OriginalImage
 from vit_studio.engine.model import HEADS_RECORDED, ViTArch
 
+# The classes an analysis explains (class-specific maps): an int k for the top k, or these.
+Classes = int | tuple[int, ...] | None
+
 
 @dataclass(frozen=True)
 class ModelSummary:

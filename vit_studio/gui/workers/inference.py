@@ -16,13 +16,11 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, Signal
 
 from vit_studio.gui.cpu import default_num_threads, torch_setup
-from vit_studio.gui.state.results import HeadCountRequest, ImageResult, ModelSummary
+from vit_studio.gui.state.results import Classes, HeadCountRequest, ImageResult, ModelSummary
 from vit_studio.gui.workers.thread import WorkerThread
 
 if TYPE_CHECKING:
     from vit_studio.gui.workers.model_owner import ModelOwner
-
-Classes = int | tuple[int, ...] | None  # an int k: the top k classes
 
 # Kinds of job: the newest of each kind wins.
 MODEL = "model"

@@ -21,8 +21,7 @@ from vit_studio.engine.device import device_label, resolve_device
 from vit_studio.engine.errors import StudioError
 from vit_studio.engine.images import PreparedImage, open_image, prepare_image
 from vit_studio.engine.model import StudioModel
-from vit_studio.gui.state.results import HeadCountRequest, ImageResult, ModelSummary
-from vit_studio.gui.workers.inference import Classes
+from vit_studio.gui.state.results import Classes, HeadCountRequest, ImageResult, ModelSummary
 from vit_studio.gui.workers.thread import JobContext
 
 if TYPE_CHECKING:
