@@ -69,7 +69,7 @@ from vit_studio.engine.resources import default_model_path  # noqa: E402
 from vit_studio.gui.main_window import MainWindow  # noqa: E402
 from vit_studio.gui.settings import Settings  # noqa: E402
 from vit_studio.gui.state.explorer import VIEWS  # noqa: E402
-from vit_studio.gui.state.finetune import PanelState  # noqa: E402
+from vit_studio.gui.state.finetune_phases import PanelState  # noqa: E402
 
 SAMPLE_S = 15
 BROKEN = "broken-on-purpose.jpg"

@@ -21,7 +21,7 @@ from vit_studio.engine.model import load_studio_model
 from vit_studio.engine.text import counted
 from vit_studio.engine.training import load_checkpoint
 from vit_studio.gui.finetune.panel import FinetunePanel
-from vit_studio.gui.state.finetune import PanelState
+from vit_studio.gui.state.finetune_phases import PanelState
 from vit_studio.gui.widgets.banner import Banner
 from vit_studio.gui.workers import snapshots
 

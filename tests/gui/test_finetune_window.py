@@ -6,7 +6,7 @@ from __future__ import annotations
 from tests.gui.conftest import WAIT_MS, run_to_end
 from tests.test_cli_train import COLOURS
 from vit_studio.gui.state.explorer import VIEWS
-from vit_studio.gui.state.finetune import PanelState
+from vit_studio.gui.state.finetune_phases import PanelState
 
 
 def finetune_ready(qtbot, window, model_file, class_folder):

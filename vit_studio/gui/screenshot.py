@@ -21,7 +21,7 @@ from vit_studio.engine.errors import StudioError
 from vit_studio.engine.text import counted, elapsed_text
 from vit_studio.gui.exports import save_png
 from vit_studio.gui.main_window import MainWindow
-from vit_studio.gui.state.finetune import PanelState
+from vit_studio.gui.state.finetune_phases import PanelState
 
 EXIT_USER_ERROR = 2
 EXIT_TIMED_OUT = 1

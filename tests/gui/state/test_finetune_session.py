@@ -17,7 +17,8 @@ from vit_studio.engine.checkpoints import CheckpointInfo
 from vit_studio.engine.training import EpochInfo, RunStatus, TrainConfig, TrainPaths, TrainResult
 from vit_studio.engine.training.plan import plan_finetune
 from vit_studio.engine.training.start import StartingPoint
-from vit_studio.gui.state.finetune import FinetuneSession, Job, PanelState
+from vit_studio.gui.state.finetune import FinetuneSession
+from vit_studio.gui.state.finetune_phases import Job, PanelState
 from vit_studio.gui.state.finetune_results import (
     EpochSnapshot,
     Probe,

@@ -34,7 +34,8 @@ from PySide6.QtWidgets import (
 from vit_studio.gui.finetune.cell_images import CellImages
 from vit_studio.gui.finetune.class_table import ClassAccuracyTable
 from vit_studio.gui.finetune.confusion import ConfusionMatrixView
-from vit_studio.gui.state.finetune import FinetuneSession, PanelState
+from vit_studio.gui.state.finetune import FinetuneSession
+from vit_studio.gui.state.finetune_phases import PanelState
 from vit_studio.gui.state.finetune_results import EpochSnapshot, RunStarted
 from vit_studio.gui.widgets.image_view import ImageView
 from vit_studio.gui.widgets.posembed_view import PosEmbedMosaic

@@ -29,7 +29,8 @@ from vit_studio.gui.finetune.results import ResultsView
 from vit_studio.gui.finetune.run_bar import RunBar
 from vit_studio.gui.finetune.scan_report import ScanReport
 from vit_studio.gui.finetune.settings_form import SettingsForm
-from vit_studio.gui.state.finetune import FinetuneSession, PanelState
+from vit_studio.gui.state.finetune import FinetuneSession
+from vit_studio.gui.state.finetune_phases import PanelState
 from vit_studio.gui.state.finetune_results import EpochSnapshot, RunStarted, ScanResult
 from vit_studio.gui.widgets.banner import Banner
 from vit_studio.gui.workers.training import TrainingClient, bind_session

@@ -13,7 +13,8 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWi
 from vit_studio.engine.text import counted, elapsed_text
 from vit_studio.engine.training.start import StartingPoint
 from vit_studio.gui.finetune.top_losses import TopLosses
-from vit_studio.gui.state.finetune import ENDINGS, FinetuneSession, PanelState
+from vit_studio.gui.state.finetune import FinetuneSession
+from vit_studio.gui.state.finetune_phases import ENDINGS, PanelState
 from vit_studio.gui.widgets.plots import PlotCanvas, legend_below
 
 BAR_COLOUR = "#4a7fc1"

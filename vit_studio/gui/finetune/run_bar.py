@@ -8,7 +8,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QV
 
 from vit_studio.engine.text import clock_text
 from vit_studio.engine.training import StepInfo
-from vit_studio.gui.state.finetune import PanelState
+from vit_studio.gui.state.finetune_phases import PanelState
 
 
 class RunBar(QWidget):

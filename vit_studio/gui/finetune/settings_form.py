@@ -46,7 +46,8 @@ from vit_studio.gui.finetune.setting_editors import (
     SettingEditor,
     editor_for,
 )
-from vit_studio.gui.state.finetune import FinetuneSession, PanelState
+from vit_studio.gui.state.finetune import FinetuneSession
+from vit_studio.gui.state.finetune_phases import PanelState
 from vit_studio.gui.state.results import HeadCountRequest
 
 MODEL_FILTER = dialog_filter("ViT checkpoints", MODEL_SUFFIXES)

@@ -16,15 +16,15 @@ written over the base model it was fine-tuned from.
 from __future__ import annotations
 
 import time
-from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from psygnal import Signal
 
 from vit_studio.engine.errors import StudioError
 from vit_studio.engine.text import counted, elapsed_text
+from vit_studio.gui.state.finetune_phases import Job, PanelState
+from vit_studio.gui.state.finetune_results import same_images
 from vit_studio.gui.state.results import HeadCountRequest
 
 if TYPE_CHECKING:
@@ -37,58 +37,6 @@ if TYPE_CHECKING:
 
 # The training pipeline is imported by the methods that plan or start a run: it brings torch, and
 # the window (whose Fine-tune tab this session backs) opens before torch has loaded.
-
-
-class PanelState(str, Enum):
-    """The phases of the fine-tune panel, in the order a run goes through them."""
-
-    IDLE = "idle"  # no folder chosen
-    SCANNING = "scanning"
-    BLOCKED = "blocked"  # the folder cannot be trained on; the report says why
-    READY = "ready"
-    PREPARING = "preparing"  # checking and loading the images of a run
-    TRAINING = "training"
-    PAUSED = "paused"
-    STOPPING = "stopping"  # cancelled; the run ends before its next step
-    FINISHED = "finished"
-    CANCELLED = "cancelled"
-    FAILED = "failed"
-
-    def __str__(self) -> str:
-        return self.value
-
-    @property
-    def running(self) -> bool:
-        """A run holds the training thread: the folder and the settings are fixed."""
-        return self in (
-            PanelState.PREPARING,
-            PanelState.TRAINING,
-            PanelState.PAUSED,
-            PanelState.STOPPING,
-        )
-
-
-class Job(str, Enum):
-    """The kinds of work the training thread does for the session; a failure names its kind."""
-
-    SCAN = "scan"
-    BASE = "base"
-    RUN = "run"
-    SAVE = "save"
-    FIND = "find"  # runs a killed window left unfinished
-
-    def __str__(self) -> str:
-        return self.value
-
-
-# What the end of a run is called on the Result page, by `RunStatus` (a str enum: a status
-# looks itself up by its value).
-ENDINGS = {
-    "completed": "Finished",
-    "cancelled": "Cancelled",
-    "time budget": "Stopped at its time budget",
-    "early stop": "Stopped early: validation had stopped improving",
-}
 
 
 class FinetuneSession:
@@ -389,7 +337,7 @@ class FinetuneSession:
         self.stage_changed.emit(what, done, total)
 
     def started(self, run: RunStarted) -> None:
-        if self.snapshots and not _same_images(self._previous_run, run):
+        if self.snapshots and not same_images(self._previous_run, run):
             # A resumed run keeps the epochs shown only where they index the same images.
             self.snapshots = []
             self.scrubbed_epoch = None
@@ -543,20 +491,3 @@ def _new_run_folder(runs_dir: Path, name: str) -> Path:
         number += 1
         folder = runs_dir / f"{stem}-{number}"
     return folder
-
-
-def _same_images(before: RunStarted | None, now: RunStarted) -> bool:
-    """Whether two runs validate on the same images and follow the same probe image."""
-    if before is None or before.class_names != now.class_names:
-        return False
-    a, b = before.validation, now.validation
-    same_validation = (a is None and b is None) or (
-        a is not None
-        and b is not None
-        and a.paths == b.paths
-        and np.array_equal(a.labels, b.labels)
-    )
-    probe, again = before.probe, now.probe
-    return (
-        same_validation and probe.path == again.path and np.array_equal(probe.pixels, again.pixels)
-    )

@@ -85,3 +85,20 @@ class EpochSnapshot:
     @property
     def predictions(self) -> np.ndarray | None:
         return None if self.probabilities is None else self.probabilities.argmax(1)
+
+
+def same_images(before: RunStarted | None, now: RunStarted) -> bool:
+    """Whether two runs validate on the same images and follow the same probe image."""
+    if before is None or before.class_names != now.class_names:
+        return False
+    a, b = before.validation, now.validation
+    same_validation = (a is None and b is None) or (
+        a is not None
+        and b is not None
+        and a.paths == b.paths
+        and np.array_equal(a.labels, b.labels)
+    )
+    probe, again = before.probe, now.probe
+    return (
+        same_validation and probe.path == again.path and np.array_equal(probe.pixels, again.pixels)
+    )

@@ -32,7 +32,8 @@ from vit_studio.engine.training.pipeline import (
     scan_training_folder,
 )
 from vit_studio.gui.cpu import default_num_threads, torch_setup
-from vit_studio.gui.state.finetune import FinetuneSession, Job
+from vit_studio.gui.state.finetune import FinetuneSession
+from vit_studio.gui.state.finetune_phases import Job
 from vit_studio.gui.state.finetune_results import EpochSnapshot, Probe, RunStarted, ScanResult
 from vit_studio.gui.state.results import HeadCountRequest
 from vit_studio.gui.workers.run_control import Pacer, RunControl
