@@ -44,7 +44,8 @@ from vit_studio.engine.training.checkpoint import (
 )
 from vit_studio.engine.training.config import TrainConfig
 from vit_studio.engine.training.distributed import current
-from vit_studio.engine.training.evaluation import EvalResult, beats, finite_or_none
+from vit_studio.engine.training.evaluation import EvalResult, finite_or_none
+from vit_studio.engine.training.keeping import KeptModel, last_progress
 from vit_studio.engine.training.outputs import RunFiles
 from vit_studio.engine.training.precision import autocast_dtype
 from vit_studio.engine.training.progress import (
@@ -62,7 +63,7 @@ from vit_studio.engine.training.schedule import (
     lr_at,
 )
 from vit_studio.engine.training.source import BatchSource, check_labels
-from vit_studio.engine.training.start import START_MARGIN_Z, StartingPoint, choose_start
+from vit_studio.engine.training.start import StartingPoint, choose_start
 from vit_studio.engine.training.steps import (
     make_optimizer,
     make_scaler,
@@ -166,12 +167,7 @@ class _Run:
         )
 
         self.history: list[EpochInfo] = []
-        self.best_acc: float | None = None
-        self.best_loss: float | None = None  # of the best epoch: breaks ties of accuracy
-        # Which validation images the starting model (kept as epoch 0) gets right: an epoch
-        # replaces it only by being right on clearly more of them (`_beats_start`).
-        self.start_right: np.ndarray | None = None
-        self.best_epoch: int | None = None
+        self.kept = KeptModel()
         self.start: StartingPoint | None = None
         self.start_epoch = 0
         self.earlier_seconds = 0.0
@@ -209,8 +205,7 @@ class _Run:
         result = self._validate()
         if self.callbacks.on_validated is not None:
             self.callbacks.on_validated(result)
-        self.best_acc, self.best_loss, self.best_epoch = result.accuracy, result.loss, 0
-        self.start_right = result.predictions == result.labels
+        self.kept.keep_start(result)
         if self.files is not None:
             self.files.save_model(
                 self.model, self.module, self.config, 0, result.accuracy, self.provenance,
@@ -237,10 +232,7 @@ class _Run:
             self.scaler.load_state_dict(state["scaler"])
         restore_rng_states(state["rng"])
         self.history = list(checkpoint.history)
-        self.best_acc, self.best_epoch = state["best_val_acc"], state["best_epoch"]
-        self.best_loss = state.get("best_val_loss")
-        start_right = state.get("start_right")
-        self.start_right = None if start_right is None else np.array(start_right, dtype=bool)
+        self.kept.restore(state)
         self.start_epoch = checkpoint.epoch
         self.earlier_seconds = checkpoint.seconds
         if self.files is not None:
@@ -306,8 +298,8 @@ class _Run:
         return TrainResult(
             status=status,
             epochs_completed=self.history[-1].epoch if self.history else 0,
-            best_val_acc=self.best_acc,
-            best_epoch=self.best_epoch,
+            best_val_acc=self.kept.acc,
+            best_epoch=self.kept.epoch,
             history=tuple(self.history),
             paths=self.paths,
             seconds=self._elapsed(),
@@ -317,10 +309,10 @@ class _Run:
     def _stop_note(self, status: RunStatus, done: int) -> str:
         if status == RunStatus.TIME_BUDGET:
             return f"time budget of {self.config.max_minutes:g} min reached after epoch {done}"
-        kept = "the starting model" if self.best_epoch == 0 else f"epoch {self.best_epoch}"
         return (
             f"stopped early after epoch {done}: validation has not improved for "
-            f"{done - self._last_progress()} epochs (patience {self.config.patience}); kept {kept}"
+            f"{done - last_progress(self.history)} epochs (patience {self.config.patience}); "
+            f"kept {self.kept.describe()}"
         )
 
     def _fit_epochs(self, done: int, epoch_seconds: float) -> None:
@@ -471,9 +463,9 @@ class _Run:
             result = self._validate()
             if self.callbacks.on_validated is not None:
                 self.callbacks.on_validated(result)
-        improved = result is not None and self._better(result)
+        improved = result is not None and self.kept.is_beaten_by(result)
         if improved:
-            self.best_acc, self.best_loss, self.best_epoch = result.accuracy, result.loss, done
+            self.kept.take(result, done)
         checkpoint = done % config.checkpoint_every == 0 or last or out_of_time
         # Without validation data the latest model is the one kept.
         keep = improved or (self.val_source is None and checkpoint)
@@ -511,43 +503,8 @@ class _Run:
         patience = config.patience
         if not patience or last or result is None:
             return None
-        stalled = done - self._last_progress() >= patience
+        stalled = done - last_progress(self.history) >= patience
         return RunStatus.EARLY_STOPPED if stalled else None
-
-    def _last_progress(self) -> int:
-        """The last epoch whose validation beat every epoch before it (more accurate, or as
-        accurate with a lower loss). The fine-tune's own progress, not the kept model: its first
-        epochs often score below the starting model before they overtake it."""
-        best: tuple[float, float] | None = None
-        last = 0
-        for info in self.history:
-            if info.val_acc is None or info.val_loss is None:
-                continue
-            score = (info.val_acc, -info.val_loss)
-            if best is None or score > best:
-                best, last = score, info.epoch
-        return last
-
-    def _better(self, result: EvalResult) -> bool:
-        """Whether `result` beats the best so far: more accurate, or as accurate with a lower
-        loss (a few hundred validation images often tie on accuracy); the starting model only by
-        `_beats_start`."""
-        if self.start_right is not None and not self._beats_start(result):
-            return False
-        if self.best_acc is None or result.accuracy > self.best_acc:
-            return True
-        loss = self.best_loss
-        # A tie with the starting model keeps it: a lower loss alone is no reason to fine-tune.
-        tie_broken = self.best_epoch != 0 and loss is not None and result.loss < loss
-        return result.accuracy == self.best_acc and tie_broken
-
-    def _beats_start(self, result: EvalResult) -> bool:
-        """Whether `result` is right on clearly more validation images than the starting model:
-        McNemar's statistic over the images only one of them gets right at least
-        `START_MARGIN_Z` (a folder the base model already knows is seldom improved by a few
-        hundred images, and a change of an image or two is noise)."""
-        right = result.predictions == result.labels
-        return beats(right, self.start_right, START_MARGIN_Z)
 
     def _validate(self) -> EvalResult:
         return validate(
@@ -567,12 +524,9 @@ class _Run:
             optimizer=self.optimizer,
             scaler=self.scaler,
             history=self.history,
-            best_val_acc=self.best_acc,
-            best_val_loss=self.best_loss,
-            start_right=None if self.start_right is None else self.start_right.tolist(),
-            best_epoch=self.best_epoch,
             provenance=self.provenance,
             seconds=self._elapsed(),
+            **self.kept.checkpoint_state(),
         )
 
     def _elapsed(self) -> float:
