@@ -18,8 +18,9 @@ from vit_studio.engine.explain.faithfulness import AUC_NAMES
 from vit_studio.engine.explain.methods import METHODS
 from vit_studio.engine.images import open_image, prepare_image
 from vit_studio.gui.trust import CANCELLED_TEXT, FOLDER_NEEDED
+from vit_studio.gui.widgets.auc_tables import BREAK
 from vit_studio.gui.widgets.folder_scores import FolderTable
-from vit_studio.gui.widgets.trust_view import BREAK, AucTable, TrustView
+from vit_studio.gui.widgets.trust_view import AucTable, TrustView
 
 
 def test_scoring_shows_every_methods_aucs_as_the_engine_computes_them(qtbot, loaded, tiny_model):

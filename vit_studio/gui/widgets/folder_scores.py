@@ -5,24 +5,17 @@ same images; `engine.explain.intervals`)."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QHeaderView, QTableWidget, QTableWidgetItem, QWidget
+from PySide6.QtWidgets import QTableWidgetItem, QWidget
 
 from vit_studio.engine.explain.evaluate import FaithfulnessReport
 from vit_studio.engine.explain.faithfulness import AUC_NAMES
-from vit_studio.engine.explain.methods import METHOD_DESCRIPTIONS
+from vit_studio.gui.widgets.auc_tables import AucTableBase
 
-BREAK = "\u200b"  # where a method's name may wrap, after an underscore
 VERDICT_MARKS = {"better": "✓", "tie": "≈", "worse": "✗"}
 VERDICT_TIPS = {
     "better": "better than random by more than the interval of the difference",
     "tie": "not told apart from random: the interval of the difference holds 0",
     "worse": "worse than random by more than the interval of the difference",
-}
-_TITLES = {
-    "positive_auc": "Positive ↓",
-    "negative_auc": "Negative ↑",
-    "deletion_auc": "Deletion ↓",
-    "insertion_auc": "Insertion ↑",
 }
 
 
@@ -34,34 +27,20 @@ def cell_text(mean: float, interval: tuple[float, float], auc: str, verdict: str
     return f"{mean:.{digits}f}{mark}\n[{low:.{digits}f}, {high:.{digits}f}]"
 
 
-class FolderTable(QTableWidget):
+class FolderTable(AucTableBase):
     """One row per method, one column per AUC of `aucs` (two fit the narrow side column, as in
-    the image's tables); as tall as its rows (the tab scrolls as a whole)."""
+    the image's tables)."""
 
     def __init__(self, aucs: tuple[str, ...] = AUC_NAMES, parent: QWidget | None = None) -> None:
-        super().__init__(0, len(aucs) + 1, parent)
-        self.aucs = aucs
-        self.setHorizontalHeaderLabels(["Method", *(_TITLES[auc] for auc in aucs)])
-        self.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.setWordWrap(True)
-        header = self.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        rows = self.verticalHeader()
-        rows.hide()
-        rows.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        rows.sectionResized.connect(lambda *_: self._fit())
+        super().__init__(aucs, parent)
         self.report: FaithfulnessReport | None = None
-        self._fit()
 
     def show_report(self, report: FaithfulnessReport) -> None:
         self.report = report
         names = list(report.methods)
         self.setRowCount(len(names))
         for row, name in enumerate(names):
-            label = QTableWidgetItem(name.replace("_", "_" + BREAK))
-            label.setToolTip(METHOD_DESCRIPTIONS[name])
-            self.setItem(row, 0, label)
+            self.setItem(row, 0, self.method_item(name))
             versus = report.versus_random.get(name, {})
             for column, auc in enumerate(self.aucs, start=1):
                 comparison = versus.get(auc)
@@ -83,10 +62,3 @@ class FolderTable(QTableWidget):
         self.report = None
         self.setRowCount(0)
         self._fit()
-
-    def text(self, row: int, column: int) -> str:
-        return self.item(row, column).text().replace(BREAK, "")
-
-    def _fit(self) -> None:
-        header = self.horizontalHeader().sizeHint().height()
-        self.setFixedHeight(header + self.verticalHeader().length() + 2 * self.frameWidth())

@@ -17,12 +17,10 @@ from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QProgressBar,
     QPushButton,
     QSpinBox,
-    QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
@@ -34,30 +32,13 @@ from vit_studio.engine.explain.faithfulness import (
     CURVE_FRACTIONS,
     PERTURBATION_FRACTIONS,
 )
-from vit_studio.engine.explain.methods import METHOD_DESCRIPTIONS
+from vit_studio.gui.widgets.auc_tables import TITLES, AucTableBase
 from vit_studio.gui.widgets.folder_scores import FolderTable
 from vit_studio.gui.widgets.plots import PlotCanvas, placeholder
 
-_TITLES = {  # the header tooltips say more
-    "positive_auc": "Positive ↓",
-    "negative_auc": "Negative ↑",
-    "deletion_auc": "Deletion ↓",
-    "insertion_auc": "Insertion ↑",
-}
-_HEADER_TIPS = {
-    "positive_auc": "Positive perturbation: whether the top-1 class stays as the MOST relevant "
-    "patches are removed (area × 100, 0 to 90); lower is better",
-    "negative_auc": "Negative perturbation: whether the top-1 class stays as the LEAST relevant "
-    "patches are removed (area × 100, 0 to 90); higher is better",
-    "deletion_auc": "Deletion: the predicted class's probability as the most relevant patches "
-    "are removed (area, 0 to 1); lower is better",
-    "insertion_auc": "Insertion: the predicted class's probability when only the most relevant "
-    "patches are kept (area, 0 to 1); higher is better",
-}
 # Two tables of two columns, as the charts are two by two: each fits the narrow side column
 # with the methods' names whole.
 TABLES = (("positive_auc", "negative_auc"), ("deletion_auc", "insertion_auc"))
-BREAK = "\u200b"  # zero-width space: where a method's name may wrap, after an underscore
 CHART_MIN_HEIGHT = 340  # four curves and their legend stay readable; the tab scrolls below it
 LEGEND_COLUMNS = 2
 _CURVES = (  # (field of Curves, x values, title, what the curve measures)
@@ -73,54 +54,8 @@ IDLE_TEXT = (
 )
 
 
-class AucTable(QTableWidget):
-    """The methods' areas under two of the curves, as tall as its rows (the tab scrolls as a
-    whole, not the table in it); the numbers as wide as they are, the names taking the rest."""
-
-    def __init__(self, aucs: tuple[str, ...], parent: QWidget | None = None) -> None:
-        super().__init__(0, len(aucs) + 1, parent)
-        self.aucs = aucs
-        self.setHorizontalHeaderLabels(["Method", *(_TITLES[auc] for auc in aucs)])
-        for column, auc in enumerate(aucs, start=1):
-            self.horizontalHeaderItem(column).setToolTip(_HEADER_TIPS[auc])
-        self.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.setWordWrap(True)
-        header = self.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
-        rows = self.verticalHeader()
-        rows.hide()
-        rows.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        rows.sectionResized.connect(lambda *_: self._fit())
-        self._fit()
-
-    def show_folder_scores(self, report: FaithfulnessReport, folder: str) -> None:
-        self._set_running(False)
-        self._status.setText(IDLE_TEXT if self._scores is None else self._status.text())
-        for table in self.folder_tables:
-            table.show_report(report)
-            table.setVisible(True)
-        self._folder_status.setText(
-            f"{report.images} images of {folder}: mean AUCs [95 % bootstrap interval]; against "
-            "random on the same images: ✓ better by more than the interval, ≈ not told apart, "
-            f"✗ worse. Transformer attribution from layer {report.start_layer + 1}."
-        )
-        self.folderScoresShown.emit()
-
-    def folder_status_text(self) -> str:
-        return self._folder_status.text()
-
-    def folder_report(self) -> FaithfulnessReport | None:
-        return self.folder_tables[0].report
-
-    def folder_text(self, row: int, column: int) -> str:
-        """Row `row` (a method) of the folder's scores: column 0 its name, 1.. its AUCs in the
-        order of `AUC_NAMES`."""
-        if column == 0:
-            return self.folder_tables[0].text(row, 0)
-        auc = AUC_NAMES[column - 1]
-        table = next(table for table in self.folder_tables if auc in table.aucs)
-        return table.text(row, 1 + table.aucs.index(auc))
+class AucTable(AucTableBase):
+    """The methods' areas under two of the curves, for one image."""
 
     def show_scores(self, scores: ImageScores) -> None:
         names = list(scores.curves)
@@ -128,9 +63,7 @@ class AucTable(QTableWidget):
         bold = QFont()
         bold.setBold(True)
         for row, name in enumerate(names):
-            label = QTableWidgetItem(name.replace("_", "_" + BREAK))
-            label.setToolTip(METHOD_DESCRIPTIONS[name])
-            self.setItem(row, 0, label)
+            self.setItem(row, 0, self.method_item(name))
             aucs = scores.curves[name].aucs()
             for column, auc in enumerate(self.aucs, start=1):
                 best = name in scores.best(auc)
@@ -140,21 +73,13 @@ class AucTable(QTableWidget):
                 if best:
                     item.setFont(bold)
                 direction = "lower" if auc in LOWER_IS_BETTER else "higher"
-                item.setToolTip(f"{_TITLES[auc][:-2]}: {direction} is better")
+                item.setToolTip(f"{TITLES[auc][:-2]}: {direction} is better")
                 self.setItem(row, column, item)
         self._fit()
 
     def clear_scores(self) -> None:
         self.setRowCount(0)
         self._fit()
-
-    def text(self, row: int, column: int) -> str:
-        """What cell (row, column) says, as read (without the places a name may wrap)."""
-        return self.item(row, column).text().replace(BREAK, "")
-
-    def _fit(self) -> None:
-        header = self.horizontalHeader().sizeHint().height()
-        self.setFixedHeight(header + self.verticalHeader().length() + 2 * self.frameWidth())
 
 
 class TrustView(QWidget):
